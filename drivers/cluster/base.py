@@ -1,0 +1,184 @@
+"""The one interface to a cluster manager, and the one typed status both give.
+
+Names: members and owners are reported by the inventory's node names
+(`an-node01`) when an inventory is given, by the cluster's own member names
+otherwise; `Member.member_name` always keeps the cluster's name. Services
+are keyed by their short name ('vm0001-dev', 'storage_an01') with `kind`
+saying what they are ('vm', 'service', or a pacemaker resource agent class).
+Commands accept inventory node names and translate them.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+from ..errors import DeviceUnreachable, HacertError
+from ..parsers import SyslogEvent, parse_syslog_events
+
+# Normalized service states (the raw word is kept in ServiceState.raw_state).
+STARTED, STOPPED, DISABLED, FAILED, RECOVERING, STARTING, STOPPING, MIGRATING = (
+    "started",
+    "stopped",
+    "disabled",
+    "failed",
+    "recovering",
+    "starting",
+    "stopping",
+    "migrating",
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    id: int | None
+    online: bool
+    local: bool
+    member_name: str = ""
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    kind: str
+    owner: str | None
+    state: str
+    last_owner: str | None = None
+    raw_state: str = ""
+    nodes: tuple[str, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return self.state == STARTED and self.owner is not None
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    quorate: bool | None
+    members: dict[str, Member]
+    services: dict[str, ServiceState]
+    via: str = ""
+    source: str = ""
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def online(self) -> list[str]:
+        return [m.name for m in self.members.values() if m.online]
+
+    def owner(self, service: str) -> str | None:
+        return self.services[service].owner if service in self.services else None
+
+
+class Shell(Protocol):
+    """What a cluster manager needs from a node (drivers.node.NodeShell fits)."""
+
+    name: str
+
+    def run(self, cmd: str, timeout: float | None = None, check: bool = True) -> Any: ...
+
+    def syslog_since(self, mark: Any) -> list[str]: ...
+
+
+class NoNodeAnswers(HacertError):
+    """No node could be asked for the cluster status."""
+
+
+FENCE_EVENT_NAMES = (
+    "FenceStarted",
+    "FenceAgentFailed",
+    "FenceSucceeded",
+    "FenceFailed",
+    "FenceScheduled",
+    "FenceRequested",
+    "FenceOperationResult",
+    "FenceDeviceResult",
+    "PeerFenced",
+    "DrbdFencePeerResult",
+)
+
+
+class ClusterManager(abc.ABC):
+    """rgmanager/cman or pacemaker, driven through the nodes' shells."""
+
+    kind: str = ""
+
+    def __init__(self, shells: Mapping[str, Shell], inventory: Any = None, timeout: float = 60.0) -> None:
+        self.shells = dict(shells)
+        self.inventory = inventory
+        self.timeout = timeout
+
+    # ------------------------------------------------------------ names
+
+    def member_name(self, node: str) -> str:
+        """Inventory node name -> the cluster's member name (unchanged when unknown)."""
+        if self.inventory is not None:
+            try:
+                return self.inventory.node(node).member_name
+            except KeyError:
+                pass
+        return node
+
+    def node_name(self, member: str | None) -> str | None:
+        """Cluster member name -> inventory node name (unchanged when unknown)."""
+        if member is None or self.inventory is None:
+            return member
+        try:
+            return self.inventory.node_by_member(member).name
+        except KeyError:
+            return member
+
+    def _order(self, via: str | None) -> Sequence[str]:
+        if via is not None:
+            if via not in self.shells:
+                raise KeyError(f"no shell for node {via!r} (known: {', '.join(self.shells)})")
+            return [via]
+        return list(self.shells)
+
+    def _run(self, node: str, cmd: str, check: bool = True, timeout: float | None = None) -> Any:
+        return self.shells[node].run(cmd, timeout=timeout or self.timeout, check=check)
+
+    def _first_answer(self, via: str | None, cmd: str) -> tuple[str, str]:
+        """Run `cmd` on `via`, or on the first node that answers; (node, stdout)."""
+        problems = []
+        for node in self._order(via):
+            try:
+                return node, self._run(node, cmd).stdout
+            except DeviceUnreachable as exc:
+                problems.append(str(exc))
+        raise NoNodeAnswers(f"no node answered {cmd!r}: " + "; ".join(problems))
+
+    # ------------------------------------------------------------ the interface
+
+    @abc.abstractmethod
+    def status(self, via: str | None = None) -> ClusterStatus: ...
+
+    @abc.abstractmethod
+    def enable(self, svc: str, node: str | None = None, via: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def disable(self, svc: str, via: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def relocate(self, svc: str, node: str, via: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def migrate(self, vm: str, node: str, via: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def stop_stack(self, node: str) -> None: ...
+
+    @abc.abstractmethod
+    def start_stack(self, node: str) -> None: ...
+
+    def fence_events(self, via: str, since_mark: Any) -> list[SyslogEvent]:
+        """Fencing events in `via`'s syslog since `since_mark` (a NodeShell.syslog_mark())."""
+        lines = [line for line in self.shells[via].syslog_since(since_mark) if line.strip()]
+        if not lines:
+            return []
+        return [e for e in parse_syslog_events(lines) if type(e).__name__ in FENCE_EVENT_NAMES]
+
+    def _via_for(self, via: str | None) -> str:
+        return via if via is not None else next(iter(self.shells))

@@ -1,0 +1,112 @@
+"""Pacemaker (corosync 2/3): crm_mon XML, pcs, stonith_admin."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from ..errors import CommandFailed
+from ..parsers import FenceEvent, parse_crm_mon, parse_stonith_history
+from .base import DISABLED, FAILED, MIGRATING, STARTED, STARTING, STOPPED, STOPPING, ClusterManager, ClusterStatus, Member, ServiceState
+
+_ROLES = {
+    "started": STARTED,
+    "master": STARTED,
+    "slave": STARTED,
+    "promoted": STARTED,
+    "unpromoted": STARTED,
+    "stopped": STOPPED,
+    "starting": STARTING,
+    "stopping": STOPPING,
+    "migrating": MIGRATING,
+}
+
+
+class PacemakerCluster(ClusterManager):
+    kind = "pacemaker"
+
+    def status(self, via: str | None = None) -> ClusterStatus:
+        node, text = self._first_answer(via, "crm_mon --one-shot --inactive --output-as=xml")
+        return self.to_status(parse_crm_mon(text), node, "crm_mon --output-as=xml")
+
+    def to_status(self, raw: Any, via: str = "", source: str = "crm_mon") -> ClusterStatus:
+        """A parsed crm_mon record -> ClusterStatus. `local` marks the node the status came from."""
+        local_member = self.member_name(via) if via else None
+        members: dict[str, Member] = {}
+        for n in raw.nodes.values():
+            if n.type not in (None, "member"):
+                continue  # remote and ping nodes are not cluster members
+            name = self.node_name(n.name) or n.name
+            flags = tuple(
+                flag
+                for flag, on in (("standby", n.standby), ("unclean", n.unclean), ("maintenance", n.maintenance), ("dc", n.is_dc))
+                if on
+            )
+            node_id = int(n.id) if n.id is not None and str(n.id).isdigit() else None
+            members[name] = Member(name=name, id=node_id, online=n.online, local=n.name == local_member, member_name=n.name, flags=flags)
+        services: dict[str, ServiceState] = {}
+        by_id: dict[str, list[Any]] = {}
+        for r in raw.resources:
+            by_id.setdefault(r.id, []).append(r)
+        for rid, instances in by_id.items():
+            nodes = tuple(self.node_name(n) or n for r in instances for n in r.nodes)
+            first = instances[0]
+            if any(r.failed for r in instances):
+                state = FAILED
+            elif not nodes and (first.target_role or "").lower() == "stopped":
+                state = DISABLED
+            else:
+                state = _ROLES.get(first.role.lower(), first.role.lower())
+            kind = (first.agent or "").split(":")[0] or "resource"
+            services[rid] = ServiceState(
+                name=rid,
+                kind="vm" if (first.agent or "").endswith(":VirtualDomain") else kind,
+                owner=nodes[0] if len(nodes) == 1 else None,
+                state=state,
+                raw_state=first.role,
+                nodes=nodes,
+            )
+        return ClusterStatus(quorate=raw.quorum, members=members, services=services, via=via, source=source, raw=raw)
+
+    # ------------------------------------------------------------ commands
+
+    def _pcs(self, args: list[str], via: str | None) -> str:
+        node = self._via_for(via)
+        cmd = "pcs " + " ".join(shlex.quote(a) for a in args)
+        result = self._run(node, cmd, check=False)
+        if result.exit_code != 0:
+            raise CommandFailed(node, "pcs", cmd, result.exit_code, result.stdout, result.stderr)
+        return result.stdout
+
+    def enable(self, svc: str, node: str | None = None, via: str | None = None) -> None:
+        if node is not None:
+            self._pcs(["resource", "move", svc, self.member_name(node)], via)
+        self._pcs(["resource", "enable", svc], via)
+
+    def disable(self, svc: str, via: str | None = None) -> None:
+        self._pcs(["resource", "disable", svc], via)
+
+    def relocate(self, svc: str, node: str, via: str | None = None) -> None:
+        """`pcs resource move` (a location constraint: `clear()` it once the move is checked)."""
+        self._pcs(["resource", "move", svc, self.member_name(node)], via)
+
+    def migrate(self, vm: str, node: str, via: str | None = None) -> None:
+        """A move; pacemaker live-migrates when the resource has allow-migrate=true."""
+        self.relocate(vm, node, via)
+
+    def clear(self, svc: str, via: str | None = None) -> None:
+        """Remove the constraints `relocate`/`migrate`/`enable(node=)` left behind."""
+        self._pcs(["resource", "clear", svc], via)
+
+    def stop_stack(self, node: str) -> None:
+        self._run(node, "pcs cluster stop")
+
+    def start_stack(self, node: str) -> None:
+        self._run(node, "pcs cluster start")
+
+    def fence_history(self, via: str | None = None) -> list[FenceEvent]:
+        """`stonith_admin --history '*'`, parsed (empty when nothing was ever fenced)."""
+        _, text = self._first_answer(via, "stonith_admin --history '*'")
+        if not text.strip() or text.strip().lower().startswith("0 event"):
+            return []
+        return parse_stonith_history(text)

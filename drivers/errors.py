@@ -1,0 +1,72 @@
+"""Typed errors of the drivers.
+
+A `LabError` means a lab device did not answer or misbehaved: the harness
+cannot judge the cluster until someone fixes the lab. A cluster that does not
+behave is never a `LabError`; suites turn that into an assertion failure.
+"""
+
+from __future__ import annotations
+
+
+class HacertError(Exception):
+    """Base of every error hacert raises on purpose."""
+
+
+class LabError(HacertError):
+    """A lab device failed: which device, at which address, doing what."""
+
+    def __init__(self, device: str, address: str, attempted: str, detail: str = "") -> None:
+        self.device = device
+        self.address = address
+        self.attempted = attempted
+        self.detail = detail
+        message = f"{device} ({address}): {attempted}"
+        if detail:
+            message += f": {detail}"
+        super().__init__(message)
+
+
+class DeviceUnreachable(LabError):
+    """Nothing answered within the timeout (dead BMC, unplugged PDU, hung node)."""
+
+
+class AuthenticationRefused(LabError):
+    """The device answered but refused the credentials."""
+
+
+class CommandRefused(LabError):
+    """The device accepted the login but refused the request (privilege, bad outlet, read-only)."""
+
+
+class CommandFailed(LabError):
+    """A command ran on a node and exited non-zero (or did not finish in time)."""
+
+    def __init__(
+        self,
+        device: str,
+        address: str,
+        attempted: str,
+        exit_code: int | None,
+        stdout: str = "",
+        stderr: str = "",
+        detail: str = "",
+    ) -> None:
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+        if not detail:
+            detail = f"exit code {exit_code}"
+            tail = (stderr or stdout).strip().splitlines()[-3:]
+            if tail:
+                detail += ": " + " | ".join(tail)
+        super().__init__(device, address, attempted, detail)
+
+
+class WaitTimeout(HacertError):
+    """A bounded wait ran out: what was awaited, the deadline, the last state seen."""
+
+    def __init__(self, awaited: str, deadline_s: float, last_seen: object = None) -> None:
+        self.awaited = awaited
+        self.deadline_s = deadline_s
+        self.last_seen = last_seen
+        super().__init__(f"timed out after {deadline_s:.1f} s waiting for {awaited}; last seen: {last_seen!r}")

@@ -1,0 +1,437 @@
+"""A cluster node over SSH: run commands, read files, stream output, watch syslog.
+
+One fabric `Connection` per node, opened on first use and reused; if the
+transport died (the node was fenced or crashed) the next call reconnects.
+Every connection sets connect, banner, auth AND channel timeouts (paramiko's
+channel_timeout defaults to an hour), and commands run on our own bounded
+channel loop, so a hung node raises instead of hanging the harness.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import paramiko
+from fabric import Connection
+
+from .errors import AuthenticationRefused, CommandFailed, DeviceUnreachable, LabError
+from .redact import reveal
+
+SYSLOG = "/var/log/messages"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    stdout: str
+    stderr: str
+    exit_code: int
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class SyslogMark:
+    """How many lines a syslog file had at a moment (for `syslog_since`)."""
+
+    path: str
+    lines: int
+    taken_at: float = field(default_factory=time.time)
+
+
+class Stream:
+    """A command running in the background (e.g. ping), its output collected as it arrives."""
+
+    def __init__(self, node: str, command: str, channel: paramiko.Channel) -> None:
+        self.node = node
+        self.command = command
+        self.started = time.monotonic()
+        self._channel = channel
+        self._buffer = ""
+        self._lines: list[str] = []
+        self._stderr = ""
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self.exit_code: int | None = None
+        self._thread = threading.Thread(target=self._pump, name=f"stream-{node}", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        channel = self._channel
+        try:
+            while True:
+                readable, _, _ = select.select([channel], [], [], 0.2)
+                if readable or channel.recv_ready() or channel.recv_stderr_ready():
+                    got = False
+                    while channel.recv_stderr_ready():
+                        got = True
+                        err = channel.recv_stderr(65536).decode(errors="replace")
+                        with self._lock:
+                            self._stderr += err
+                    if channel.recv_ready():
+                        data = channel.recv(65536)
+                        got = True
+                        if not data:
+                            break
+                        self._feed(data.decode(errors="replace"))
+                    if not got and channel.exit_status_ready() and not channel.recv_ready():
+                        break
+                elif channel.closed or (channel.exit_status_ready() and not channel.recv_ready()):
+                    break
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+        finally:
+            if channel.exit_status_ready():
+                self.exit_code = channel.recv_exit_status()
+            with self._lock:
+                if self._buffer:
+                    self._lines.append(self._buffer)
+                    self._buffer = ""
+            self._done.set()
+
+    def _feed(self, text: str) -> None:
+        with self._lock:
+            self._buffer += text
+            *complete, self._buffer = self._buffer.split("\n")
+            self._lines.extend(line.rstrip("\r") for line in complete)
+
+    @property
+    def alive(self) -> bool:
+        return not self._done.is_set()
+
+    def lines(self) -> list[str]:
+        """The complete lines received so far."""
+        with self._lock:
+            return list(self._lines)
+
+    @property
+    def stderr(self) -> str:
+        with self._lock:
+            return self._stderr
+
+    def text(self) -> str:
+        with self._lock:
+            return "\n".join(self._lines + ([self._buffer] if self._buffer else [])) + ("\n" if self._lines else "")
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the command to end by itself; True if it did."""
+        return self._done.wait(timeout)
+
+    def stop(self, grace: float = 2.0) -> str:
+        """Interrupt the command (Ctrl-C, then close) and return everything it printed.
+
+        A ping interrupted this way prints its summary before it exits: the grace
+        period lets that summary arrive.
+        """
+        if self.alive:
+            try:
+                self._channel.send(b"\x03")
+            except (OSError, EOFError, paramiko.SSHException):
+                pass
+            self._done.wait(grace)
+        if self.alive:
+            self._channel.close()
+            self._done.wait(grace)
+        return self.text()
+
+
+class NodeShell:
+    """SSH access to one node. Safe to share between threads (one command at a time per channel)."""
+
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int = 22,
+        user: str = "root",
+        password: str | None = None,
+        key_file: str | None = None,
+        connect_timeout: float = 10.0,
+        command_timeout: float = 60.0,
+        syslog_path: str = SYSLOG,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.user = user
+        self._password = password
+        self.key_file = key_file
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.syslog_path = syslog_path
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"NodeShell({self.name!r}, {self.address})"
+
+    # ------------------------------------------------------------ connection
+
+    def _connect(self) -> Connection:
+        kwargs: dict[str, Any] = {
+            "banner_timeout": self.connect_timeout,
+            "auth_timeout": self.connect_timeout,
+            "channel_timeout": self.connect_timeout,
+            "look_for_keys": False,
+            "allow_agent": False,
+        }
+        if self._password is not None:
+            kwargs["password"] = reveal(self._password)
+        if self.key_file:
+            kwargs["key_filename"] = self.key_file
+        conn = Connection(
+            self.host,
+            user=self.user,
+            port=self.port,
+            connect_timeout=self.connect_timeout,
+            connect_kwargs=kwargs,
+        )
+        # Unknown host keys are accepted: the lab's nodes are reinstalled and
+        # re-keyed often, and the inventory names them explicitly.
+        conn.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        started = time.monotonic()
+        try:
+            conn.open()
+        except paramiko.AuthenticationException as exc:
+            conn.close()
+            raise AuthenticationRefused(self.name, self.address, "log in over SSH", str(exc) or type(exc).__name__) from exc
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            conn.close()
+            elapsed = time.monotonic() - started
+            detail = f"{_describe(exc, self.connect_timeout)} (after {elapsed:.1f} s"
+            detail += ", connect/banner timeout reached)" if elapsed >= self.connect_timeout * 0.9 else ")"
+            raise DeviceUnreachable(self.name, self.address, "connect over SSH", detail) from exc
+        transport = conn.client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(max(1, int(self.connect_timeout)))
+            sock = transport.sock
+            if isinstance(sock, socket.socket):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def _transport(self) -> paramiko.Transport:
+        with self._lock:
+            conn = self._conn
+            transport = conn.client.get_transport() if conn is not None else None
+            if transport is None or not transport.is_active():
+                if conn is not None:
+                    conn.close()
+                self._conn = conn = self._connect()
+                transport = conn.client.get_transport()
+            assert transport is not None
+            return transport
+
+    def _open_channel(self, what: str) -> paramiko.Channel:
+        transport = self._transport()
+        try:
+            return transport.open_session(timeout=self.connect_timeout)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._drop()
+            raise DeviceUnreachable(self.name, self.address, what, _describe(exc, self.connect_timeout)) from exc
+
+    def _drop(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        self._drop()
+
+    def __enter__(self) -> "NodeShell":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ commands
+
+    def run(self, cmd: str, timeout: float | None = None, check: bool = True) -> CommandResult:
+        """Run `cmd`, wait for it (at most `timeout`, default command_timeout).
+
+        Raises CommandFailed when it exits non-zero (with check) or overruns the
+        timeout (exit_code None), DeviceUnreachable when the node does not answer.
+        """
+        limit = self.command_timeout if timeout is None else timeout
+        started = time.monotonic()
+        channel = self._open_channel(f"run {cmd!r}")
+        out: list[bytes] = []
+        err: list[bytes] = []
+        try:
+            channel.settimeout(limit)
+            channel.exec_command(cmd)
+            deadline = started + limit
+            while True:
+                while channel.recv_ready():
+                    out.append(channel.recv(65536))
+                while channel.recv_stderr_ready():
+                    err.append(channel.recv_stderr(65536))
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise CommandFailed(
+                        self.name,
+                        self.address,
+                        f"run {cmd!r}",
+                        None,
+                        _text(out),
+                        _text(err),
+                        detail=f"no exit within {limit:.1f} s",
+                    )
+                select.select([channel], [], [], min(remaining, 0.5))
+            code = channel.recv_exit_status()
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._drop()
+            raise DeviceUnreachable(self.name, self.address, f"run {cmd!r}", _describe(exc, limit)) from exc
+        finally:
+            channel.close()
+        result = CommandResult(_text(out), _text(err), code, time.monotonic() - started)
+        if check and code != 0:
+            raise CommandFailed(self.name, self.address, f"run {cmd!r}", code, result.stdout, result.stderr)
+        return result
+
+    def fire_and_forget(self, cmd: str, grace: float = 0.5) -> int | None:
+        """Start `cmd` and return within about `grace` s whatever it does.
+
+        For commands that never answer (`echo c > /proc/sysrq-trigger`): the exit
+        code if it finished within `grace`, else None. The connection is
+        dropped afterwards, since the node it led to may be gone.
+        """
+        channel = self._open_channel(f"start {cmd!r}")
+        code: int | None = None
+        try:
+            channel.exec_command(cmd)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                if channel.exit_status_ready():
+                    code = channel.recv_exit_status()
+                    break
+                select.select([channel], [], [], max(0.0, min(0.05, deadline - time.monotonic())))
+                while channel.recv_ready():
+                    channel.recv(65536)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the node going away mid-command is the expected outcome
+        finally:
+            try:
+                channel.close()
+            except (OSError, EOFError, paramiko.SSHException):
+                pass
+        if code is None:
+            self._drop()
+        return code
+
+    def start_stream(self, cmd: str) -> Stream:
+        """Start `cmd` in the background; read its lines with `.lines()`, end it with `.stop()`."""
+        channel = self._open_channel(f"start {cmd!r}")
+        try:
+            channel.exec_command(cmd)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._drop()
+            raise DeviceUnreachable(self.name, self.address, f"start {cmd!r}", _describe(exc, self.connect_timeout)) from exc
+        return Stream(self.name, cmd, channel)
+
+    def run_interactive(self, lines: list[str] | tuple[str, ...], timeout: float | None = None, exit_line: str = "exit") -> str:
+        """Type `lines` into an interactive shell (a switch CLI), then `exit_line`;
+        return everything it printed once it closes (bounded by `timeout`)."""
+        limit = self.command_timeout if timeout is None else timeout
+        what = f"type {len(lines)} lines into the shell"
+        channel = self._open_channel(what)
+        out: list[bytes] = []
+        try:
+            channel.get_pty(width=200)
+            channel.invoke_shell()
+            for line in [*lines, exit_line]:
+                channel.sendall((line + "\n").encode())
+            deadline = time.monotonic() + limit
+            while not (channel.closed or channel.eof_received) or channel.recv_ready():
+                while channel.recv_ready():
+                    out.append(channel.recv(65536))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise CommandFailed(self.name, self.address, what, None, _text(out), detail=f"the shell did not close within {limit:.1f} s")
+                select.select([channel], [], [], min(remaining, 0.5))
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._drop()
+            raise DeviceUnreachable(self.name, self.address, what, _describe(exc, limit)) from exc
+        finally:
+            channel.close()
+        return _text(out)
+
+    def read_file(self, path: str, timeout: float | None = None) -> str:
+        return self.run(f"cat {_quote(path)}", timeout=timeout).stdout
+
+    # ------------------------------------------------------------ syslog
+
+    def syslog_mark(self, path: str | None = None) -> SyslogMark:
+        """Remember how far the syslog is now."""
+        target = path or self.syslog_path
+        text = self.run(f"wc -l < {_quote(target)}").stdout.strip()
+        try:
+            count = int(text.split()[0])
+        except (ValueError, IndexError):
+            raise CommandFailed(self.name, self.address, f"count lines of {target}", 0, text, detail=f"unexpected wc output {text!r}") from None
+        return SyslogMark(target, count)
+
+    def syslog_since(self, mark: SyslogMark) -> list[str]:
+        """Syslog lines written after `mark` (all lines when the file was rotated since)."""
+        path = _quote(mark.path)
+        text = self.run(f"wc -l < {path}; tail -n +{mark.lines + 1} {path}").stdout
+        first, _, rest = text.partition("\n")
+        try:
+            now = int(first.strip())
+        except ValueError:
+            raise CommandFailed(self.name, self.address, f"read {mark.path}", 0, text, detail="unexpected wc output") from None
+        if now < mark.lines:
+            rest = self.run(f"cat {path}").stdout
+        return [line for line in rest.splitlines() if line]
+
+    # ------------------------------------------------------------ probes
+
+    def reachable(self, timeout: float = 2.0) -> bool:
+        """Does an SSH server answer with a banner within `timeout` s?"""
+        deadline = time.monotonic() + timeout
+        try:
+            with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
+                data = b""
+                while b"\n" not in data:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    sock.settimeout(remaining)
+                    chunk = sock.recv(256)
+                    if not chunk:
+                        return False
+                    data += chunk
+                return data.startswith(b"SSH-")
+        except OSError:
+            return False
+
+
+def _text(chunks: list[bytes]) -> str:
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _quote(path: str) -> str:
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
+def _describe(exc: BaseException, limit: float) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return f"timed out after {limit:.1f} s"
+    return text
+
+
+__all__ = ["CommandResult", "NodeShell", "Stream", "SyslogMark", "LabError"]

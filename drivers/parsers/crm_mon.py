@@ -1,0 +1,223 @@
+"""`crm_mon --as-xml` (pacemaker 1.1, root <crm_mon>) and `crm_mon --output-as=xml`
+(pacemaker 2.x, root <pacemaker-result>) -> CrmStatus."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from ._common import ParseError, element_text, parse_xml
+from .fencing import FenceEvent
+
+__all__ = ["CrmNode", "CrmResource", "CrmFailure", "CrmStatus", "parse_crm_mon"]
+
+
+@dataclass(frozen=True)
+class CrmNode:
+    """A <nodes>/<node>. ``type`` is 'member', 'remote' or 'ping'."""
+
+    name: str
+    id: str | None
+    online: bool
+    standby: bool
+    standby_onfail: bool
+    maintenance: bool
+    pending: bool
+    unclean: bool
+    shutdown: bool
+    expected_up: bool
+    is_dc: bool
+    resources_running: int | None
+    type: str | None
+
+
+@dataclass(frozen=True)
+class CrmResource:
+    """A primitive <resource>, one per instance (clone instances repeat the id).
+
+    ``nodes`` are the nodes it runs on (empty when stopped); ``group``,
+    ``clone`` and ``bundle`` name the containers it sits in, if any;
+    ``agent`` is resource_agent as printed ('ocf::heartbeat:IPaddr2',
+    'stonith:fence_xvm').
+    """
+
+    id: str
+    agent: str | None
+    role: str
+    active: bool
+    failed: bool
+    managed: bool
+    blocked: bool
+    orphaned: bool
+    target_role: str | None
+    nodes: list[str] = field(default_factory=list)
+    group: str | None = None
+    clone: str | None = None
+    bundle: str | None = None
+
+
+@dataclass(frozen=True)
+class CrmFailure:
+    """A <failures>/<failure> (a failed resource action)."""
+
+    op_key: str
+    node: str
+    status: str | None
+    exitstatus: str | None
+    exitcode: int | None
+    exitreason: str | None
+    task: str | None
+    call: int | None
+    last_rc_change: str | None
+
+
+@dataclass(frozen=True)
+class CrmStatus:
+    """The cluster as crm_mon sees it.
+
+    ``schema`` is 'legacy' (<crm_mon version=...>, pacemaker 1.1) or
+    'pacemaker-result' (2.x); ``version`` is the crm_mon version attribute or
+    the api-version respectively. ``quorum`` comes from current_dc/@with_quorum
+    (None without a DC). ``dc`` is current_dc/@name, or the node flagged
+    is_dc when the DC element carries no name (pacemaker 2.0.4 regression
+    output). ``fence_history`` is None when the XML has no <fence_history>
+    element (not requested / not available), a list otherwise.
+    """
+
+    schema: str
+    version: str | None
+    quorum: bool | None
+    dc: str | None
+    nodes: dict[str, CrmNode]
+    resources: list[CrmResource]
+    failures: list[CrmFailure]
+    fence_history: list[FenceEvent] | None
+    nodes_configured: int | None = None
+    resources_configured: int | None = None
+    dc_version: str | None = None
+    stack: str | None = None
+    last_update: str | None = None
+    last_change: str | None = None
+    cluster_options: dict[str, str] = field(default_factory=dict)
+    request: str | None = None
+
+    def resource(self, rid: str) -> list[CrmResource]:
+        """Every instance of a resource id (clones have several)."""
+        return [r for r in self.resources if r.id == rid]
+
+    @property
+    def online_nodes(self) -> list[str]:
+        return [n.name for n in self.nodes.values() if n.online]
+
+
+def _bool(elem: ET.Element, name: str) -> bool:
+    return elem.get(name, "false").lower() == "true"
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.strip().lstrip("-").isdigit() else None
+
+
+def parse_crm_mon(text: str) -> CrmStatus:
+    """Parse crm_mon XML of either generation."""
+    root = parse_xml(text, "crm_mon XML")
+    if root.tag == "crm_mon":
+        schema, version = "legacy", root.get("version")
+    elif root.tag == "pacemaker-result":
+        schema, version = "pacemaker-result", root.get("api-version")
+    else:
+        raise ParseError("crm_mon XML: root is neither <crm_mon> nor <pacemaker-result>", element_text(root))
+    summary = root.find("summary")
+    if summary is None:
+        status = root.find("status")
+        if status is not None and status.get("code") not in (None, "0"):
+            raise ParseError(f"crm_mon XML: crm_mon failed (code {status.get('code')}: "
+                             f"{status.get('message')})", element_text(status))
+        raise ParseError("crm_mon XML: no <summary> element", element_text(root))
+
+    nodes = {}
+    for node in root.iterfind("nodes/node"):
+        name = node.get("name")
+        if name is None:
+            raise ParseError("crm_mon XML: <node> without name", element_text(node))
+        nodes[name] = CrmNode(
+            name=name, id=node.get("id"), online=_bool(node, "online"), standby=_bool(node, "standby"),
+            standby_onfail=_bool(node, "standby_onfail"), maintenance=_bool(node, "maintenance"),
+            pending=_bool(node, "pending"), unclean=_bool(node, "unclean"), shutdown=_bool(node, "shutdown"),
+            expected_up=_bool(node, "expected_up"), is_dc=_bool(node, "is_dc"),
+            resources_running=_int(node.get("resources_running")), type=node.get("type"),
+        )
+
+    dc_elem = summary.find("current_dc")
+    dc = quorum = dc_version = None
+    if dc_elem is not None and dc_elem.get("present", "true") == "true":
+        dc = dc_elem.get("name") or next((n.name for n in nodes.values() if n.is_dc), None)
+        quorum = _bool(dc_elem, "with_quorum") if dc_elem.get("with_quorum") is not None else None
+        dc_version = dc_elem.get("version") or None
+
+    resources: list[CrmResource] = []
+    res_root = root.find("resources")
+    if res_root is not None:
+        _collect(res_root, {}, resources)
+
+    failures = []
+    for f in root.iterfind("failures/failure"):
+        if f.get("op_key") is None or f.get("node") is None:
+            raise ParseError("crm_mon XML: <failure> without op_key or node", element_text(f))
+        failures.append(CrmFailure(
+            op_key=f.get("op_key"), node=f.get("node"), status=f.get("status"),
+            exitstatus=f.get("exitstatus"), exitcode=_int(f.get("exitcode")), exitreason=f.get("exitreason"),
+            task=f.get("task"), call=_int(f.get("call")), last_rc_change=f.get("last-rc-change"),
+        ))
+
+    history_elem = root.find("fence_history")
+    history = None
+    if history_elem is not None:
+        history = [_fence_event(e) for e in history_elem.iterfind("fence_event")]
+
+    def summary_attr(tag: str, attr: str) -> str | None:
+        e = summary.find(tag)
+        return None if e is None else e.get(attr)
+
+    options = summary.find("cluster_options")
+    return CrmStatus(
+        schema=schema, version=version, quorum=quorum, dc=dc, nodes=nodes, resources=resources,
+        failures=failures, fence_history=history,
+        nodes_configured=_int(summary_attr("nodes_configured", "number")),
+        resources_configured=_int(summary_attr("resources_configured", "number")),
+        dc_version=dc_version, stack=summary_attr("stack", "type"),
+        last_update=summary_attr("last_update", "time") or None,
+        last_change=summary_attr("last_change", "time") or None,
+        cluster_options=dict(options.attrib) if options is not None else {},
+        request=root.get("request"),
+    )
+
+
+def _collect(elem: ET.Element, context: dict[str, str], out: list[CrmResource]) -> None:
+    for child in elem:
+        if child.tag == "resource":
+            if child.get("id") is None or child.get("role") is None:
+                raise ParseError("crm_mon XML: <resource> without id or role", element_text(child))
+            out.append(CrmResource(
+                id=child.get("id"), agent=child.get("resource_agent"), role=child.get("role"),
+                active=_bool(child, "active"), failed=_bool(child, "failed"),
+                managed=child.get("managed", "true") == "true", blocked=_bool(child, "blocked"),
+                orphaned=_bool(child, "orphaned"), target_role=child.get("target_role"),
+                nodes=[n.get("name") for n in child.iterfind("node") if n.get("name")],
+                group=context.get("group"), clone=context.get("clone"), bundle=context.get("bundle"),
+            ))
+        elif child.tag in ("group", "clone", "bundle"):
+            _collect(child, {**context, child.tag: child.get("id")}, out)
+        elif child.tag == "replica":
+            _collect(child, context, out)
+
+
+def _fence_event(e: ET.Element) -> FenceEvent:
+    state = e.get("state") or e.get("status")
+    if e.get("target") is None or e.get("action") is None or state is None:
+        raise ParseError("crm_mon XML: <fence_event> without target, action or state", element_text(e))
+    return FenceEvent(
+        target=e.get("target"), action=e.get("action"), state=state, origin=e.get("origin"),
+        client=e.get("client"), delegate=e.get("delegate") or None, completed=e.get("completed"),
+        exit_reason=e.get("exit-reason") or None,
+    )

@@ -1,0 +1,166 @@
+"""One IPMI 2.0 / RMCP+ BMC per simulated node (pyghmi's BMC server), on 127.0.0.1.
+
+A BMC answers only while its node's power supply has power (World.bmc_answers):
+when it goes dark, incoming packets are dropped and its sessions forgotten, so
+clients time out exactly as with a real BMC that lost power.
+
+pyghmi notes (see NOTES-protocols.md): the server always answers with cipher
+suite 3, so an open-session request for other algorithms is refused with status
+0x11 (pyghmi's client then falls back cleanly); sockets are AF_INET6 bound to
+the IPv4-mapped loopback address, because pyghmi's I/O thread wakes itself by
+sending to its first socket over IPv6.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pyghmi.ipmi.bmc as bmc
+import pyghmi.ipmi.private.serversession as serversession
+import pyghmi.ipmi.private.session as ipmisession
+
+from labsim.world import World
+
+_STATUS_NO_CIPHER_MATCH = 0x11
+
+
+class _SimServerSession(serversession.ServerSession):
+    """A client session of a simulated BMC: silent while the BMC is dark."""
+
+    def create_open_session_response(self, request):  # type: ignore[no-untyped-def]
+        data = bytearray(request)
+        wanted = (data[12], data[20], data[28]) if len(data) >= 32 else (1, 1, 1)
+        if wanted != (1, 1, 1):
+            self.clientsessionid = data[4:8]
+            return bytearray([data[0], _STATUS_NO_CIPHER_MATCH, 0, 0]) + self.clientsessionid
+        return super().create_open_session_response(request)
+
+    def process_pktqueue(self) -> None:
+        if getattr(self.bmc, "dark", lambda: False)():
+            self.pktqueue.clear()
+            return
+        super().process_pktqueue()
+
+
+serversession.ServerSession = _SimServerSession  # type: ignore[misc]
+
+
+class SimBmc(bmc.Bmc):
+    def __init__(self, world: World, node: str, user: str, password: str, port: int):
+        self.world = world
+        self.node = node
+        super().__init__({user: password}, port=port, address="::ffff:127.0.0.1")
+        self.port = self.serversocket.getsockname()[1]  # port 0 → the one the OS chose
+        ipmisession.Session.bmc_handlers[self.serversocket] = {0: self}
+
+    def dark(self) -> bool:
+        return not self.world.bmc_answers(self.node)
+
+    def process_pktqueue(self) -> None:
+        if self.dark():
+            self.pktqueue.clear()
+            self.forget_sessions()
+            return
+        super().process_pktqueue()
+
+    def forget_sessions(self) -> None:
+        for key, handlers in list(ipmisession.Session.bmc_handlers.items()):
+            session = handlers.get(self.port) if isinstance(handlers, dict) else None
+            if isinstance(session, _SimServerSession) and session.bmc is self:
+                del handlers[self.port]
+                if not handlers:
+                    ipmisession.Session.bmc_handlers.pop(key, None)
+
+    # ------------------------------------------------------------ chassis
+
+    def get_power_state(self) -> str:
+        return "on" if self.world.chassis_on(self.node) else "off"
+
+    def _control(self, action: str) -> int:
+        try:
+            self.world.chassis_control(self.node, action)
+        except RuntimeError:
+            return 0xD5  # cannot execute: no power
+        return 0
+
+    def power_on(self) -> int:
+        return self._control("on")
+
+    def power_off(self) -> int:
+        return self._control("off")
+
+    def power_cycle(self) -> int:
+        if not self.world.chassis_on(self.node):
+            return 0xD5  # IPMI: cycle with the chassis off is refused
+        return self._control("cycle")
+
+    def power_reset(self) -> int:
+        return self._control("reset")
+
+    def power_shutdown(self) -> int:
+        return self._control("off")
+
+    def cold_reset(self) -> None:
+        pass
+
+    def get_boot_device(self) -> str:
+        return "default"
+
+    def set_boot_device(self, bootdevice):  # type: ignore[no-untyped-def]
+        return None
+
+    def get_system_guid(self):  # type: ignore[no-untyped-def]
+        return self.uuid
+
+
+class BmcServers:
+    """All BMCs of one world, served by one pyghmi event loop thread."""
+
+    def __init__(self, world: World, ports: dict[str, int], user: str, password: str):
+        self.world = world
+        self.bmcs = {node: SimBmc(world, node, user, password, port) for node, port in ports.items()}
+        self.ports = {node: b.port for node, b in self.bmcs.items()}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="labsim-bmc", daemon=True)
+        world.subscribe(self._on_event)
+
+    def _on_event(self, record: dict) -> None:
+        if record["kind"] == "bmc" and not record["answers"] and record["node"] in self.bmcs:
+            self.bmcs[record["node"]].forget_sessions()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            ipmisession.Session.wait_for_rsp(timeout=1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=3)
+        for b in self.bmcs.values():
+            try:
+                b.serversocket.close()
+            except OSError:
+                pass
+
+
+def probe_packet() -> bytes:
+    """An IPMI 1.5 'Get Channel Authentication Capabilities' request (sessionless)."""
+    body = bytearray([0x81, 0x00, 0x38, 0x8E, 0x04])
+    checksum = (-sum(body)) & 0xFF
+    header = bytearray([0x20, 0x18, (-(0x20 + 0x18)) & 0xFF])
+    message = header + body + bytearray([checksum])
+    return bytes(bytearray([0x06, 0x00, 0xFF, 0x07, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, len(message)]) + message)
+
+
+def bmc_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Does a BMC answer at host:port? (one sessionless request, bounded wait)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(probe_packet(), (host, port))
+            return len(sock.recv(512)) > 0
+        except OSError:
+            return False

@@ -1,0 +1,174 @@
+"""The simulated lab's shared machinery: one clock, one scheduler, one event log,
+one table of shell commands.
+
+Everything that changes in the lab happens either because a protocol endpoint
+asked for it (an SNMP SET, an IPMI chassis control, a shell command) or because
+a timer fired on the scheduler. Both run under `World.lock`, so the model is
+only ever touched by one thread at a time, and nothing busy-waits: the
+scheduler thread sleeps on a condition until the next timer is due.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+
+class Clock:
+    """Wall-clock seconds (time.time) for logs, monotonic for intervals."""
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+
+@dataclass(order=True)
+class _Timer:
+    due: float
+    seq: int
+    action: Callable[[], None] = field(compare=False)
+    name: str = field(compare=False, default="")
+    cancelled: bool = field(compare=False, default=False)
+
+
+class Scheduler:
+    """Run callables at a future time on one thread, under the world lock."""
+
+    def __init__(self, lock: threading.RLock):
+        self._lock = lock
+        self._heap: list[_Timer] = []
+        self._seq = itertools.count()
+        self._wake = threading.Condition(threading.Lock())
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="labsim-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    def after(self, delay: float, action: Callable[[], None], name: str = "") -> _Timer:
+        timer = _Timer(time.monotonic() + max(0.0, delay), next(self._seq), action, name)
+        with self._wake:
+            heapq.heappush(self._heap, timer)
+            self._wake.notify()
+        return timer
+
+    @staticmethod
+    def cancel(timer: _Timer | None) -> None:
+        if timer is not None:
+            timer.cancelled = True
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopped and (not self._heap or self._heap[0].due > time.monotonic()):
+                    timeout = self._heap[0].due - time.monotonic() if self._heap else None
+                    self._wake.wait(timeout)
+                if self._stopped:
+                    return
+                timer = heapq.heappop(self._heap)
+            if timer.cancelled:
+                continue
+            with self._lock:
+                try:
+                    timer.action()
+                except Exception as exc:  # a broken timer must not stop the lab
+                    print(f"labsim: timer {timer.name or timer.action!r} failed: {exc!r}", flush=True)
+
+
+class EventLog:
+    """Ground truth: every event the lab undergoes, one JSON object per line.
+
+    Each line has at least ``t`` (wall-clock seconds), ``kind`` and the subject
+    fields of that kind (node, pdu, outlet, switch, port, bond, slave, vm, ...).
+    Tests and benchmarks compare the harness's measurements with this file.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._file = path.open("a", buffering=1)
+
+    def write(self, kind: str, **fields: Any) -> dict[str, Any]:
+        record = {"t": round(Clock.now(), 6), "kind": kind, **fields}
+        with self._lock:
+            self._file.write(json.dumps(record, sort_keys=True) + "\n")
+        return record
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def read_event_log(path: str | Path) -> list[dict[str, Any]]:
+    """All events so far, oldest first."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+class ShellIO(Protocol):
+    """What a shell command sees of its SSH channel."""
+
+    def write(self, text: str) -> None: ...
+
+    def write_err(self, text: str) -> None: ...
+
+    def closed(self) -> bool: ...
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; return False early if the channel closed."""
+        ...
+
+
+@dataclass
+class CommandContext:
+    """One shell command being run on one simulated node."""
+
+    world: Any
+    node: str
+    argv: list[str]
+    line: str
+    io: ShellIO
+
+
+CommandHandler = Callable[[CommandContext], int]
+
+
+class CommandTable:
+    """argv[0] (or a full path like /etc/init.d/cman) → handler returning an exit code."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, CommandHandler] = {}
+
+    def register(self, *names: str) -> Callable[[CommandHandler], CommandHandler]:
+        def decorate(handler: CommandHandler) -> CommandHandler:
+            for name in names:
+                self._handlers[name] = handler
+            return handler
+
+        return decorate
+
+    def lookup(self, name: str) -> CommandHandler | None:
+        return self._handlers.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._handlers)
+
+
+# The one table every part of the simulated lab adds its commands to.
+COMMANDS = CommandTable()

@@ -1,0 +1,168 @@
+"""Start a simulated lab as a subprocess and know when it is ready.
+
+    lab = start_lab("inventories/anvil-sim.yaml", tmp_path)
+    lab.endpoints["nodes"]["an-node01"]["ssh"]["port"]
+    lab.stop()
+
+Readiness is probed, not slept on: the lab writes its endpoints file once
+everything is bound, then every SSH port must send its banner, every BMC answer
+a sessionless IPMI request and every powered device answer an SNMP GET.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class LabStartError(RuntimeError):
+    """The simulated lab did not start; the message carries the end of its log."""
+
+
+@dataclass
+class RunningLab:
+    process: subprocess.Popen
+    endpoints: dict[str, Any]
+    workdir: Path
+    startup_seconds: float
+    log_path: Path
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def event_log(self) -> Path:
+        return Path(self.endpoints["event_log"])
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """Ctrl-C the lab, wait for a clean exit (kill after `timeout`); the exit code."""
+        if self._stopped:
+            return self.process.returncode
+        self._stopped = True
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
+
+    def __enter__(self) -> "RunningLab":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _ssh_banner(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            return sock.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def probe(endpoints: dict[str, Any], timeout: float = 0.5) -> list[str]:
+    """The endpoints that do not answer yet (empty: all ready)."""
+    from labsim.bmc import bmc_answers
+    from labsim.snmp import snmp_answers
+
+    missing: list[str] = []
+    lock = threading.Lock()
+
+    def check(name: str, fn: Any, *args: Any) -> None:
+        if not fn(*args):
+            with lock:
+                missing.append(name)
+
+    checks: list[tuple[str, Any, tuple[Any, ...]]] = []
+    for node, ep in endpoints["nodes"].items():
+        checks.append((f"{node} ssh", _ssh_banner, (ep["ssh"]["host"], ep["ssh"]["port"], timeout)))
+        checks.append((f"{node} bmc", bmc_answers, (ep["bmc"]["host"], ep["bmc"]["port"], timeout)))
+    for kind in ("pdus", "switches"):
+        for name, ep in endpoints[kind].items():
+            checks.append((f"{kind[:-1]} {name} snmp", snmp_answers, (ep["host"], ep["port"], ep["community_ro"], timeout)))
+    threads = [threading.Thread(target=check, args=(n, f, *a), daemon=True) for n, f, a in checks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 1)
+    return sorted(missing)
+
+
+def start_lab(inventory_path: str | os.PathLike[str], workdir: str | os.PathLike[str],
+              base_port: int | str | None = None, timeout: float = 20.0) -> RunningLab:
+    """Start `python -m labsim INVENTORY` and return once every endpoint answers.
+
+    A lab whose inventory powers devices off at start would not answer; the
+    simulated labs start with everything powered, as the certification expects.
+    """
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    endpoints_file = work / "endpoints.json"
+    endpoints_file.unlink(missing_ok=True)
+    log_path = work / "labsim.log"
+    cmd = [sys.executable, "-m", "labsim", str(inventory_path), "--endpoints-json", str(endpoints_file),
+           "--workdir", str(work), "--quiet"]
+    if base_port is not None:
+        cmd += ["--base-port", str(base_port)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    started = time.monotonic()
+    log = log_path.open("w")
+    process = subprocess.Popen(cmd, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT, env=env,
+                               stdin=subprocess.DEVNULL)
+    log.close()
+    deadline = started + timeout
+    try:
+        endpoints = None
+        nap = threading.Event()
+        while endpoints is None:
+            if process.poll() is not None:
+                raise LabStartError(f"labsim exited with {process.returncode} while starting:\n{_tail(log_path)}")
+            if endpoints_file.exists():
+                endpoints = json.loads(endpoints_file.read_text())
+                break
+            if time.monotonic() > deadline:
+                raise LabStartError(f"labsim wrote no endpoints within {timeout:.0f} s:\n{_tail(log_path)}")
+            nap.wait(0.01)
+        missing = probe(endpoints)
+        while missing:
+            if time.monotonic() > deadline:
+                raise LabStartError(f"labsim endpoints not answering after {timeout:.0f} s: {', '.join(missing)}\n"
+                                    f"{_tail(log_path)}")
+            if process.poll() is not None:
+                raise LabStartError(f"labsim exited with {process.returncode}:\n{_tail(log_path)}")
+            missing = probe(endpoints)
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        raise
+    return RunningLab(process, endpoints, work, time.monotonic() - started, log_path)

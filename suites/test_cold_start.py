@@ -1,0 +1,198 @@
+"""Complete Cold Shut Down And Cold Starting The Cluster (seed 002).
+
+Disable every VM, stop the resource manager and the cluster stack on every
+node, power every node off and confirm it through its BMC; then power them all
+on through IPMI inside post_join_delay, wait for a quorate cluster with every
+member and the storage services started, enable every VM on its home node, and
+check every VM runs where it belongs and that nothing was fenced on the way.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from drivers.errors import HacertError, LabError
+from fixtures.guard import describe_status, fence_rounds, find_service, is_online, where_running
+from fixtures.inventory import Inventory
+from fixtures.plan import plan_steps
+
+FEATURE = "Cold stop and cold start"
+pytestmark = [pytest.mark.destructive, pytest.mark.slow]
+
+POLL = 0.1
+
+
+def fail(message: str) -> None:
+    pytest.fail(message, pytrace=False)
+
+
+def _status(lab: Any, via: list[str]) -> Any | None:
+    """The cluster status from the first node that gives one (None while no cluster answers)."""
+    for node in via:
+        try:
+            return lab.cluster.status(via=node)
+        except HacertError:
+            continue
+    return None
+
+
+def _fences(lab: Any, marks: dict[str, Any]) -> list[str]:
+    """"X fenced by Y" for every fencing the nodes logged since `marks` (nodes that answer)."""
+    windows: dict[str, list[str]] = {}
+    for node, mark in marks.items():
+        try:
+            windows[node] = lab.node(node).syslog_since(mark)
+        except HacertError:
+            continue
+    out = []
+    for rnd in fence_rounds(lab.inventory, windows):
+        outcome = "fenced" if rnd.succeeded is not None else "being fenced"
+        out.append(f"{rnd.victim} {outcome} by {rnd.fencer}")
+    return out
+
+
+@plan_steps(
+    "audit the lab healthy",
+    "disable every VM (clusvcadm -d / pcs resource disable)",
+    "stop the resource manager, then the cluster stack, on every node",
+    "power every node off through its BMC; confirm off through every BMC",
+    "power every node on through IPMI within post_join_delay ({cluster.post_join_delay} s)",
+    "wait up to {expect.cold_start_timeout} s for quorum, every member and the storage services",
+    "enable every VM on its home node; check placement; check nothing was fenced",
+    touches=["ssh all", "bmc all", "cluster"],
+)
+def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
+    """Cold-stop the whole cluster, cold-start it, bring every VM up on its home node."""
+    inv: Inventory = lab.inventory
+    expect = inv.expectations
+    nodes = [n.name for n in inv.nodes]
+    record.subject(inv.cluster.name)
+    record.title(f"Cold stop and cold start of {inv.cluster.name} ({len(nodes)} nodes, {len(inv.vms)} VMs)")
+    record.story("Complete Cold Shut Down And Cold Starting The Cluster")
+
+    with record.step("audit the lab healthy"):
+        guard.audit()
+    with record.step("disable every VM"):
+        for vm in inv.vms:
+            guard.changed("service", vm.name)
+            lab.cluster.disable(vm.name)
+        _wait_cluster(lab, nodes, "every VM disabled", expect.services_back_timeout,
+                      lambda s: all(_state(s, vm.name) in ("disabled", "stopped") for vm in inv.vms))
+    with record.step("stop the resource manager and the cluster stack on every node"):
+        for node in nodes:
+            guard.changed("stack", node)
+            lab.cluster.stop_stack(node)
+    # every node's syslog from here on (it survives the power cycle): nothing in it may be a fence
+    marks = {node: lab.node(node).syslog_mark() for node in nodes}
+    with record.step("power every node off through its BMC and confirm it is off"):
+        for node in nodes:
+            guard.changed("power", node)
+            lab.bmc(node).power_off()
+        for node in nodes:
+            _wait_bmc(lab, node, "off", 30.0)
+    with record.step(f"power every node on through IPMI within post_join_delay ({inv.cluster.post_join_delay:g} s)"):
+        powered: dict[str, float] = {}
+        for node in nodes:
+            lab.bmc(node).power_on()
+            powered[node] = time.time()
+        t0 = min(powered.values())
+        spread = max(powered.values()) - t0
+        record.number("power-on spread", spread, "s", expected=f"< {inv.cluster.post_join_delay:g}")
+        if spread >= inv.cluster.post_join_delay:
+            raise LabError("BMCs", "-", "power every node on within post_join_delay",
+                           f"the last node was powered on {spread:.1f} s after the first")
+    with record.step(f"wait up to {expect.cold_start_timeout:g} s for quorum, every member and the storage services"):
+        storage = [svc.name for svc in inv.services if svc.storage]
+        deadline = t0 + expect.cold_start_timeout
+        quorate_at = members_at = storage_at = None
+        status = None
+        while True:
+            looked = time.time()
+            status = _status(lab, nodes)
+            if status is not None:
+                if quorate_at is None and status.quorate:
+                    quorate_at = looked
+                if members_at is None and status.quorate and all(is_online(inv, status, n) for n in nodes):
+                    members_at = looked
+                if members_at is not None and storage_at is None and all(
+                        where_running(inv, status, s) == inv.service(s).home or
+                        (inv.service(s).home is None and where_running(inv, status, s)) for s in storage):
+                    storage_at = looked
+            fences = _fences(lab, marks)
+            if fences:
+                late = [n for n in nodes if status is None or not is_online(inv, status, n)]
+                record.diagnosis(f"fenced during the cold start: {'; '.join(fences)}")
+                fail(f"{'; '.join(fences)} during the cold start: "
+                     + (f"{', '.join(late)} did not join within post_join_delay ({inv.cluster.post_join_delay:g} s); "
+                        if late else "")
+                     + f"last cluster state: {describe_status(inv, status)}")
+            if storage_at is not None:
+                break
+            if time.time() >= deadline:
+                record.diagnosis("cluster not formed in time")
+                fail(f"the cluster did not come back within {expect.cold_start_timeout:g} s of power-on: "
+                     f"last cluster state: {describe_status(inv, status)}")
+            time.sleep(POLL)
+        record.number("power-on to quorum", quorate_at - t0, "s")
+        record.number("power-on to all members", members_at - t0, "s")
+        record.number("power-on to storage started", storage_at - t0, "s")
+    with record.step("enable every VM on its home node"):
+        for vm in inv.vms:
+            lab.cluster.enable(vm.name, node=vm.home)
+        status = _wait_cluster(lab, nodes, "every VM started on its home node", expect.services_back_timeout,
+                               lambda s: all(where_running(inv, s, vm.name) == vm.home for vm in inv.vms))
+        vms_at = time.time()
+        misplaced = [f"{vm.name} {_where(inv, status, vm.name)} (home {vm.home})"
+                     for vm in inv.vms if where_running(inv, status, vm.name) != vm.home]
+        if misplaced:
+            fail(f"after the cold start not every VM runs where it belongs: {', '.join(misplaced)}; "
+                 f"last cluster state: {describe_status(inv, status)}")
+        record.number("power-on to VMs started", vms_at - t0, "s")
+    with record.step("check nothing was fenced during the cold start"):
+        fences = _fences(lab, marks)
+        if fences:
+            fail(f"{'; '.join(fences)} during the cold start")
+    record.diagnosis(f"cold start: quorate {quorate_at - t0:.1f} s, all members {members_at - t0:.1f} s, "
+                     f"VMs home {vms_at - t0:.1f} s after power-on; nothing fenced")
+
+
+def _state(status: Any, name: str) -> str | None:
+    svc = find_service(status, name)
+    return svc.state if svc is not None else None
+
+
+def _where(inv: Inventory, status: Any, name: str) -> str:
+    svc = find_service(status, name)
+    if svc is None:
+        return "missing"
+    owner = where_running(inv, status, name)
+    return f"on {owner}" if owner else svc.state
+
+
+def _wait_cluster(lab: Any, nodes: list[str], what: str, timeout: float, until: Any) -> Any:
+    deadline = time.time() + timeout
+    status = None
+    while True:
+        status = _status(lab, nodes)
+        if status is not None and until(status):
+            return status
+        if time.time() >= deadline:
+            fail(f"{what}: not within {timeout:g} s; last cluster state: {describe_status(lab.inventory, status)}")
+        time.sleep(POLL)
+
+
+def _wait_bmc(lab: Any, node: str, want: str, timeout: float) -> None:
+    deadline = time.time() + timeout
+    state = None
+    while True:
+        state = lab.bmc(node).power_status()
+        if state == want:
+            return
+        if time.time() >= deadline:
+            raise LabError(f"{node}'s BMC", "-", f"read power {want}", f"still reads {state} after {timeout:g} s")
+        time.sleep(POLL)
+
+

@@ -1,0 +1,704 @@
+"""Testing Fencing (seed 002): hang every node and cut every node's power; the cluster must fence it.
+
+The seed's Test / Victim / Pass table, for every node of the inventory:
+
+- hang the victim (`echo c > /proc/sysrq-trigger`, or the inventory's hang
+  method); a survivor declares it failed and fences it with the first method,
+  IPMI — proven by the cluster's own fence log, by the victim's BMC, and by its
+  PDU outlet staying on — then the victim boots, rejoins and gets its services
+  back;
+- cut the victim's PDU outlet (`fence_apc_snmp -n N -o off`); the survivor's
+  IPMI attempt fails ("error from agent") because the BMC lost its power too,
+  and the PDU method then succeeds;
+- with SCSI-3 persistent-reservation fencing (seed 001), the victim's key is
+  removed from the shared disk and the reservation stays with a survivor.
+
+Times are measured from the fault (hang, cut) by polling the survivors'
+status and syslog; each moment is the window between the last poll that did
+not see it and the first that did, narrowed by the syslog line's own stamp.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from drivers.errors import HacertError, LabError
+from fixtures.guard import (
+    FenceRound,
+    describe_status,
+    fence_rounds,
+    find_service,
+    is_online,
+    method_of_agent,
+    node_of,
+    where_running,
+)
+from fixtures.inventory import Inventory, Node
+from fixtures.plan import plan_steps
+
+FEATURE = "Fencing"
+pytestmark = pytest.mark.destructive
+
+POLL = 0.1
+"""Seconds between two looks at the survivors while waiting for the cluster."""
+
+METHOD_WORDS = {"ipmi": "IPMI", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
+
+
+def fail(message: str) -> None:
+    pytest.fail(message, pytrace=False)
+
+
+# ---------------------------------------------------------------- moments
+
+
+@dataclass(frozen=True)
+class Moment:
+    """When something happened: after `before` (a look that did not see it yet), by `after`
+    (the look that saw it); `stamp` is the whole second its syslog line carries, if any."""
+
+    before: float
+    after: float
+    stamp: float | None = None
+
+    @property
+    def t(self) -> float:
+        low, high = self.before, self.after
+        if self.stamp is not None:
+            narrowed = (max(low, self.stamp), min(high, self.stamp + 1.0))
+            if narrowed[0] <= narrowed[1]:  # the node's clock agrees with ours: use both
+                low, high = narrowed
+        return (low + high) / 2
+
+
+class Edge:
+    """The first time a repeated look sees a condition true."""
+
+    def __init__(self, since: float) -> None:
+        self._previous = since
+        self.moment: Moment | None = None
+
+    def look(self, seen: bool, start: float, end: float, stamp: float | None = None) -> None:
+        if self.moment is None and seen:
+            self.moment = Moment(self._previous, end, stamp)
+        self._previous = start
+
+    @property
+    def t(self) -> float | None:
+        return self.moment.t if self.moment else None
+
+
+def syslog_epoch(event: Any) -> float | None:
+    """The syslog line's stamp as epoch seconds (classic stamps are the node's local time)."""
+    stamp = getattr(getattr(event, "line", None), "timestamp", None)
+    if stamp is None:
+        return None
+    if stamp.tzinfo is not None:
+        return stamp.timestamp()
+    return time.mktime(stamp.timetuple())
+
+
+# ---------------------------------------------------------------- watching devices
+
+
+class DeviceSampler:
+    """Polls the victim's BMC (power state) and PDU outlets in a thread through the fence window.
+
+    The BMC keeps answering while the node is hung; it goes dark when its outlet is cut.
+    """
+
+    def __init__(self, lab: Any, node: Node, interval: float = POLL) -> None:
+        self.lab = lab
+        self.node = node
+        self.interval = interval
+        self.samples: list[tuple[float, str, str]] = []  # (t, source, value)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sampler {node.name}", daemon=True)
+
+    @property
+    def outlets(self) -> list[str]:
+        return [f"{ref.pdu}/{ref.outlet}" for ref in self.node.power]
+
+    def start(self) -> "DeviceSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+    def __enter__(self) -> "DeviceSampler":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.time()
+            self._sample("bmc", lambda: self.lab.bmc(self.node.name).power_status())
+            for ref in self.node.power:
+                self._sample(f"{ref.pdu}/{ref.outlet}", lambda ref=ref: self.lab.pdu(ref.pdu).outlet_status(ref.outlet))
+            self._stop.wait(max(0.0, self.interval - (time.time() - started)))
+
+    def _sample(self, source: str, read: Any) -> None:
+        try:
+            value = str(read())
+        except LabError:
+            value = "no answer"
+        self.samples.append((time.time(), source, value))
+
+    def seen(self, source: str, value: str, start: float = 0.0, end: float = float("inf")) -> list[float]:
+        return [t for t, s, v in list(self.samples) if s == source and v == value and start <= t <= end]
+
+    def values(self, source: str, start: float = 0.0, end: float = float("inf")) -> set[str]:
+        return {v for t, s, v in list(self.samples) if s == source and start <= t <= end}
+
+    def timeline(self) -> dict[str, list[tuple[float, str]]]:
+        out: dict[str, list[tuple[float, str]]] = {}
+        for t, source, value in list(self.samples):
+            series = out.setdefault(source, [])
+            if not series or series[-1][1] != value:
+                series.append((t, value))
+        return out
+
+
+# ---------------------------------------------------------------- watching the cluster
+
+
+@dataclass
+class FenceWatch:
+    """Looks at the survivors again and again: membership, then the fence in their syslogs."""
+
+    lab: Any
+    victim: Node
+    survivors: list[str]
+    since: float
+    marks: dict[str, Any] = field(default_factory=dict)
+    status: Any = None
+    declared: Edge = field(init=False)
+    started: Edge = field(init=False)
+    ipmi_failed: Edge = field(init=False)
+    succeeded: Edge = field(init=False)
+    rounds: list[FenceRound] = field(default_factory=list)
+    windows: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.declared = Edge(self.since)
+        self.started = Edge(self.since)
+        self.ipmi_failed = Edge(self.since)
+        self.succeeded = Edge(self.since)
+
+    @property
+    def inv(self) -> Inventory:
+        return self.lab.inventory
+
+    @classmethod
+    def mark(cls, lab: Any, victim: Node) -> "FenceWatch":
+        """Mark every survivor's syslog before the fault."""
+        survivors = [peer.name for peer in lab.inventory.peers(victim.name)]
+        marks = {name: lab.node(name).syslog_mark() for name in survivors}
+        return cls(lab, victim, survivors, time.time(), marks)
+
+    def rebase(self, since: float) -> None:
+        """The fault happens at `since`: nothing before it counts as 'not yet seen'."""
+        self.since = since
+        self.__post_init__()
+
+    def look(self) -> None:
+        start = time.time()
+        self.status = self.lab.cluster.status(via=self.survivors[0])
+        end = time.time()
+        self.declared.look(not is_online(self.inv, self.status, self.victim.name), start, end)
+        for survivor in self.survivors:
+            start = time.time()
+            self.windows[survivor] = self.lab.node(survivor).syslog_since(self.marks[survivor])
+            end = time.time()
+            mine = [r for r in fence_rounds(self.inv, {survivor: self.windows[survivor]}) if r.victim == self.victim.name]
+            first = mine[0] if mine else None
+            self.started.look(first is not None, start, end, syslog_epoch(first.started) if first and first.started else None)
+            ipmi = [f for r in mine for f in r.failures if method_of_agent(f.agent) == "ipmi"]
+            self.ipmi_failed.look(bool(ipmi), start, end, syslog_epoch(ipmi[0].event) if ipmi else None)
+            done = next((r for r in mine if r.succeeded is not None), None)
+            self.succeeded.look(done is not None, start, end, syslog_epoch(done.succeeded) if done else None)
+        self.rounds = [r for r in fence_rounds(self.inv, self.windows) if r.victim == self.victim.name]
+
+    def until(self, done: Any, deadline: float) -> bool:
+        """Look every POLL s until `done()` or the wall-clock `deadline`; True when done."""
+        while True:
+            self.look()
+            if done():
+                return True
+            if time.time() >= deadline:
+                return False
+            time.sleep(max(0.0, min(POLL, deadline - time.time())))
+
+    @property
+    def fence_round(self) -> FenceRound | None:
+        """The round that fenced the victim (else the latest one)."""
+        done = [r for r in self.rounds if r.succeeded is not None]
+        return done[0] if done else (self.rounds[-1] if self.rounds else None)
+
+    def failures_text(self) -> str:
+        rnd = self.fence_round
+        if rnd is None or not rnd.failures:
+            return ""
+        agents: dict[str, list[str]] = {}
+        for f in rnd.failures:
+            agents.setdefault(f.agent, []).append(f.result)
+        parts = [f"{agent} failed {len(results)}x ('{results[0]}')" for agent, results in agents.items()]
+        return "; ".join(parts)
+
+    def state_text(self) -> str:
+        return describe_status(self.inv, self.status)
+
+
+def method_used(victim: Node, rnd: FenceRound | None) -> str | None:
+    """The fence method that succeeded: the node's methods in order, skipping the failed attempts."""
+    if rnd is None or rnd.succeeded is None:
+        return None
+    if rnd.method:
+        return rnd.method
+    if not victim.fence:
+        return None
+    return victim.fence[len(rnd.failures) % len(victim.fence)]
+
+
+# ---------------------------------------------------------------- the victim comes back
+
+
+def hang(lab: Any, node: Node) -> float:
+    """Hang `node` the way the inventory says; return when (wall clock) the hang was sent."""
+    how = node.hang
+    if how.method == "sysrq":
+        shell = lab.node(node.name)
+        sent = time.time()
+        shell.fire_and_forget("echo c > /proc/sysrq-trigger")
+        return sent
+    if how.method == "ifdown":
+        shell = lab.node(node.name)
+        sent = time.time()
+        shell.fire_and_forget(f"ip link set dev {shlex.quote(how.interface or '')} down")
+        return sent
+    command = (how.command or "").format(node=node.name, member=node.member_name)
+    sent = time.time()
+    try:
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LabError(f"hypervisor of {node.name}", "localhost", f"run {command!r}", str(exc)) from None
+    if done.returncode != 0:
+        raise LabError(f"hypervisor of {node.name}", "localhost", f"run {command!r}",
+                       f"exit code {done.returncode}: {(done.stderr or done.stdout).strip()[-200:]}")
+    return sent
+
+
+def hang_words(node: Node) -> str:
+    if node.hang.method == "sysrq":
+        return "echo c > /proc/sysrq-trigger"
+    if node.hang.method == "ifdown":
+        return f"take {node.hang.interface} down"
+    return f"pause it on its hypervisor ({node.hang.command})"
+
+
+def wait_rejoined(watch: FenceWatch, after: float, what: str) -> float:
+    """Wait (expectations.rejoin_timeout from `after`) until the victim is an online member again."""
+    inv, victim = watch.inv, watch.victim
+    edge = Edge(after)
+    timeout = inv.expectations.rejoin_timeout
+    deadline = after + timeout
+    while True:
+        start = time.time()
+        status = watch.lab.cluster.status(via=watch.survivors[0])
+        end = time.time()
+        watch.status = status
+        edge.look(is_online(inv, status, victim.name), start, end)
+        if edge.moment is not None:
+            return edge.moment.t
+        if time.time() >= deadline:
+            break
+        time.sleep(POLL)
+    alive = _answers(watch.lab, victim.name)
+    why = ("it booted (SSH answers) but did not join: its cluster stack did not start at boot"
+           if alive else "it never came back (SSH does not answer)")
+    fail(f"{victim.name} did not rejoin the cluster within {timeout:g} s of {what}: {why}; "
+         f"last cluster state: {watch.state_text()}")
+    raise AssertionError("unreachable")
+
+
+def _answers(lab: Any, node: str) -> bool:
+    try:
+        return bool(lab.node(node).reachable(timeout=2))
+    except HacertError:
+        return False
+
+
+def wait_services_home(watch: FenceWatch, after: float) -> float:
+    """The victim's services back on it: storage started by the cluster, VMs migrated home where
+    the failover domain does not fail back by itself. Returns when the last one was home."""
+    lab, inv, victim = watch.lab, watch.inv, watch.victim
+    timeout = inv.expectations.services_back_timeout
+    deadline = time.time() + timeout
+    storage = list(victim.storage_services)
+    vms = [vm.name for vm in inv.vms_on(victim.name)]
+    others = [svc.name for svc in inv.services if svc.home == victim.name and svc.name not in storage]
+    mine = storage + vms + others
+    edge = Edge(after)
+    moved: set[str] = set()
+    while True:
+        start = time.time()
+        status = lab.cluster.status(via=watch.survivors[0])
+        end = time.time()
+        watch.status = status
+        home = {name: where_running(inv, status, name) == victim.name for name in mine}
+        edge.look(all(home.values()), start, end)
+        if edge.moment is not None:
+            return edge.moment.t
+        storage_up = all(home[name] for name in storage)
+        for name in vms + others:
+            if home[name] or name in moved or not storage_up:
+                continue
+            svc = find_service(status, name)
+            if svc is None or svc.state != "started":
+                continue  # still being recovered elsewhere; move it once it runs
+            if _fails_back(inv, name):
+                continue  # the cluster moves it home by itself
+            if name in vms:
+                lab.cluster.migrate(name, victim.name)
+            else:
+                lab.cluster.relocate(name, victim.name)
+            moved.add(name)
+        if time.time() >= deadline:
+            break
+        time.sleep(POLL)
+    missing = [name for name, ok in home.items() if not ok]
+    fail(f"{victim.name} rejoined but its services were not back within {timeout:g} s: "
+         f"{', '.join(missing)} not running on it; last cluster state: {watch.state_text()}")
+    raise AssertionError("unreachable")
+
+
+def _fails_back(inv: Inventory, name: str) -> bool:
+    domain = None
+    for vm in inv.vms:
+        if vm.name == name:
+            domain = vm.domain
+    for svc in inv.services:
+        if svc.name == name:
+            domain = svc.domain
+    if domain is None:
+        return False
+    d = inv.domain(domain)
+    return d.ordered and not d.nofailback
+
+
+def rebooted_since(lab: Any, node: str, moment: float) -> bool:
+    """Did the node boot after `moment` (its uptime is shorter than the time since)?"""
+    text = lab.node(node).read_file("/proc/uptime").split()
+    return bool(text) and float(text[0]) < time.time() - moment
+
+
+def attach_evidence(record: Any, watch: FenceWatch, sampler: DeviceSampler, t0: float) -> None:
+    windows = {name: lines for name, lines in watch.windows.items()}
+    if any(windows.values()):
+        record.attach_syslog(windows, name="survivors' syslog during the fence")
+    rows = [{"t": round(t - t0, 3), "source": s, "value": v} for t, s, v in list(sampler.samples)]
+    if rows:
+        record.attach_csv("victim's BMC and PDU outlets, polled", rows)
+    events = [(t, label) for t, label in (
+        (watch.declared.t, "declared failed"), (watch.started.t, "fence start"),
+        (watch.ipmi_failed.t, "IPMI failed"), (watch.succeeded.t, "fence success")) if t is not None]
+    try:
+        record.attach_timeline(events=[(t0, "fault")] + events, states=sampler.timeline(), t0=t0)
+    except Exception as exc:  # a picture must never fail a case
+        record.fact("timeline", f"not drawn: {exc}")
+
+
+def record_times(record: Any, watch: FenceWatch, t0: float, fault: str) -> None:
+    def since(t: float | None) -> float | None:
+        return None if t is None else t - t0
+
+    expect = watch.inv.expectations
+    record.number(f"{fault} to declared failed", since(watch.declared.t), "s")
+    record.number(f"{fault} to fence start", since(watch.started.t), "s")
+    record.number(f"{fault} to fence success", since(watch.succeeded.t), "s", expected=f"<= {expect.fence_timeout:g}")
+
+
+# ---------------------------------------------------------------- the cases
+
+
+@plan_steps(
+    "audit the lab healthy (members, quorum, services home, BMCs and outlets on)",
+    "mark the survivors' syslog; poll {victim}'s BMC and PDU outlet from now on",
+    "hang {victim} (sysrq 'c' or the inventory's hang method)",
+    "wait up to {expect.fence_timeout} s for a survivor to declare {victim} failed and fence it",
+    "prove IPMI fenced it: fence log, BMC power cycle, PDU outlet never off",
+    "wait up to {expect.rejoin_timeout} s for {victim} to boot and rejoin",
+    "wait up to {expect.services_back_timeout} s for its services (migrate VMs home if nofailback)",
+    touches=["ssh all", "bmc {victim}", "outlets {victim}", "cluster"],
+)
+def test_hang_and_fence(victim: Any, lab: Any, guard: Any, record: Any) -> None:
+    """Hang a node; a survivor fences it by IPMI; it reboots and rejoins."""
+    inv: Inventory = lab.inventory
+    node = inv.node(victim.node)
+    expect = inv.expectations
+    if not inv.peers(node.name):
+        pytest.skip(f"{node.name} has no peer to fence it")
+    first = node.fence[0] if node.fence else None
+    record.subject(node.name)
+    record.title(f"Hang {node.name} — a survivor fences it by {METHOD_WORDS.get(first or '', first or 'nothing')}")
+    record.story("Testing Fencing: hang the victim")
+
+    with record.step("audit the lab healthy"):
+        guard.audit()
+    with record.step(f"mark the survivors' syslog and watch {node.name}'s BMC and PDU outlet"):
+        watch = FenceWatch.mark(lab, node)
+        sampler = DeviceSampler(lab, node).start()
+    try:
+        with record.step(f"hang {node.name}: {hang_words(node)}"):
+            guard.changed("hang", node.name, node.hang.method)
+            t0 = hang(lab, node)
+            watch.rebase(t0)
+        deadline = t0 + expect.fence_timeout
+        with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to declare {node.name} failed and fence it"):
+            fenced = watch.until(lambda: watch.succeeded.moment is not None, deadline)
+            # keep polling the outlet a moment after the fence: a PDU reboot must not slip between looks
+            time.sleep(POLL * 3)
+        sampler.stop()
+    finally:
+        sampler.stop()
+        attach_evidence(record, watch, sampler, t0 if "t0" in locals() else time.time())
+    record_times(record, watch, t0, "hang")
+    rnd = watch.fence_round
+    method = method_used(node, rnd)
+    record.method(method or "none")
+    if not fenced:
+        detail = ""
+        if watch.declared.moment is None:
+            detail = f"no survivor even declared it failed; "
+        elif watch.started.moment is None:
+            detail = f"declared failed after {watch.declared.t - t0:.1f} s but no fencing started; "
+        else:
+            detail = f"fencing started after {watch.started.t - t0:.1f} s"
+            detail += f" ({watch.failures_text()}); " if watch.failures_text() else " and had not finished; "
+        record.diagnosis(f"no fence of {node.name} within {expect.fence_timeout:g} s")
+        fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of the hang: {detail}"
+             f"last cluster state: {watch.state_text()}")
+
+    fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
+    with record.step(f"prove {METHOD_WORDS.get(first or '', first)} fenced {node.name}"):
+        outlet_off = {o: sampler.seen(o, "off", t0) for o in sampler.outlets}
+        cut = [f"{o} went off at +{ts[0] - t0:.1f} s" for o, ts in outlet_off.items() if ts]
+        if first == "ipmi":
+            if method != "ipmi" or cut:
+                how = METHOD_WORDS.get(method or "", method or "an unknown method")
+                why = f"IPMI attempt failed with '{rnd.failures[0].result}'" if rnd and rnd.failures else "IPMI was not what succeeded"
+                extra = f"; its outlet {', '.join(cut)}" if cut else ""
+                record.diagnosis(f"{node.name} was fenced by {how}, not IPMI: {why}")
+                fail(f"{node.name} was fenced by {how}, not IPMI: {why}{extra}")
+            bmc_off = sampler.seen("bmc", "off", t0)
+            bmc_proof = f"its BMC read power off at +{bmc_off[0] - t0:.1f} s" if bmc_off else ""
+    with record.step(f"wait up to {expect.rejoin_timeout:g} s for {node.name} to boot and rejoin"):
+        rejoined = wait_rejoined(watch, fence_end, "its fence")
+        record.number("hang to rejoin", rejoined - t0, "s")
+        if first == "ipmi" and not bmc_proof:
+            # a cycle is quicker than one poll of the BMC: the node's uptime proves the reset instead
+            if not rebooted_since(lab, node.name, t0):
+                fail(f"{node.name} was declared fenced by IPMI but never rebooted: its uptime predates the hang")
+            bmc_proof = "its BMC power-cycled it (the node rebooted while its outlet stayed on)"
+        if first == "ipmi":
+            record.fact("BMC evidence", bmc_proof)
+            record.fact("PDU outlet", f"{', '.join(sampler.outlets) or 'none'} stayed on through the fence")
+    with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
+        back = wait_services_home(watch, rejoined)
+        record.number("hang to services back", back - t0, "s")
+    record.diagnosis(f"{node.name} fenced by {METHOD_WORDS.get(method or '', method)} "
+                     f"{watch.succeeded.t - t0:.1f} s after the hang; rejoined at +{rejoined - t0:.1f} s")
+
+
+@plan_steps(
+    "audit the lab healthy",
+    "check each outlet feeding {victim} is named as the inventory expects (refuse otherwise)",
+    "mark the survivors' syslog; poll {victim}'s BMC and PDU outlet from now on",
+    "cut {victim}'s outlet(s) (fence_apc_snmp -n N -o off)",
+    "wait up to {expect.fence_timeout} s: IPMI must fail ('error from agent'), then the PDU must succeed",
+    "make sure the outlet is on again; wait up to {expect.rejoin_timeout} s for {victim} to rejoin",
+    "wait for its services",
+    touches=["ssh all", "bmc {victim}", "outlets {victim}", "cluster"],
+)
+def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
+    """Cut a node's power at its PDU outlet; IPMI fails, the PDU fences it; it comes back."""
+    inv: Inventory = lab.inventory
+    node = inv.node(victim.node)
+    expect = inv.expectations
+    record.subject(node.name)
+    record.title(f"Cut {node.name}'s power — IPMI fails, the PDU fences it")
+    record.story("Testing Fencing: cut the victim's power")
+    if not node.power:
+        pytest.skip(f"{node.name} has no PDU outlet in the inventory: its power cannot be cut")
+    if "pdu" not in node.fence:
+        pytest.skip(f"{node.name}'s fence methods ({', '.join(node.fence)}) have no PDU: the cluster could not fence a power cut")
+
+    with record.step("audit the lab healthy"):
+        guard.audit()
+    with record.step(f"check the outlets feeding {node.name} are the ones the inventory names"):
+        for ref in node.power:
+            shown = lab.pdu(ref.pdu).outlet_name(ref.outlet)
+            if ref.shared:
+                fail(f"refused: PDU {ref.pdu} outlet {ref.outlet} is declared shared (it feeds more than {node.name}); "
+                     "cutting it would take down more than the victim; touched nothing")
+            if shown != ref.name:
+                record.diagnosis(f"refused: PDU {ref.pdu} outlet {ref.outlet} is named {shown!r}, not {ref.name!r}")
+                fail(f"refused: PDU {ref.pdu} outlet {ref.outlet} is named {shown!r} on the PDU, but the inventory "
+                     f"expects {ref.name!r} for {node.name}; the outlet may feed another device; touched nothing")
+    with record.step(f"mark the survivors' syslog and watch {node.name}'s BMC and PDU outlet"):
+        watch = FenceWatch.mark(lab, node)
+        sampler = DeviceSampler(lab, node).start()
+    t0 = time.time()
+    try:
+        with record.step(f"cut {node.name}'s power: " + ", ".join(f"fence_apc_snmp -n {r.outlet} -o off ({r.pdu})" for r in node.power)):
+            for ref in node.power:
+                guard.changed("outlet", f"{ref.pdu}/{ref.outlet}")
+                sent = time.time()
+                lab.pdu(ref.pdu).outlet_off(ref.outlet)
+                if ref is node.power[0]:
+                    t0 = sent
+            watch.rebase(t0)
+        deadline = t0 + expect.fence_timeout
+        with record.step(f"wait up to {expect.fence_timeout:g} s: IPMI fails, then the PDU fences {node.name}"):
+            fenced = watch.until(lambda: watch.succeeded.moment is not None, deadline)
+            time.sleep(POLL * 3)
+        sampler.stop()
+    finally:
+        sampler.stop()
+        attach_evidence(record, watch, sampler, t0)
+    record_times(record, watch, t0, "power cut")
+    record.number("power cut to IPMI failure", None if watch.ipmi_failed.t is None else watch.ipmi_failed.t - t0, "s")
+    rnd = watch.fence_round
+    method = method_used(node, rnd)
+    record.method(method or "none")
+    if not fenced:
+        tried = watch.failures_text()
+        if watch.started.moment is None:
+            detail = "no fencing started"
+        elif tried:
+            detail = f"{tried}, and no other method succeeded (is the PDU a fence method of the cluster?)"
+        else:
+            detail = "fencing started but no method finished"
+        record.diagnosis(f"no fence of {node.name} within {expect.fence_timeout:g} s: {detail}")
+        fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of its power cut: {detail}; "
+             f"last cluster state: {watch.state_text()}")
+    with record.step("prove IPMI failed and the PDU succeeded"):
+        ipmi_failures = [f for f in (rnd.failures if rnd else []) if method_of_agent(f.agent) == "ipmi"]
+        if "ipmi" in node.fence and not ipmi_failures:
+            fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)} without an IPMI failure: "
+                 "with its power cut, its BMC cannot answer, so IPMI must have failed first")
+        if method != "pdu":
+            fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)}, not the PDU, after its power was cut")
+        record.fact("IPMI result", ipmi_failures[0].result if ipmi_failures else "not tried")
+    fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
+    with record.step(f"make sure {node.name}'s outlet is on again"):
+        for ref in node.power:
+            pdu = lab.pdu(ref.pdu)
+            settle = time.time() + max(5.0, expect.fence_timeout / 2)
+            while pdu.outlet_status(ref.outlet) != "on" and time.time() < settle:
+                time.sleep(POLL)
+            if pdu.outlet_status(ref.outlet) != "on":
+                pdu.outlet_on(ref.outlet)
+                record.fact(f"outlet {ref.pdu}/{ref.outlet}", "stayed off after the fence; turned on by the harness")
+    with record.step(f"wait up to {expect.rejoin_timeout:g} s for {node.name} to boot and rejoin"):
+        rejoined = wait_rejoined(watch, fence_end, "its fence")
+        record.number("power cut to rejoin", rejoined - t0, "s")
+    with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
+        back = wait_services_home(watch, rejoined)
+        record.number("power cut to services back", back - t0, "s")
+    record.diagnosis(f"IPMI failed ({watch.failures_text()}); fenced by the PDU {watch.succeeded.t - t0:.1f} s after the cut")
+
+
+# ---------------------------------------------------------------- SCSI-3 persistent reservations
+
+_KEY = re.compile(r"0x[0-9a-fA-F]+")
+
+
+def _scsi_view(lab: Any, via: str) -> tuple[list[str], str | None]:
+    from drivers.parsers.sg_persist import parse_sg_persist
+
+    device = _scsi_device(lab.inventory)
+    shell = lab.node(via)
+    keys = parse_sg_persist(shell.run(f"sg_persist -n -i -k {device}").stdout).keys or []
+    holder = parse_sg_persist(shell.run(f"sg_persist -n -i -r {device}").stdout).reservation
+    return [k.lower() for k in keys], holder.key.lower() if holder else None
+
+
+def _scsi_device(inv: Inventory) -> str:
+    netlab = inv.netlab or {}
+    return str(netlab.get("scsi_device", "/dev/sdb"))
+
+
+def _votes(lab: Any, via: str) -> tuple[int, bool]:
+    from drivers.parsers.cman import parse_cman_status
+
+    status = parse_cman_status(lab.node(via).run("cman_tool status").stdout)
+    return int(status.total_votes), bool(status.quorate)
+
+
+@plan_steps(
+    "audit the lab healthy; read the shared disk's keys and reservation (sg_persist -i -k / -i -r) and the votes",
+    "hang {victim}",
+    "wait up to {expect.fence_timeout} s for its key to be removed from the disk",
+    "check the reservation is held by a survivor, the votes dropped by {victim}'s, the cluster is quorate",
+    touches=["ssh all", "bmc {victim}", "cluster"],
+)
+def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
+    """SCSI-3 persistent-reservation fencing: the hung node loses its key on the shared disk."""
+    inv: Inventory = lab.inventory
+    node = inv.node(victim.node)
+    expect = inv.expectations
+    if "scsi" not in node.fence:
+        pytest.skip(f"{node.name} is not fenced by SCSI-3 reservations (its fence methods: {', '.join(node.fence)})")
+    if inv.cluster.manager != "rgmanager":
+        pytest.skip("the SCSI-3 check reads cman_tool; this cluster runs pacemaker")
+    record.subject(node.name)
+    record.title(f"Hang {node.name} — its SCSI-3 key is removed from the shared disk")
+    record.story("Test node failure and IO fencing (SCSI-3 persistent reservations)")
+    survivor = inv.peers(node.name)[0].name
+    with record.step("audit the lab healthy and read keys, reservation and votes"):
+        guard.audit()
+        keys_before, holder_before = _scsi_view(lab, survivor)
+        votes_before, _ = _votes(lab, survivor)
+        record.fact("keys before", " ".join(keys_before))
+    with record.step(f"hang {node.name}: {hang_words(node)}"):
+        guard.changed("hang", node.name, node.hang.method)
+        t0 = hang(lab, node)
+    with record.step(f"wait up to {expect.fence_timeout:g} s for {node.name}'s key to leave the disk"):
+        deadline = t0 + expect.fence_timeout
+        keys = keys_before
+        while True:
+            keys, holder = _scsi_view(lab, survivor)
+            if len(keys) < len(keys_before):
+                break
+            if time.time() >= deadline:
+                fail(f"no SCSI-3 fence of {node.name} within {expect.fence_timeout:g} s: the disk still has "
+                     f"{len(keys)} keys ({' '.join(keys)}), as before the hang")
+            time.sleep(POLL * 2)
+        record.number("hang to key removed", time.time() - t0, "s")
+    with record.step("check the reservation holder, the votes and the quorum"):
+        gone = sorted(set(keys_before) - set(keys))
+        record.fact("keys removed", " ".join(gone))
+        if len(gone) != 1:
+            fail(f"the hang of {node.name} removed {len(gone)} keys ({' '.join(gone)}), expected exactly its own")
+        if holder is None or holder in gone:
+            fail(f"after fencing {node.name} the reservation is held by {holder or 'nobody'}, not by a survivor")
+        votes, quorate = _votes(lab, survivor)
+        if votes != votes_before - node.votes:
+            fail(f"cman_tool status shows {votes} votes after the fence of {node.name}; expected {votes_before} - {node.votes}")
+        if not quorate:
+            fail(f"the cluster lost quorum after the fence of {node.name}")
+        if holder_before is not None:
+            record.fact("reservation", f"{holder_before} -> {holder}")

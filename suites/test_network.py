@@ -1,0 +1,655 @@
+"""Testing network redundancy: every bond's cables, then every switch's power.
+
+The procedure (seed 002, "Testing Network Redundancy"), for any inventory:
+
+- for each bond of each node, with a ping flood running both ways to its
+  peer on that network: pull the active cable, see the backup take over with
+  a handful of lost packets and no fence; restore it and see the primary come
+  back only after the bond's updelay; pull and restore again, and a few
+  seconds later pull the backup: the primary must take over at once;
+- for each switch: with every bond on its primary, cut the switch's power,
+  see every bond cabled to it fail over, the cluster quorate and no fence;
+  restore power and wait (the soak): the switch bounces its links while it
+  boots, no bond may go back to it before its updelay has run out after the
+  last bounce, and nothing bad may happen for the whole soak.
+
+"+N s" in a message counts from the fault: the cable pull, or the moment the
+switch's power came back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from drivers.errors import HacertError, LabError
+from drivers.parsers import ParseError, parse_bonding, parse_syslog_events
+from drivers.parsers.syslog import (
+    CorosyncMembershipFormed, CorosyncProcessorFailed, FenceRequested, FenceScheduled, FenceStarted,
+    FenceSucceeded, PeerFenced, QuorumChanged,
+)
+from fixtures.inventory import Bond, Inventory, SlaveLink
+from fixtures.plan import plan_steps
+from fixtures.report_syslog import merge_syslog
+from fixtures.waiting import sleep_demanded
+
+from ._network_helpers import (
+    BondChange, BondWatcher, ClusterWatcher, FloodResult, PingFlood, Timeline, describe_membership_change,
+)
+
+FEATURE = "Network redundancy"
+
+pytestmark = [pytest.mark.destructive]
+
+POLL_INTERVAL = 0.05
+"""How often the bond watcher reads every watched bond's status file and the NICs' carrier (s)."""
+CLUSTER_POLL_INTERVAL = 0.25
+SETTLE_REPLIES = 5
+"""After a failover, let every flood show this many answered probes before judging it."""
+
+# Syslog lines that mean the cluster noticed the network fault: it must not.
+BAD_NEWS = (FenceStarted, FenceSucceeded, FenceScheduled, FenceRequested, PeerFenced,
+            CorosyncProcessorFailed, CorosyncMembershipFormed, QuorumChanged)
+
+FloodPair = tuple[str, str, str, str]  # (source node, target node, target address, network)
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds:.1f}" if abs(seconds) < 10 else f"{seconds:.0f}"
+
+
+# ---------------------------------------------------------------- the scene of one case
+
+
+@dataclass
+class Scene:
+    """What one case watches (the seed's sixteen terminals) and the evidence it keeps."""
+
+    lab: Any
+    guard: Any
+    record: Any
+    title: str
+    watch: dict[str, list[Bond]]
+    flood_pairs: list[FloodPair]
+    t0: float = 0.0
+    watcher: BondWatcher | None = None
+    cluster: ClusterWatcher | None = None
+    floods: list[PingFlood] = field(default_factory=list)
+    results: list[FloodResult] = field(default_factory=list)
+    timeline: Timeline = field(default_factory=lambda: Timeline(time.time()))
+    marks: dict[str, Any] = field(default_factory=dict)
+    bad_news: list[str] = field(default_factory=list)
+    snapshots: list[tuple[str, dict[tuple[str, str], str]]] = field(default_factory=list)
+    syslog: dict[str, list[str]] = field(default_factory=dict)
+    _stopped: bool = False
+
+    @property
+    def inv(self) -> Inventory:
+        return self.lab.inventory
+
+    def shell(self, node: str) -> Any:
+        return self.lab.node(node)
+
+    # -- start and stop
+
+    def start(self) -> "Scene":
+        self.t0 = time.time()
+        self.timeline.t0 = self.t0
+        for node in sorted({*self.watch, *(p[0] for p in self.flood_pairs)}):
+            self.marks[node] = self.shell(node).syslog_mark()
+        self.watcher = BondWatcher(
+            {node: self.shell(node) for node in self.watch},
+            {node: [(b.name, b.status_file, [b.primary.nic, b.backup.nic]) for b in bonds]
+             for node, bonds in self.watch.items()},
+            interval=POLL_INTERVAL,
+        ).start()
+        self.snapshots.append(("before", self.watcher.snapshot()))
+        self.cluster = ClusterWatcher(lambda: self.lab.cluster.status(), interval=CLUSTER_POLL_INTERVAL).start()
+        for source, target, address, network in self.flood_pairs:
+            flood = PingFlood(self.shell(source), source, target, address, network,
+                              self.inv.expectations.ping_interval)
+            flood.start()
+            self.floods.append(flood)
+        return self
+
+    def stop_floods(self) -> list[FloodResult]:
+        """Stop every flood (once) and keep what each direction saw."""
+        floods, self.floods = self.floods, []
+        for flood in floods:
+            try:
+                self.results.append(flood.stop())
+            except (HacertError, ParseError) as exc:
+                self.bad_news.append(f"the ping flood {flood.source} -> {flood.address} could not be read: {exc}")
+        return self.results
+
+    def stop(self) -> None:
+        """Stop every instrument and attach the evidence; safe to call twice, and after a failure."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stop_floods()
+        if self.watcher is not None:
+            self.snapshot("after")
+            self.watcher.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
+        for node, mark in self.marks.items():
+            try:
+                self.syslog[node] = list(self.shell(node).syslog_since(mark))
+            except HacertError as exc:
+                self.syslog[node] = [f"(syslog of {node} unreadable: {exc})"]
+        self._attach()
+
+    def snapshot(self, label: str) -> None:
+        """Keep every watched bond's status file as it is now (evidence)."""
+        if self.watcher is not None:
+            self.watcher.wait_polls(1, timeout=2.0)
+            self.snapshots.append((label, self.watcher.snapshot()))
+
+    # -- acting on the lab
+
+    def act(self, lane: str, event: str, action: Callable[[], Any]) -> float:
+        """Do `action()`; its time is the midpoint of the call, put on the timeline."""
+        before = time.time()
+        action()
+        t = (before + time.time()) / 2
+        self.timeline.add(t, lane, event)
+        return t
+
+    def pull(self, node: str, link: SlaveLink) -> float:
+        ports = self.lab.switch_ports(link.switch)
+        self.guard.changed("port", f"{link.switch}/{link.port}", f"{node}/{link.nic}")
+        return self.act(f"{node}/{link.nic}", f"cable pulled ({link.switch} port {link.port})",
+                        lambda: ports.port_down(link.port))
+
+    def plug(self, node: str, link: SlaveLink) -> float:
+        ports = self.lab.switch_ports(link.switch)
+        return self.act(f"{node}/{link.nic}", f"cable restored ({link.switch} port {link.port})",
+                        lambda: ports.port_up(link.port))
+
+    # -- what was seen
+
+    def updelay(self, node: str, bond: Bond) -> float:
+        """The bond's updelay (s), from its own status file ('Up Delay (ms)')."""
+        assert self.watcher is not None
+        return self.watcher.status[(node, bond.name)].up_delay_ms / 1000.0
+
+    def slack(self, node: str, bond: Bond) -> float:
+        """How much earlier than the truth a measured interval may look: two polls and one miimon."""
+        assert self.watcher is not None
+        miimon = self.watcher.status[(node, bond.name)].mii_polling_interval_ms / 1000.0
+        return 2 * POLL_INTERVAL + miimon + 0.05
+
+    def active(self, node: str, bond: Bond) -> str | None:
+        assert self.watcher is not None
+        return self.watcher.active.get((node, bond.name))
+
+    def slaves_text(self, node: str, bond: Bond) -> str:
+        assert self.watcher is not None
+        status = self.watcher.status[(node, bond.name)]
+        return ", ".join(f"{s.name} MII {s.mii_status}" for s in status.slaves)
+
+    def wait_settled(self, after: float) -> None:
+        """Let every flood answer a few probes after `after` (traffic flows again), bounded."""
+        deadline = time.monotonic() + self.inv.expectations.failover_timeout + 2.0
+        for flood in self.floods:
+            while time.monotonic() < deadline and flood.replies_since(after) < SETTLE_REPLIES:
+                time.sleep(flood.interval)
+
+    def check_cluster(self, where: str, before: str | None = None) -> None:
+        """Bad news from the cluster: membership, quorum and fencing (syslog is read by `stop`).
+
+        Membership changes before `t0` are said to happen `before` (default: `where`)."""
+        assert self.cluster is not None
+        for change in self.cluster.changes:
+            when = where if change.t >= self.t0 or before is None else before
+            self.bad_news.append(f"membership changed {when} at "
+                                 + describe_membership_change(change, self.t0, self._node_name))
+        if self.cluster.poll_errors and not self.cluster.changes:
+            t, error = self.cluster.poll_errors[0]
+            self.bad_news.append(f"the cluster's status could not be read {where} at +{_fmt(t - self.t0)} s: {error}")
+        for node, lines in self.syslog.items():
+            window = [ln for ln in lines if ln.strip() and not ln.startswith("(")]
+            try:
+                events = parse_syslog_events(window) if window else []
+            except ParseError:
+                continue
+            for event in events:
+                if isinstance(event, BAD_NEWS):
+                    self.bad_news.append(f"{node} logged {where}: {event.line.raw.strip()}")
+                    break
+
+    def _node_name(self, member: str) -> str:
+        try:
+            return self.inv.node_by_member(member).name
+        except KeyError:
+            return member
+
+    # -- evidence
+
+    def _attach(self) -> None:
+        rec = self.record
+        for label, texts in self.snapshots:
+            for (node, bond), text in sorted(texts.items()):
+                rec.attach_text(f"{node} {bond} status file, {label}", text)
+        bonding = {node: [ln for ln in lines if " kernel: " in ln and ("bond" in ln or "NIC Link" in ln)]
+                   for node, lines in self.syslog.items()}
+        rec.attach_text("syslog bonding lines", merge_syslog(bonding) or "(none)\n")
+        rec.attach_syslog(self.syslog)
+        rec.attach_text("ping flood summaries", "\n".join(r.summary() for r in self.results) + "\n")
+        for r in self.results:
+            rec.attach_text(f"ping {r.label}", r.output)
+        if self.watcher is not None:
+            self.timeline.add_bonds(self.watcher)
+        if self.cluster is not None:
+            self.timeline.add_membership(self.cluster, self._node_name)
+        self.timeline.add_floods(self.results)
+        rec.attach_csv("timeline.csv", self.timeline.table(), header=Timeline.HEADER)
+        events = [(t, f"{event} {lane}") for t, lane, event, _ in self.timeline.sorted_rows()
+                  if event not in ("loss", "link up", "link down")]
+        gaps = [(a, b + r.interval, f"{n} lost") for r in self.results for a, b, n in r.loss_windows()]
+        states: dict[str, list[tuple[float, Any]]] = {}
+        if self.watcher is not None:
+            for node, bonds in self.watch.items():
+                for bond in bonds:
+                    changes = self.watcher.changes_of(node, bond.name)
+                    if not changes:
+                        continue
+                    points = [(self.timeline.rows[0][0] if self.timeline.rows else self.t0, changes[0].previous)]
+                    states[f"{node}/{bond.name}"] = points + [(c.t, c.active) for c in changes]
+        rec.attach_timeline(events, gaps, states, name="timeline", title=self.title, t0=self.t0)
+
+
+@pytest.fixture
+def scene(lab: Any, guard: Any, record: Any) -> Iterator[Callable[..., Scene]]:
+    """Start a Scene (floods, watchers); whatever happens, it is stopped and its evidence attached."""
+    made: list[Scene] = []
+
+    def start(title: str, watch: dict[str, list[Bond]], floods: list[FloodPair]) -> Scene:
+        made.append(Scene(lab, guard, record, title, watch, floods))
+        return made[-1].start()
+
+    yield start
+    for one in made:
+        one.stop()
+
+
+def _floods_both_ways(inv: Inventory, node: str, bond: Bond) -> list[FloodPair]:
+    peer, address = inv.bond_peer(node, bond.name)
+    pairs: list[FloodPair] = [(node, peer, address, bond.network)]
+    if peer:
+        pairs.append((peer, node, bond.address, bond.network))
+    return pairs
+
+
+def _require_primary(scene: Scene, node: str, bond: Bond) -> None:
+    active = scene.active(node, bond)
+    if active != bond.primary.nic:
+        raise LabError(f"{node}/{bond.name}", bond.status_file, "check the bond is on its primary",
+                       f"lab not ready: the active slave is {active}, not {bond.primary.nic}")
+
+
+def _fail(scene: Scene, message: str) -> None:
+    scene.record.diagnosis(message)
+    raise AssertionError(message)
+
+
+# ---------------------------------------------------------------- per-bond cable pulls
+
+
+def _failover(scene: Scene, node: str, bond: Bond, link: SlaveLink, to: SlaveLink, what: str) -> BondChange:
+    """Pull `link`'s cable; the bond must make `to` active within failover_timeout. Returns the change."""
+    exp = scene.inv.expectations
+    assert scene.watcher is not None
+    t_pull = scene.pull(node, link)
+    change = scene.watcher.wait_active(node, bond.name, to.nic, after=t_pull, timeout=exp.failover_timeout)
+    if change is None:
+        _fail(scene, f"{bond.name} on {node} did not {what} within {_fmt(exp.failover_timeout)} s after "
+                     f"{link.nic}'s cable was pulled: the active slave is {scene.active(node, bond) or 'none'} "
+                     f"({scene.slaves_text(node, bond)})")
+    assert change is not None
+    scene.record.number(f"seconds to {what}", change.t - t_pull, "s", expected=f"<= {exp.failover_timeout:g}")
+    return change
+
+
+def _link_up(scene: Scene, node: str, link: SlaveLink, after: float) -> float:
+    """The NIC sees link again after its cable was restored: when."""
+    assert scene.watcher is not None
+    seen = scene.watcher.wait_link(node, link.nic, True, after=after - POLL_INTERVAL,
+                                   timeout=scene.inv.expectations.failover_timeout + 5.0)
+    if seen is None:
+        raise LabError(f"{link.switch} port {link.port}", f"{node}/{link.nic}", "restore the cable",
+                       f"{link.nic} on {node} shows no link after its cable was restored")
+    return max(seen.t, after)
+
+
+def _judge_early_return(scene: Scene, node: str, bond: Bond, seconds: float) -> None:
+    updelay = scene.updelay(node, bond)
+    if updelay <= 0:
+        _fail(scene, f"{bond.name} on {node} returned to {bond.primary.nic} {_fmt(seconds)} s after its link came "
+                     f"up: its updelay is 0 ms ({bond.status_file}: 'Up Delay (ms): 0'), so it goes back to a "
+                     f"switch as soon as it shows link, before the switch can move data")
+    if seconds < updelay - scene.slack(node, bond):
+        _fail(scene, f"{bond.name} on {node} returned to {bond.primary.nic} {_fmt(seconds)} s after its link came up, "
+                     f"before updelay ({_fmt(updelay)} s) ran out")
+
+
+def _return_to_primary(scene: Scene, node: str, bond: Bond, t_up: float, judge: bool) -> float:
+    """Wait for the primary to be active again after its link came up at `t_up`; judge the updelay."""
+    exp = scene.inv.expectations
+    assert scene.watcher is not None
+    updelay = scene.updelay(node, bond)
+    bound = updelay + exp.primary_return_margin
+    change = scene.watcher.wait_active(node, bond.name, bond.primary.nic, after=t_up - POLL_INTERVAL,
+                                       timeout=max(0.1, t_up + bound + scene.slack(node, bond) - time.time()))
+    if change is None:
+        _fail(scene, f"{bond.name} on {node} did not return to {bond.primary.nic} within {_fmt(bound)} s after its "
+                     f"link came up (updelay {_fmt(updelay)} s + {_fmt(exp.primary_return_margin)} s): still on "
+                     f"{scene.active(node, bond) or 'none'} ({scene.slaves_text(node, bond)})")
+    assert change is not None
+    seconds = change.t - t_up
+    if judge:
+        scene.record.number("seconds link-up to primary active", seconds, "s",
+                            expected=f"{_fmt(updelay)} .. {_fmt(bound)}")
+        scene.record.number("updelay", updelay, "s")
+        _judge_early_return(scene, node, bond, seconds)
+    return change.t
+
+
+def _judge_floods(scene: Scene, windows: list[tuple[str, float, float]]) -> None:
+    """Each direction loses at most the budget in each window (what, start, end); numbers recorded."""
+    budget = scene.inv.expectations.cable_pull_max_lost
+    problems = []
+    for r in scene.results:
+        scene.record.number(f"packets lost {r.label}", r.lost, "packets")
+        scene.record.number(f"longest gap {r.label}", r.longest_gap, "s")
+        for what, start, end in windows:
+            lost = r.lost_between(start, end)
+            if lost > budget:
+                problems.append(f"the ping flood {r.label} lost {lost} packets {what} "
+                                f"(at most {budget} allowed; longest gap {r.longest_gap:.2f} s)")
+    if problems:
+        _fail(scene, "; ".join(problems))
+
+
+def _variant_failover(scene: Scene, node: str, bond: Bond) -> None:
+    with scene.record.step(f"pull {node}/{bond.primary.nic}, the active slave of {bond.name}: "
+                           f"{bond.backup.nic} takes over"):
+        change = _failover(scene, node, bond, bond.primary, bond.backup, f"fail over to {bond.backup.nic}")
+        scene.snapshot("during")
+    with scene.record.step("judge the ping floods"):
+        scene.wait_settled(change.t)
+        scene.stop_floods()
+        _judge_floods(scene, [("when the cable was pulled", 0.0, float("inf"))])
+    with scene.record.step(f"restore {node}/{bond.primary.nic}; {bond.name} returns to it"):
+        t_plug = scene.plug(node, bond.primary)
+        _return_to_primary(scene, node, bond, _link_up(scene, node, bond.primary, t_plug), judge=False)
+
+
+def _variant_updelay_return(scene: Scene, node: str, bond: Bond) -> None:
+    with scene.record.step(f"pull {node}/{bond.primary.nic}: {bond.backup.nic} takes over"):
+        _failover(scene, node, bond, bond.primary, bond.backup, f"fail over to {bond.backup.nic}")
+        scene.snapshot("during")
+    with scene.record.step(f"restore {node}/{bond.primary.nic}: {bond.name} waits its updelay, then returns"):
+        t_plug = scene.plug(node, bond.primary)
+        t_up = _link_up(scene, node, bond.primary, t_plug)
+        t_back = _return_to_primary(scene, node, bond, t_up, judge=True)
+    with scene.record.step("judge the ping floods"):
+        scene.wait_settled(t_back)
+        scene.stop_floods()
+        _judge_floods(scene, [("when the cable was pulled", 0.0, t_plug),
+                              ("during the return", t_plug, float("inf"))])
+
+
+def _variant_backup_lost(scene: Scene, node: str, bond: Bond) -> None:
+    assert scene.watcher is not None
+    with scene.record.step(f"pull and restore {node}/{bond.primary.nic}"):
+        _failover(scene, node, bond, bond.primary, bond.backup, f"fail over to {bond.backup.nic}")
+        t_plug = scene.plug(node, bond.primary)
+        t_up = _link_up(scene, node, bond.primary, t_plug)
+        early = scene.watcher.change_to(node, bond.name, bond.primary.nic, after=t_plug - POLL_INTERVAL)
+        if early is not None:
+            _judge_early_return(scene, node, bond, early.t - t_up)
+        scene.snapshot("during")
+    updelay = scene.updelay(node, bond)
+    # The seed: "After just a few seconds" — well inside the updelay.
+    sleep_demanded(max(0.0, t_up + min(0.25 * updelay, 5.0) - time.time()),
+                   f"a moment inside {bond.name}'s updelay before pulling its backup")
+    with scene.record.step(f"pull the backup {node}/{bond.backup.nic} inside the updelay: "
+                           f"{bond.primary.nic} takes over at once"):
+        take = _failover(scene, node, bond, bond.backup, bond.primary, f"take {bond.primary.nic} back at once")
+        if take.t >= t_up + updelay - scene.slack(node, bond):
+            _fail(scene, f"{bond.name} on {node} only returned to {bond.primary.nic} when its updelay ran out "
+                         f"({_fmt(take.t - t_up)} s after link-up), not at once when the backup was lost")
+    with scene.record.step("judge the ping floods"):
+        scene.wait_settled(take.t)
+        scene.stop_floods()
+        _judge_floods(scene, [("when the primary was pulled", 0.0, t_plug),
+                              ("when the backup was pulled", t_plug, float("inf"))])
+    with scene.record.step(f"restore {node}/{bond.backup.nic}"):
+        _link_up(scene, node, bond.backup, scene.plug(node, bond.backup))
+
+
+VARIANTS: dict[str, Callable[[Scene, str, Bond], None]] = {
+    "failover": _variant_failover,
+    "updelay_return": _variant_updelay_return,
+    "backup_lost_during_updelay": _variant_backup_lost,
+}
+
+
+def _wait_ideal(scene: Scene, pairs: list[tuple[str, Bond]]) -> None:
+    """Return to the ideal state: every bond on its primary with both slaves up (bounded by its updelay)."""
+    for node, bond in pairs:
+        shell = scene.lab.node(node)
+        bound = scene.updelay(node, bond) + scene.inv.expectations.primary_return_margin + 1.0
+        deadline = time.monotonic() + bound
+        while True:
+            current = parse_bonding(shell.read_file(bond.status_file))
+            if current.active_slave == bond.primary.nic and all(s.up for s in current.slaves):
+                break
+            if time.monotonic() >= deadline:
+                _fail(scene, f"{bond.name} on {node} is not back on {bond.primary.nic} with both slaves up "
+                             f"{_fmt(bound)} s later: active {current.active_slave or 'none'}, "
+                             + ", ".join(f"{s.name} MII {s.mii_status}" for s in current.slaves))
+            time.sleep(POLL_INTERVAL)
+
+
+@plan_steps(
+    "audit the lab healthy: every bond on its primary, every member online",
+    "start a ping flood (every {expect.ping_interval} s) both ways between {bond_case.node} and its peer on "
+    "{bond_case.bond}'s network; watch the bond's status file, the membership and syslog",
+    "{bond_case.variant}: pull the active cable of {bond_case.node}/{bond_case.bond}: the backup within "
+    "{expect.failover_timeout} s; restore it: the primary back after the bond's updelay "
+    "(+{expect.primary_return_margin} s); backup_lost_during_updelay also pulls the backup inside the updelay: "
+    "the primary at once",
+    "judge: each direction loses at most {expect.cable_pull_max_lost} packets per event; no fence; "
+    "membership unchanged",
+    "return to the ideal state: every cable in, the bond on its primary",
+    touches=["ssh {bond_case.node}", "bond {bond_case.node}/{bond_case.bond}", "cluster"],
+)
+def test_bond_cable_pull(bond_case: Any, lab: Any, guard: Any, record: Any, scene: Callable[..., Scene]) -> None:
+    """Pull each bond's cables: failover, return after updelay, backup lost during updelay."""
+    inv: Inventory = lab.inventory
+    node = bond_case.node
+    bond = inv.node(node).bond(bond_case.bond)
+    record.title(f"{bond_case.variant.replace('_', ' ')}: {bond.name} on {node} "
+                 f"({bond.primary.nic}/{bond.backup.nic}, {bond.network})")
+    record.subject(f"{node}/{bond.name}")
+    guard.audit()
+    peer, _ = inv.bond_peer(node, bond.name)
+    watch = {node: [bond]}
+    if peer:
+        watch[peer] = [b for b in inv.node(peer).bonds if b.network == bond.network]
+    with record.step(f"start the ping floods on {bond.network} and watch {bond.name}"):
+        sc = scene(f"{bond_case.variant}: {node} {bond.name}", watch, _floods_both_ways(inv, node, bond))
+        _require_primary(sc, node, bond)
+    VARIANTS[bond_case.variant](sc, node, bond)
+    sc.stop()
+    with record.step("no fence, membership unchanged"):
+        sc.check_cluster("while the cables were pulled")
+        if sc.bad_news:
+            _fail(sc, f"while {bond.name} on {node} lost a cable: " + "; ".join(sc.bad_news))
+    with record.step("return to the ideal state"):
+        _wait_ideal(sc, [(node, bond)])
+
+
+# ---------------------------------------------------------------- switch power cycle
+
+
+@plan_steps(
+    "audit the lab healthy: every bond on its primary, every member online",
+    "start a ping flood (every {expect.ping_interval} s) from every node on each of its bonds to its peer; "
+    "watch every bond, the membership and syslog",
+    "cut the power of switch {switch}: every bond whose active slave is cabled to it fails over within "
+    "{expect.failover_timeout} s; quorate, no fence",
+    "restore the power of {switch}: it bounces its links while booting; no bond returns to it before its "
+    "updelay ran out after the last bounce",
+    "soak: the soak time (--soak, else {expect.soak_seconds} s) from the power's return, watching membership, "
+    "fencing, ping loss and syslog; every bond back on its primary at the end",
+    touches=["switch_power {switch}", "ssh all", "cluster"],
+)
+def test_switch_power_cycle(switch: Any, lab: Any, guard: Any, record: Any, scene: Callable[..., Scene],
+                            soak_seconds: float) -> None:
+    """Cut a switch's power, restore it and soak: bonds fail over and return after updelay, nothing else."""
+    inv: Inventory = lab.inventory
+    exp = inv.expectations
+    name = switch.switch
+    pairs = [(n.name, b) for n in inv.nodes for b in n.bonds]
+    moving = [(node, bond) for node, bond in pairs if bond.primary.switch == name]
+    cabled = sorted({(node, link.nic) for node, bond in pairs for link in bond.slaves if link.switch == name})
+    carries = "primary" if moving else "backup"
+    record.title(f"power cycle of switch {name} ({carries} links of {len({n for n, _ in cabled})} node(s)), "
+                 f"soak {_fmt(soak_seconds)} s")
+    record.subject(name)
+    guard.audit()
+    with record.step("start a ping flood on every bond and watch every bond"):
+        floods = [(node, *inv.bond_peer(node, b.name), b.network) for node, b in pairs]
+        sc = scene(f"power cycle of {name}", {n.name: list(n.bonds) for n in inv.nodes if n.bonds}, floods)
+        for node, bond in pairs:
+            _require_primary(sc, node, bond)
+    assert sc.watcher is not None
+    power = lab.switch_power(name)
+
+    with record.step(f"cut the power of {name}: every bond on it fails over"):
+        guard.changed("switch_power", name)
+        t_off = sc.act(name, "power cut", power.power_off)
+        late = []
+        for node, bond in moving:
+            change = sc.watcher.wait_active(node, bond.name, bond.backup.nic, after=t_off,
+                                            timeout=max(0.05, t_off + exp.failover_timeout - time.time()))
+            if change is None:
+                late.append(f"{bond.name} on {node} did not fail over to {bond.backup.nic} within "
+                            f"{_fmt(exp.failover_timeout)} s after {name} lost power (active: "
+                            f"{sc.active(node, bond) or 'none'}; {sc.slaves_text(node, bond)})")
+            else:
+                record.number(f"seconds to failover {node}/{bond.name}", change.t - t_off, "s",
+                              expected=f"<= {exp.failover_timeout:g}")
+        if late:
+            _fail(sc, "; ".join(late))
+        sc.snapshot("during")
+        if not lab.cluster.status().quorate:
+            _fail(sc, f"the cluster lost quorum after {name} lost power")
+
+    with record.step(f"restore the power of {name}; soak {_fmt(soak_seconds)} s"):
+        t_on = sc.act(name, "power restored", power.power_on)
+        sc.t0 = sc.timeline.t0 = t_on
+        bound = exp.switch_boot_timeout + max((sc.updelay(n, b) for n, b in pairs), default=0.0) \
+            + exp.primary_return_margin
+        for node, bond in moving:
+            back = sc.watcher.wait_active(node, bond.name, bond.primary.nic, after=t_on,
+                                          timeout=max(0.05, t_on + bound - time.time()))
+            if back is None:
+                _fail(sc, f"{bond.name} on {node} did not return to {bond.primary.nic} within {_fmt(bound)} s after "
+                          f"{name}'s power came back (switch boot {_fmt(exp.switch_boot_timeout)} s + updelay + "
+                          f"{_fmt(exp.primary_return_margin)} s): still on {sc.active(node, bond) or 'none'}")
+        sleep_demanded(max(0.0, t_on + soak_seconds - time.time()),
+                       f"soak: {_fmt(soak_seconds)} s after {name}'s power came back")
+        t_end = time.time()
+        sc.stop()
+
+    with record.step("judge the returns, the soak and the floods"):
+        problems = _judge_returns(sc, pairs, name, cabled, t_on)
+        problems += _judge_flapping(sc, pairs, moving, t_off)
+        sc.check_cluster("during soak", before=f"while {name} was off")
+        problems += sc.bad_news
+        problems += _judge_switch_floods(sc, name, bool(moving), t_on, t_end)
+        if problems:
+            _fail(sc, f"power cycle of {name}: " + "; ".join(problems))
+    with record.step("every bond back on its primary"):
+        _wait_ideal(sc, pairs)
+
+
+def _judge_returns(sc: Scene, pairs: list[tuple[str, Bond]], switch: str, cabled: list[tuple[str, str]],
+                   t_on: float) -> list[str]:
+    """No bond went back to a slave on the switch before its updelay ran out after that slave's last bounce."""
+    assert sc.watcher is not None
+    bounces = max((max(0, sum(1 for ch in sc.watcher.links_of(node, nic, after=t_on) if ch.up) - 1)
+                   for node, nic in cabled), default=0)
+    sc.record.number("link bounces seen", bounces, "bounces")
+    problems = []
+    for node, bond in pairs:
+        mine = {link.nic for link in bond.slaves if link.switch == switch}
+        updelay = sc.updelay(node, bond)
+        for change in sc.watcher.changes_of(node, bond.name, after=t_on):
+            if change.active not in mine:
+                continue
+            links = sc.watcher.links_of(node, change.active, after=t_on - POLL_INTERVAL)
+            ups = [ch for ch in links if ch.up and ch.t <= change.t]
+            later_downs = [ch for ch in links if not ch.up and ch.t > change.t]
+            since = change.t - (ups[-1].t if ups else t_on)
+            sc.record.number(f"seconds link-up to primary active {node}/{bond.name}", since, "s",
+                             expected=f">= {_fmt(updelay)}")
+            if later_downs:
+                problems.append(f"{bond.name} on {node} returned to {change.active} {_fmt(change.t - t_on)} s after "
+                                f"the switch came up, while it was still bouncing its links "
+                                f"({len(later_downs)} more link loss(es) followed; updelay {_fmt(updelay)} s)")
+            elif since < updelay - sc.slack(node, bond):
+                problems.append(f"{bond.name} on {node} returned to {change.active} {_fmt(change.t - t_on)} s after "
+                                f"the switch came up, before updelay ({_fmt(updelay)} s) ran out "
+                                f"after its last link-up")
+    return problems
+
+
+def _judge_flapping(sc: Scene, pairs: list[tuple[str, Bond]], moving: list[tuple[str, Bond]],
+                    t_off: float) -> list[str]:
+    """A moving bond changes twice (failover, return), the others never."""
+    assert sc.watcher is not None
+    problems = []
+    for node, bond in pairs:
+        flips = sc.watcher.changes_of(node, bond.name, after=t_off)
+        expected = 2 if (node, bond) in moving else 0
+        if len(flips) > expected:
+            path = " -> ".join([str(flips[0].previous)] + [str(f.active) for f in flips])
+            problems.append(f"{bond.name} on {node} flapped: {len(flips)} changes of active slave ({path})")
+    return problems
+
+
+def _judge_switch_floods(sc: Scene, switch: str, carries_primaries: bool, t_on: float, t_end: float) -> list[str]:
+    """Loss per direction within budget per event (none at all for a backup-only switch); the soak's worst window."""
+    budget = sc.inv.expectations.cable_pull_max_lost
+    problems = []
+    worst: tuple[float, int, str, float] = (0.0, 0, "", 0.0)
+    for r in sc.results:
+        sc.record.number(f"packets lost {r.label}", r.lost, "packets")
+        sc.record.number(f"longest gap {r.label}", r.longest_gap, "s")
+        for a, b, n in r.loss_windows():
+            span = b - a + r.interval
+            if b >= t_on and a <= t_end and span > worst[0]:
+                worst = (span, n, r.label, a - t_on)
+        if not carries_primaries:
+            if r.lost:
+                problems.append(f"the ping flood {r.label} lost {r.lost} packets while {switch}, which carries only "
+                                f"backup links, was power-cycled (none allowed)")
+            continue
+        for what, start, end in (("when the switch lost power", 0.0, t_on), ("after it came back", t_on, t_end)):
+            lost = r.lost_between(start, end)
+            if lost > budget:
+                problems.append(f"the ping flood {r.label} lost {lost} packets {what} (at most {budget} allowed)")
+    sc.record.number("worst loss window during soak", worst[0], "s")
+    if worst[1]:
+        sc.record.fact("worst loss window during soak",
+                       f"{worst[1]} probes over {worst[0]:.2f} s on {worst[2]} at +{_fmt(worst[3])} s")
+    return problems

@@ -1,0 +1,195 @@
+"""A small paramiko SSH server for the node driver tests (in-process threads).
+
+Commands run under /bin/sh in a scratch directory, except anything naming
+sysrq: that "crashes" the node instead — the command never answers and the
+server stops serving (new connections are accepted and then left silent),
+like a hung kernel. Nothing ever touches the real /proc/sysrq-trigger.
+Ctrl-C (0x03) on a channel's stdin sends SIGINT to the command.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import paramiko
+
+USER, PASSWORD = "tester", "test-password"
+
+
+class _Server(paramiko.ServerInterface):
+    def __init__(self, owner: "TestSshd") -> None:
+        self.owner = owner
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        ok = username == USER and password == PASSWORD
+        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "password"
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_pty_request(self, *args) -> bool:
+        return True
+
+    def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:
+        self.owner.commands.append("<shell>")
+        threading.Thread(target=self.owner.execute, args=(channel, None), daemon=True).start()
+        return True
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        text = command.decode()
+        self.owner.commands.append(text)
+        if "sysrq" in text:
+            self.owner.crash()
+            return True
+        threading.Thread(target=self.owner.execute, args=(channel, text), daemon=True).start()
+        return True
+
+
+class TestSshd:
+    """Listens on 127.0.0.1:<port>; `crash()` makes it go silent for good."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.commands: list[str] = []
+        self.crashed = threading.Event()
+        self.host_key = paramiko.RSAKey.generate(2048)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self._transports: list[paramiko.Transport] = []
+        self._silent: list[socket.socket] = []
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.crashed.is_set():
+                self._silent.append(sock)  # accepted, never answered
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            transport = paramiko.Transport(sock)
+            transport.add_server_key(self.host_key)
+            self._transports.append(transport)
+            try:
+                transport.start_server(server=_Server(self))
+            except (OSError, EOFError, paramiko.SSHException):
+                continue  # a client that hung up early (e.g. a reachability probe)
+
+    def execute(self, channel: paramiko.Channel, command: str | None) -> None:
+        """Run `command` (None: an interactive /bin/sh fed from the channel)."""
+        proc = subprocess.Popen(
+            ["/bin/sh"] if command is None else ["/bin/sh", "-c", command],
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE if command is None else subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._procs.append(proc)
+
+        def interrupts() -> None:
+            while proc.poll() is None:
+                try:
+                    data = channel.recv(16) if channel.recv_ready() else b""
+                except OSError:
+                    return
+                if b"\x03" in data:
+                    os.killpg(proc.pid, signal.SIGINT)
+                elif data and proc.stdin is not None:
+                    try:
+                        proc.stdin.write(data)
+                        proc.stdin.flush()
+                    except OSError:
+                        return
+                if channel.closed:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    return
+                if self.crashed.wait(0.02):
+                    return
+
+        def pump(stream, send) -> None:
+            for chunk in iter(lambda: stream.read1(4096), b""):
+                try:
+                    send(chunk)
+                except OSError:
+                    return
+
+        threading.Thread(target=interrupts, daemon=True).start()
+        err = threading.Thread(target=pump, args=(proc.stderr, channel.sendall_stderr), daemon=True)
+        err.start()
+        pump(proc.stdout, channel.sendall)
+        err.join()
+        code = proc.wait()
+        if code < 0:
+            code = 128 - code  # killed by a signal, as a shell reports it
+        if self.crashed.is_set():
+            return
+        try:
+            channel.send_exit_status(code)
+            channel.shutdown_write()
+        except OSError:
+            return
+        # Closing before paramiko has sent the exec reply makes the client see
+        # "Channel closed": let the client close first (it does on exit status).
+        for _ in range(100):
+            if channel.closed:
+                break
+            if self._stop.wait(0.02):
+                break
+        channel.close()
+
+    def crash(self) -> None:
+        """Stop answering anything: open channels and connections stay silent."""
+        self.crashed.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.listener.close()
+        for proc in self._procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for transport in self._transports:
+            transport.close()
+        for sock in self._silent:
+            sock.close()
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a word (a hung SSH server)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            self._held.append(sock)
+
+    def close(self) -> None:
+        self.listener.close()
+        for sock in self._held:
+            sock.close()

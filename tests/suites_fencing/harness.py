@@ -1,0 +1,140 @@
+"""Run the fencing suites against a simulated lab in a subprocess, as a user would, and read
+back what they reported: the exit code, the JUnit XML, the certification summary JSON and the
+simulated lab's ground-truth event log."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from fixtures.inventory import load_inventory
+from labsim.core import read_event_log
+
+REPO = Path(__file__).resolve().parents[2]
+ANVIL = REPO / "inventories" / "anvil-sim.yaml"
+THREE_NODE = REPO / "inventories" / "three-node-sim.yaml"
+FENCING = REPO / "suites" / "test_fencing.py"
+COLD_START = REPO / "suites" / "test_cold_start.py"
+
+_SCRUBBED = ("HACERT_INVENTORY", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "CI")
+
+
+def write_inventory(folder: Path, base: Path, *, faults: Sequence[dict[str, Any]] = (), timing: dict[str, Any] | None = None,
+                    expectations: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None) -> Path:
+    """A copy of `base` with seeded faults and changed timings/expectations, validated."""
+    data = copy.deepcopy(yaml.safe_load(base.read_text()))
+    sim = data.get("simulation") or {}
+    sim["timing"] = {**(sim.get("timing") or {}), **(timing or {})}
+    sim["faults"] = list(faults)
+    data["simulation"] = sim
+    data["expectations"] = {**(data.get("expectations") or {}), **(expectations or {})}
+    data["cluster"] = {**data["cluster"], **(cluster or {})}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{data['lab']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    load_inventory(path)
+    return path
+
+
+@dataclass
+class SuiteRun:
+    returncode: int
+    output: str
+    folder: Path
+    seconds: float
+
+    @property
+    def junit(self) -> ET.Element:
+        return ET.parse(self.folder / "junit.xml").getroot()
+
+    def outcomes(self) -> dict[str, tuple[str, str]]:
+        """{test name with its id: (passed|failed|error|skipped, message)}."""
+        out = {}
+        for case in self.junit.iter("testcase"):
+            outcome, message = "passed", ""
+            for kind in ("failure", "error", "skipped"):
+                found = case.find(kind)
+                if found is not None:
+                    outcome = {"failure": "failed"}.get(kind, kind)
+                    message = (found.get("message") or "") + "\n" + (found.text or "")
+                    break
+            out[case.get("name", "")] = (outcome, message)
+        return out
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return json.loads((self.folder / "summary" / "summary.json").read_text())
+
+    def row(self, case: str) -> dict[str, Any]:
+        for row in self.summary["cases"]:
+            if row["case"].endswith(case):
+                return row
+        raise KeyError(f"no summary row for {case}: {[r['case'] for r in self.summary['cases']]}")
+
+    def number(self, case: str, name: str) -> float | None:
+        for entry in self.row(case)["numbers"]:
+            if entry["name"] == name:
+                return entry["value"]
+        raise KeyError(f"{case} recorded no number {name!r}: {[n['name'] for n in self.row(case)['numbers']]}")
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        logs = list((self.folder / "basetemp").rglob("events.jsonl"))
+        assert len(logs) == 1, f"expected one simulated lab's event log, found {logs}"
+        return read_event_log(logs[0])
+
+
+class Pending:
+    """A suite run started in the background (runs overlap to keep the tests' time modest)."""
+
+    def __init__(self, folder: Path, inventory: Path, suites: Sequence[Path], select: str | None, timeout: float) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.timeout = timeout
+        environ = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+        environ["PYTHONPATH"] = os.pathsep.join([str(REPO), environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        environ["PYTHONDONTWRITEBYTECODE"] = "1"
+        command = [
+            sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", str(REPO),
+            "-p", "no:cacheprovider", "-p", "fixtures.plugin", "-p", "fixtures.report", "-p", "fixtures.guard",
+            *[str(s) for s in suites], "--inventory", str(inventory),
+            "--junitxml", str(folder / "junit.xml"), "--alluredir", str(folder / "allure"),
+            "--summary-dir", str(folder / "summary"), "--basetemp", str(folder / "basetemp"),
+            "-o", "junit_family=xunit1", "-rA",
+        ]
+        if select:
+            command += ["-k", select]
+        self.started = time.monotonic()
+        self._log = (folder / "output.txt").open("w")
+        self.process = subprocess.Popen(command, cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, text=True)
+
+    def result(self) -> SuiteRun:
+        try:
+            code = self.process.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            raise AssertionError(f"suite run in {self.folder} did not end within {self.timeout:g} s:\n"
+                                 + (self.folder / "output.txt").read_text()[-4000:])
+        finally:
+            self._log.close()
+        seconds = time.monotonic() - self.started
+        return SuiteRun(code, (self.folder / "output.txt").read_text(), self.folder, seconds)
+
+
+def first(events: list[dict[str, Any]], kind: str, after: float = 0.0, **match: Any) -> dict[str, Any] | None:
+    for e in events:
+        if e["kind"] == kind and e["t"] >= after and all(e.get(k) == v for k, v in match.items()):
+            return e
+    return None
