@@ -9,12 +9,14 @@ channel loop, so a hung node raises instead of hanging the harness.
 
 from __future__ import annotations
 
+import logging
 import select
+import shlex
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import paramiko
 from fabric import Connection
@@ -23,6 +25,10 @@ from .errors import AuthenticationRefused, CommandFailed, DeviceUnreachable, Lab
 from .redact import reveal
 
 SYSLOG = "/var/log/messages"
+
+# paramiko logs every failed handshake with a traceback through logging's
+# last-resort handler; the typed errors below already say what happened.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -207,10 +213,13 @@ class NodeShell:
             conn.close()
             raise AuthenticationRefused(self.name, self.address, "log in over SSH", str(exc) or type(exc).__name__) from exc
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            conn.close()
             elapsed = time.monotonic() - started
-            detail = f"{_describe(exc, self.connect_timeout)} (after {elapsed:.1f} s"
-            detail += ", connect/banner timeout reached)" if elapsed >= self.connect_timeout * 0.9 else ")"
+            transport = conn.client.get_transport()
+            if transport is not None and not transport.remote_version and not isinstance(exc, ConnectionRefusedError):
+                detail = f"the server accepted TCP but sent no SSH banner (after {elapsed:.1f} s; hung node?)"
+            else:
+                detail = f"{_describe(exc, self.connect_timeout)} (after {elapsed:.1f} s)"
+            conn.close()
             raise DeviceUnreachable(self.name, self.address, "connect over SSH", detail) from exc
         transport = conn.client.get_transport()
         if transport is not None:
@@ -239,6 +248,32 @@ class NodeShell:
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self._drop()
             raise DeviceUnreachable(self.name, self.address, what, _describe(exc, self.connect_timeout)) from exc
+
+    def _request(self, what: str, limit: float, request: Callable[[], None]) -> bool:
+        """Send a channel request (exec, pty, shell) and wait at most `limit` s for its reply.
+
+        paramiko waits for the reply without a timeout, and a node that hangs
+        (or crashes on the command itself) never sends it. On time-out the
+        connection is closed, which releases the waiting thread; returns False.
+        """
+        done = threading.Event()
+        box: dict[str, BaseException] = {}
+
+        def send() -> None:
+            try:
+                request()
+            except BaseException as exc:  # carried to the caller
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=send, name=f"ssh-request-{self.name}", daemon=True).start()
+        if not done.wait(limit):
+            self._drop()
+            return False
+        if "error" in box:
+            raise box["error"]
+        return True
 
     def _drop(self) -> None:
         with self._lock:
@@ -270,7 +305,8 @@ class NodeShell:
         err: list[bytes] = []
         try:
             channel.settimeout(limit)
-            channel.exec_command(cmd)
+            if not self._request(f"run {cmd!r}", min(limit, self.connect_timeout), lambda: channel.exec_command(cmd)):
+                raise DeviceUnreachable(self.name, self.address, f"run {cmd!r}", f"no reply to the exec request within {min(limit, self.connect_timeout):.1f} s (hung node?)")
             deadline = started + limit
             while True:
                 while channel.recv_ready():
@@ -311,9 +347,12 @@ class NodeShell:
         """
         channel = self._open_channel(f"start {cmd!r}")
         code: int | None = None
+        started = time.monotonic()
         try:
-            channel.exec_command(cmd)
-            deadline = time.monotonic() + grace
+            # A crashing kernel may never even acknowledge the exec request.
+            if not self._request(f"start {cmd!r}", grace, lambda: channel.exec_command(cmd)):
+                return None
+            deadline = started + grace
             while time.monotonic() < deadline:
                 if channel.exit_status_ready():
                     code = channel.recv_exit_status()
@@ -336,7 +375,8 @@ class NodeShell:
         """Start `cmd` in the background; read its lines with `.lines()`, end it with `.stop()`."""
         channel = self._open_channel(f"start {cmd!r}")
         try:
-            channel.exec_command(cmd)
+            if not self._request(f"start {cmd!r}", self.connect_timeout, lambda: channel.exec_command(cmd)):
+                raise DeviceUnreachable(self.name, self.address, f"start {cmd!r}", f"no reply to the exec request within {self.connect_timeout:.1f} s (hung node?)")
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self._drop()
             raise DeviceUnreachable(self.name, self.address, f"start {cmd!r}", _describe(exc, self.connect_timeout)) from exc
@@ -350,8 +390,8 @@ class NodeShell:
         channel = self._open_channel(what)
         out: list[bytes] = []
         try:
-            channel.get_pty(width=200)
-            channel.invoke_shell()
+            if not self._request(what, self.connect_timeout, lambda: (channel.get_pty(width=200), channel.invoke_shell())):
+                raise DeviceUnreachable(self.name, self.address, what, f"no shell within {self.connect_timeout:.1f} s")
             for line in [*lines, exit_line]:
                 channel.sendall((line + "\n").encode())
             deadline = time.monotonic() + limit
@@ -377,25 +417,24 @@ class NodeShell:
     def syslog_mark(self, path: str | None = None) -> SyslogMark:
         """Remember how far the syslog is now."""
         target = path or self.syslog_path
-        text = self.run(f"wc -l < {_quote(target)}").stdout.strip()
-        try:
-            count = int(text.split()[0])
-        except (ValueError, IndexError):
-            raise CommandFailed(self.name, self.address, f"count lines of {target}", 0, text, detail=f"unexpected wc output {text!r}") from None
-        return SyslogMark(target, count)
+        return SyslogMark(target, self._line_count(target))
 
     def syslog_since(self, mark: SyslogMark) -> list[str]:
         """Syslog lines written after `mark` (all lines when the file was rotated since)."""
         path = _quote(mark.path)
-        text = self.run(f"wc -l < {path}; tail -n +{mark.lines + 1} {path}").stdout
-        first, _, rest = text.partition("\n")
+        if self._line_count(mark.path) < mark.lines:
+            text = self.run(f"cat {path}").stdout
+        else:
+            text = self.run(f"tail -n +{mark.lines + 1} {path}").stdout
+        return [line for line in text.splitlines() if line]
+
+    def _line_count(self, path: str) -> int:
+        # `wc -l FILE` prints "N FILE" (no redirection: simple node shells lack it).
+        text = self.run(f"wc -l {_quote(path)}").stdout.strip()
         try:
-            now = int(first.strip())
-        except ValueError:
-            raise CommandFailed(self.name, self.address, f"read {mark.path}", 0, text, detail="unexpected wc output") from None
-        if now < mark.lines:
-            rest = self.run(f"cat {path}").stdout
-        return [line for line in rest.splitlines() if line]
+            return int(text.split()[0])
+        except (ValueError, IndexError):
+            raise CommandFailed(self.name, self.address, f"count lines of {path}", 0, text, detail=f"unexpected wc output {text!r}") from None
 
     # ------------------------------------------------------------ probes
 
@@ -424,7 +463,7 @@ def _text(chunks: list[bytes]) -> str:
 
 
 def _quote(path: str) -> str:
-    return "'" + path.replace("'", "'\\''") + "'"
+    return shlex.quote(path)  # leaves plain paths unquoted, as a person would type them
 
 
 def _describe(exc: BaseException, limit: float) -> str:

@@ -1,4 +1,4 @@
-"""`python -m labsim INVENTORY [--endpoints-json FILE] [--workdir DIR] [--base-port N|auto] [--quiet]`
+"""`python -m labsim INVENTORY [--endpoints-json FILE] [--workdir DIR] [--base-port N|auto] [--quiet] [--no-cluster]`
 
 Serves the simulated lab of INVENTORY on 127.0.0.1 until Ctrl-C (or SIGTERM):
 prints a table of its endpoints and, with --endpoints-json, writes them as JSON
@@ -57,7 +57,7 @@ def _ports(inv: Inventory, base: int | str) -> dict[str, dict[str, int]]:
 class Lab:
     """Every endpoint of one simulated lab, in this process."""
 
-    def __init__(self, inventory: Inventory, workdir: Path, base_port: int | str | None = None):
+    def __init__(self, inventory: Inventory, workdir: Path, base_port: int | str | None = None, cluster: bool = True):
         from labsim.bmc import BmcServers
         from labsim.snmp import SnmpAgents, pdu_device, switch_device
         from labsim.ssh import SshServers, load_private_key
@@ -82,7 +82,7 @@ class Lab:
         (workdir / "id_ed25519.pub").write_text(client_public + "\n")
         client_key = load_private_key(client_private)
 
-        self.world = World(inventory, workdir)
+        self.world = World(inventory, workdir, cluster=cluster)
         self.bmcs = BmcServers(self.world, ports["bmc"], BMC_USER, self.bmc_password)
         self.ssh = SshServers(self.world, ports["ssh"], SSH_USER, self.ssh_password,
                               [client_key.asbytes()], load_private_key(host_private))
@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", metavar="DIR", help="event log, keys (default: a new temporary directory)")
     parser.add_argument("--base-port", default=None, help="'auto' or a number (default: the inventory's)")
     parser.add_argument("--quiet", action="store_true", help="do not print the endpoint table")
+    parser.add_argument("--no-cluster", action="store_true",
+                        help="devices only: no cluster behaviour (membership, fencing, services, VMs)")
     args = parser.parse_args(argv)
     try:
         inventory = load_inventory(args.inventory)
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
-    lab = Lab(inventory, workdir, base)
+    lab = Lab(inventory, workdir, base, cluster=not args.no_cluster)
     lab.start()
     endpoints = lab.endpoints()
     endpoints["startup_seconds"] = round(time.monotonic() - started, 3)

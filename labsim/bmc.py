@@ -13,7 +13,6 @@ sending to its first socket over IPv6.
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import pyghmi.ipmi.bmc as bmc
@@ -137,30 +136,6 @@ class BmcServers:
             ipmisession.Session.wait_for_rsp(timeout=1.0)
 
     def stop(self) -> None:
+        # pyghmi's loop cannot be woken and its I/O thread selects on the sockets:
+        # both are daemon threads that end with the process, sockets included
         self._stop.set()
-        self._thread.join(timeout=3)
-        for b in self.bmcs.values():
-            try:
-                b.serversocket.close()
-            except OSError:
-                pass
-
-
-def probe_packet() -> bytes:
-    """An IPMI 1.5 'Get Channel Authentication Capabilities' request (sessionless)."""
-    body = bytearray([0x81, 0x00, 0x38, 0x8E, 0x04])
-    checksum = (-sum(body)) & 0xFF
-    header = bytearray([0x20, 0x18, (-(0x20 + 0x18)) & 0xFF])
-    message = header + body + bytearray([checksum])
-    return bytes(bytearray([0x06, 0x00, 0xFF, 0x07, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, len(message)]) + message)
-
-
-def bmc_answers(host: str, port: int, timeout: float = 0.5) -> bool:
-    """Does a BMC answer at host:port? (one sessionless request, bounded wait)"""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.sendto(probe_packet(), (host, port))
-            return len(sock.recv(512)) > 0
-        except OSError:
-            return False

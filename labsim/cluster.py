@@ -142,6 +142,7 @@ class ClusterModel:
             self._add_resource(svc.name, "service", svc.domain, svc.home, svc.storage, svc.address)
         for vm in self.inv.vms:
             self._add_resource(vm.name, "vm", vm.domain, vm.home, False, vm.address)
+        self.constraints: dict[str, str] = {}  # pcs resource move: resource -> node
         self.fencing: dict[str, _FenceOp] = {}
         self.fence_history: list[FenceRecord] = []
         self.cold_start_timer: Any = None
@@ -189,8 +190,11 @@ class ClusterModel:
         for res in self.resources.values():
             if res.address:
                 self.world.register_address(res.address, self._answerer(res))
-        if up:
-            self.world.emit("membership", members=self.member_names())
+        self.world.emit("membership", members=self.member_names())
+        for res in self.resources.values():  # the initial state, so the event log holds the whole truth
+            if res.kind == "vm" and res.running_on:
+                self.world.emit("vm_up", vm=res.name, node=res.running_on)
+            self._emit_service(res)
         self.world.scheduler.after(self._hb_interval(), self._heartbeat, "cluster-heartbeat")
         self.world.scheduler.after(self._status_interval(), self._status_check, "rgmanager-status")
 
@@ -362,7 +366,8 @@ class ClusterModel:
         if not rt.autostart:
             return
         delay = self.timing.cluster_start
-        if self._late_cold_starter(node) and not any(r.cman for r in self.nodes.values()):
+        cold = self.cold_start_pending or not any(r.cman for r in self.nodes.values())
+        if self._late_cold_starter(node) and cold:
             delay += self.inv.cluster.post_join_delay + self.timing.late_cold_start_extra
         rt.start_timer = self.world.scheduler.after(delay, lambda: self._autostart(node), f"autostart {node}")
 
@@ -543,6 +548,11 @@ class ClusterModel:
         self._update_drbd()
         self._notify()
 
+    def os_shutdown(self, node: str) -> None:
+        """`poweroff`/`reboot` inside the node: the rc scripts stop rgmanager and cman cleanly."""
+        if self.nodes[node].cman:
+            self.stop_cman(node)
+
     # ------------------------------------------------------------ heartbeat
 
     def _hb_address(self, node: str) -> str | None:
@@ -695,7 +705,9 @@ class ClusterModel:
         self._log(op.fencer, "fenced", f"fence {member_name} success")
         self.fence_history.append(FenceRecord(victim, op.fencer, "reboot", True, method, time.time()))
         self.world.emit("fence_done", node=victim, method=method, ok=True, by=op.fencer)
-        self.nodes[victim].drbd_peer_outdated = True
+        peer = self.drbd_peer(victim)
+        if peer is not None:
+            self.nodes[peer].drbd_peer_outdated = True
         self._recover_from(victim, op.fencer)
 
     def _can_fence(self, node: str) -> bool:
@@ -940,13 +952,14 @@ class ClusterModel:
             for res in self.resources.values():
                 if res.owner == node and res.state == "started" and not res.busy:
                     target = self._first_allowed(res, {node})
-                    if target is not None:
-                        if res.kind == "vm":
-                            self.migrate(res, target)
-                        else:
-                            self.relocate(res, target)
+                    if target is None:
+                        self._stop_resource(res, "stopped")
+                    elif res.kind == "vm":
+                        self.migrate(res, target)
+                    else:
+                        self.relocate(res, target)
         else:
-            self.world.scheduler.after(0, lambda: self._failback(node), "unstandby")
+            self.world.scheduler.after(0, lambda: self._rgmanager_ready(node), "unstandby")
         self._notify()
 
     # ------------------------------------------------------------ DRBD
@@ -970,7 +983,7 @@ class ClusterModel:
                 if peer and self.nodes[peer].drbd:
                     rt.drbd_sync_role, rt.drbd_sync_until = "target", now + resync
                     self.nodes[peer].drbd_sync_role, self.nodes[peer].drbd_sync_until = "source", now + resync
-                    self.nodes[peer].drbd_peer_outdated = False
+                    self.nodes[peer].drbd_peer_outdated = rt.drbd_peer_outdated = False
                     self.world.scheduler.after(resync + 0.01, self._update_drbd, "drbd resync")
             elif not running and rt.drbd:
                 rt.drbd = False

@@ -369,7 +369,7 @@ def pcs(ctx: CommandContext) -> int:
             text = formats.pcs_status(model, ctx.node)
         ctx.io.write(text)
         return 0
-    if args[0] == "resource" and len(args) >= 3 and args[1] in ("move", "clear"):
+    if args[0] == "resource" and len(args) >= 3 and args[1] in ("move", "clear", "enable", "disable"):
         return _pcs_resource(ctx, model, args[1], args[2], args[3] if len(args) > 3 else None)
     if args[0] == "node" and len(args) >= 3 and args[1] in ("standby", "unstandby"):
         node = _resolve_node(model, args[2])
@@ -389,18 +389,30 @@ def _pcs_resource(ctx: CommandContext, model: ClusterModel, action: str, rid: st
         if res is None:
             return _err(ctx, f"Error: Resource '{rid}' does not exist.")
         if action == "clear":
+            model.constraints.pop(res.full_name, None)
             return 0
-        target = _resolve_node(model, node_name) if node_name else model._first_allowed(res, {res.owner} if res.owner else set())
-        if target is None:
-            return _err(ctx, "Error: You must specify a node when moving/banning a stopped resource")
-        try:
-            if res.kind == "vm":
-                model.migrate(res, target)
-            else:
-                model.relocate(res, target)
-        except ClusterError:
-            return _err(ctx, f"Error: Unable to move resource '{rid}'")
-    ctx.io.write(f"Location constraint to move resource '{rid}' has been created\n")
+        if action == "disable":
+            model.disable(res)
+            return 0
+        if action == "enable":
+            try:
+                model.enable(res, model.constraints.get(res.full_name), ctx.node)
+            except ClusterError:
+                return _err(ctx, f"Error: unable to start resource '{rid}'")
+        else:
+            target = _resolve_node(model, node_name) if node_name else model._first_allowed(res, {res.owner} if res.owner else set())
+            if target is None:
+                return _err(ctx, "Error: You must specify a node when moving/banning a stopped resource")
+            model.constraints[res.full_name] = target
+            if res.state == "started" and res.owner != target:
+                try:
+                    if res.kind == "vm":
+                        model.migrate(res, target)
+                    else:
+                        model.relocate(res, target)
+                except ClusterError:
+                    return _err(ctx, f"Error: Unable to move resource '{rid}'")
+            ctx.io.write(f"Location constraint to move resource '{rid}' has been created\n")
     _wait(ctx, lambda: not res.busy)
     return 0
 

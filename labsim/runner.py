@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -87,11 +88,57 @@ def _ssh_banner(host: str, port: int, timeout: float) -> bool:
         return False
 
 
+def ipmi_probe_packet() -> bytes:
+    """An IPMI 1.5 'Get Channel Authentication Capabilities' request (sessionless, no login)."""
+    body = bytes([0x81, 0x00, 0x38, 0x8E, 0x04])
+    header = bytes([0x20, 0x18, (-(0x20 + 0x18)) & 0xFF])
+    message = header + body + bytes([(-sum(body)) & 0xFF])
+    return bytes([0x06, 0x00, 0xFF, 0x07, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, len(message)]) + message
+
+
+def bmc_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Does a BMC answer at host:port? One sessionless request, bounded wait."""
+    return _udp_answers(host, port, ipmi_probe_packet(), timeout)
+
+
+def snmp_get_packet(community: str, oid: tuple[int, ...] = (1, 3, 6, 1, 2, 1, 1, 1, 0)) -> bytes:
+    """A minimal SNMPv2c GET request, BER-encoded by hand (probes need no SNMP library)."""
+
+    def tlv(tag: int, body: bytes) -> bytes:
+        n = len(body)
+        length = bytes([n]) if n < 128 else bytes([0x81, n]) if n < 256 else bytes([0x82, n >> 8, n & 0xFF])
+        return bytes([tag]) + length + body
+
+    encoded = bytearray([40 * oid[0] + oid[1]])
+    for part in oid[2:]:
+        chunk = [part & 0x7F]
+        part >>= 7
+        while part:
+            chunk.insert(0, 0x80 | (part & 0x7F))
+            part >>= 7
+        encoded += bytes(chunk)
+    varbind = tlv(0x30, tlv(0x06, bytes(encoded)) + b"\x05\x00")
+    pdu = tlv(0xA0, tlv(0x02, b"\x01") + tlv(0x02, b"\x00") + tlv(0x02, b"\x00") + tlv(0x30, varbind))
+    return tlv(0x30, tlv(0x02, b"\x01") + tlv(0x04, community.encode()) + pdu)
+
+
+def snmp_answers(host: str, port: int, community: str, timeout: float = 0.5) -> bool:
+    """Does an SNMP agent answer a GET of sysDescr.0 with this community?"""
+    return _udp_answers(host, port, snmp_get_packet(community), timeout)
+
+
+def _udp_answers(host: str, port: int, packet: bytes, timeout: float) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(packet, (host, port))
+            return len(sock.recv(2048)) > 0
+        except OSError:
+            return False
+
+
 def probe(endpoints: dict[str, Any], timeout: float = 0.5) -> list[str]:
     """The endpoints that do not answer yet (empty: all ready)."""
-    from labsim.bmc import bmc_answers
-    from labsim.snmp import snmp_answers
-
     missing: list[str] = []
     lock = threading.Lock()
 
@@ -116,9 +163,10 @@ def probe(endpoints: dict[str, Any], timeout: float = 0.5) -> list[str]:
 
 
 def start_lab(inventory_path: str | os.PathLike[str], workdir: str | os.PathLike[str],
-              base_port: int | str | None = None, timeout: float = 20.0) -> RunningLab:
+              base_port: int | str | None = None, timeout: float = 20.0, cluster: bool = True) -> RunningLab:
     """Start `python -m labsim INVENTORY` and return once every endpoint answers.
 
+    `cluster=False` serves the devices only (no membership, fencing, services).
     A lab whose inventory powers devices off at start would not answer; the
     simulated labs start with everything powered, as the certification expects.
     """
@@ -131,9 +179,14 @@ def start_lab(inventory_path: str | os.PathLike[str], workdir: str | os.PathLike
            "--workdir", str(work), "--quiet"]
     if base_port is not None:
         cmd += ["--base-port", str(base_port)]
+    if not cluster:
+        cmd.append("--no-cluster")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        # compiled modules are cached outside the source tree, not recompiled at every start
+        env.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "labsim-pycache"))
     started = time.monotonic()
     log = log_path.open("w")
     process = subprocess.Popen(cmd, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT, env=env,

@@ -1,7 +1,7 @@
 """The simulated nodes' shell: a command line parsed like bash does (enough of it),
 and the device commands, each printing what the real tool prints.
 
-Supported syntax: `a; b`, `a && b`, `a || b`, `a &` (runs detached, output
+Supported syntax: `a; b`, `$?`, `a && b`, `a || b`, `a &` (runs detached, output
 dropped), `a | tail -n N | grep X | head | wc -l` (filters over the first
 command's whole output), `> FILE` / `>> FILE` (only /dev/null and
 /proc/sysrq-trigger mean something), `2>&1`, `2>/dev/null`, `VAR=value cmd`.
@@ -170,8 +170,8 @@ def parse(line: str) -> list[tuple[str, list[Simple]]]:
     return out
 
 
-_MERGE = re.compile(r"(?<!\S)2>&1(?!\S)")
-_DROP_ERR = re.compile(r"(?<!\S)2>\s*/dev/null(?!\S)")
+_MERGE = re.compile(r"(?<!\S)2>&1(?![^\s;&|])")
+_DROP_ERR = re.compile(r"(?<!\S)2>\s*/dev/null(?![^\s;&|])")
 
 
 # ---------------------------------------------------------------- running
@@ -199,6 +199,8 @@ def run_line(world, node: str, line: str, io: ShellIO) -> int:
                              name=f"labsim-bg-{node}", daemon=True).start()
             status = 0
             continue
+        for simple in pipeline:
+            simple.argv = [word.replace("$?", str(status)) for word in simple.argv]
         status = _run_pipeline(world, node, pipeline, out)
         if world.node_state(node) != "up":
             break

@@ -311,37 +311,3 @@ class SnmpAgents:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=2)
-
-
-def snmp_get_packet(community: str, oid: OID = SYS + (1, 0), request_id: int = 1) -> bytes:
-    """A minimal SNMPv2c GET request (for readiness probes without pysnmp)."""
-
-    def tlv(tag: int, body: bytes) -> bytes:
-        n = len(body)
-        length = bytes([n]) if n < 128 else bytes([0x81, n]) if n < 256 else bytes([0x82, n >> 8, n & 0xFF])
-        return bytes([tag]) + length + body
-
-    def encode_oid(o: OID) -> bytes:
-        out = bytearray([40 * o[0] + o[1]])
-        for part in o[2:]:
-            chunk = [part & 0x7F]
-            part >>= 7
-            while part:
-                chunk.insert(0, 0x80 | (part & 0x7F))
-                part >>= 7
-            out += bytes(chunk)
-        return bytes(out)
-
-    varbind = tlv(0x30, tlv(0x06, encode_oid(oid)) + b"\x05\x00")
-    pdu = tlv(0xA0, tlv(0x02, bytes([request_id])) + tlv(0x02, b"\x00") + tlv(0x02, b"\x00") + tlv(0x30, varbind))
-    return tlv(0x30, tlv(0x02, b"\x01") + tlv(0x04, community.encode()) + pdu)
-
-
-def snmp_answers(host: str, port: int, community: str, timeout: float = 0.5) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.sendto(snmp_get_packet(community), (host, port))
-            return len(sock.recv(2048)) > 0
-        except OSError:
-            return False

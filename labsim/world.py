@@ -89,7 +89,7 @@ class Registered:
 class World:
     """Power, cables, switches, bonds and reachability of one simulated lab."""
 
-    def __init__(self, inventory: Inventory, workdir: str | Path):
+    def __init__(self, inventory: Inventory, workdir: str | Path, cluster: bool = True):
         self.inventory = inventory
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -127,12 +127,13 @@ class World:
                 if node.state == "up":
                     for bond in node.bonds.values():
                         bond.start(quiet=True)
-        try:
-            from labsim.cluster import attach_cluster  # the cluster model, when present
-        except ImportError:
-            attach_cluster = None
-        if attach_cluster is not None:
-            attach_cluster(self)
+        if cluster:  # devices only (no membership, fencing, services) when False
+            try:
+                from labsim.cluster import attach_cluster  # the cluster model, when present
+            except ImportError:
+                attach_cluster = None
+            if attach_cluster is not None:
+                attach_cluster(self)
 
     # ------------------------------------------------------------ building
 

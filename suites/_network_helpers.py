@@ -331,17 +331,16 @@ class BondWatcher:
         shell = self.shells[node]
         items = self.bonds[node]
         # One command per poll: the bond files, then the links (a line per NIC, "N: name: <FLAGS> ...").
-        t0 = self._clock()
+        before = self._clock()
         text = shell.run("cat " + " ".join(path for _, path, _ in items) + "; ip -o link",
                          timeout=self.command_timeout).stdout
-        t1 = self._clock()
+        seen = (before + self._clock()) / 2
         lines = text.splitlines()
         cut = next((i for i, line in enumerate(lines) if _LINK_LINE.match(line)), len(lines))
         files = split_bond_files("\n".join(lines[:cut]))
         if len(files) != len(items):
             raise HacertError(f"{node}: expected {len(items)} bonding status files, read {len(files)}")
         carrier_of = carriers("\n".join(lines[cut:])) if cut < len(lines) else {}
-        t1 = t2 = (t0 + t1) / 2
         with self._cond:
             self.polls += 1
             for (bond, _, nics), text in zip(items, files):
@@ -350,7 +349,7 @@ class BondWatcher:
                 self.texts[key] = text
                 self.status[key] = status
                 if key in self.active and self.active[key] != status.active_slave:
-                    self.changes.append(BondChange(t1, node, bond, status.active_slave, self.active[key]))
+                    self.changes.append(BondChange(seen, node, bond, status.active_slave, self.active[key]))
                 self.active[key] = status.active_slave
                 for nic in nics:
                     up = carrier_of.get(nic)
@@ -358,7 +357,7 @@ class BondWatcher:
                         up = any(s.name == nic and s.up for s in status.slaves)
                     nkey = (node, nic)
                     if nkey in self.carrier and self.carrier[nkey] != up:
-                        self.links.append(LinkChange(t2, node, nic, up))
+                        self.links.append(LinkChange(seen, node, nic, up))
                     self.carrier[nkey] = up
             self._cond.notify_all()
 

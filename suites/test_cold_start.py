@@ -105,7 +105,7 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
             raise LabError("BMCs", "-", "power every node on within post_join_delay",
                            f"the last node was powered on {spread:.1f} s after the first")
     with record.step(f"wait up to {expect.cold_start_timeout:g} s for quorum, every member and the storage services"):
-        storage = [svc.name for svc in inv.services if svc.storage]
+        storage = {svc.name: svc.home for svc in inv.services if svc.storage}
         deadline = t0 + expect.cold_start_timeout
         quorate_at = members_at = storage_at = None
         status = None
@@ -118,8 +118,8 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
                 if members_at is None and status.quorate and all(is_online(inv, status, n) for n in nodes):
                     members_at = looked
                 if members_at is not None and storage_at is None and all(
-                        where_running(inv, status, s) == inv.service(s).home or
-                        (inv.service(s).home is None and where_running(inv, status, s)) for s in storage):
+                        where_running(inv, status, name) == home or (home is None and where_running(inv, status, name))
+                        for name, home in storage.items()):
                     storage_at = looked
             fences = _fences(lab, marks)
             if fences:

@@ -132,14 +132,18 @@ class DeviceSampler:
         return self
 
     def stop(self) -> None:
+        """Stop sampling; do not wait (a BMC call in flight may take its whole timeout)."""
         self._stop.set()
-        self._thread.join(timeout=15)
+
+    def join(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
     def __enter__(self) -> "DeviceSampler":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.join()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -459,62 +463,72 @@ def test_hang_and_fence(victim: Any, lab: Any, guard: Any, record: Any) -> None:
         guard.audit()
     with record.step(f"mark the survivors' syslog and watch {node.name}'s BMC and PDU outlet"):
         watch = FenceWatch.mark(lab, node)
-        sampler = DeviceSampler(lab, node).start()
-    try:
-        with record.step(f"hang {node.name}: {hang_words(node)}"):
-            guard.changed("hang", node.name, node.hang.method)
-            t0 = hang(lab, node)
-            watch.rebase(t0)
-        deadline = t0 + expect.fence_timeout
-        with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to declare {node.name} failed and fence it"):
-            fenced = watch.until(lambda: watch.succeeded.moment is not None, deadline)
-            # keep polling the outlet a moment after the fence: a PDU reboot must not slip between looks
+        sampler = DeviceSampler(lab, node)
+    t0 = time.time()
+    with sampler:
+        try:
+            with record.step(f"hang {node.name}: {hang_words(node)}"):
+                guard.changed("hang", node.name, node.hang.method)
+                t0 = hang(lab, node)
+                watch.rebase(t0)
+            with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to declare {node.name} failed and fence it"):
+                fenced = watch.until(lambda: watch.succeeded.moment is not None, t0 + expect.fence_timeout)
+        finally:
+            attach_evidence(record, watch, sampler, t0)
+        record_times(record, watch, t0, "hang")
+        rnd = watch.fence_round
+        method = method_used(node, rnd)
+        record.method(method or "none")
+        if not fenced:
+            if watch.declared.moment is None:
+                detail = "no survivor even declared it failed"
+            elif watch.started.moment is None:
+                detail = f"declared failed after {watch.declared.t - t0:.1f} s but no fencing started"
+            elif watch.failures_text():
+                detail = f"fencing started after {watch.started.t - t0:.1f} s ({watch.failures_text()}) and never succeeded"
+            else:
+                detail = f"fencing started after {watch.started.t - t0:.1f} s and had not finished"
+            record.diagnosis(f"no fence of {node.name} within {expect.fence_timeout:g} s: {detail}")
+            fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of the hang: {detail}; "
+                 f"last cluster state: {watch.state_text()}")
+        fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
+        bmc_proof = ""
+        with record.step(f"prove {METHOD_WORDS.get(first or '', first)} fenced {node.name}: fence log, BMC, PDU outlet"):
+            # keep watching the outlet a moment after the fence: a PDU reboot must not slip between two looks
             time.sleep(POLL * 3)
+            window_end = time.time()
+            cut = [f"{o} went {'off' if sampler.seen(o, 'off', t0, window_end) else 'dark'} at "
+                   f"+{min(sampler.seen(o, 'off', t0, window_end) + sampler.seen(o, 'no answer', t0, window_end)) - t0:.1f} s"
+                   for o in sampler.outlets
+                   if sampler.seen(o, "off", t0, window_end) or sampler.seen(o, "no answer", t0, window_end)]
+            if first == "ipmi":
+                if method != "ipmi" or cut:
+                    how = METHOD_WORDS.get(method or "", method or "an unknown method")
+                    if rnd and rnd.failures:
+                        why = f"IPMI attempt failed with '{rnd.failures[0].result}'"
+                    else:
+                        why = "IPMI is not what succeeded"
+                    if method == "ipmi":
+                        how, why = "the PDU too", "its outlet was cut during the fence"
+                    extra = f"; its outlet {', '.join(cut)}" if cut else ""
+                    record.diagnosis(f"{node.name} was fenced by {how}, not IPMI: {why}")
+                    fail(f"{node.name} was fenced by {how}, not IPMI: {why}{extra}")
+                off = sampler.seen("bmc", "off", t0, window_end)
+                if off:
+                    bmc_proof = f"its BMC read power off at +{off[0] - t0:.1f} s"
+                record.fact("PDU outlet", f"{', '.join(sampler.outlets) or 'none'} stayed on through the fence")
         sampler.stop()
-    finally:
-        sampler.stop()
-        attach_evidence(record, watch, sampler, t0 if "t0" in locals() else time.time())
-    record_times(record, watch, t0, "hang")
-    rnd = watch.fence_round
-    method = method_used(node, rnd)
-    record.method(method or "none")
-    if not fenced:
-        detail = ""
-        if watch.declared.moment is None:
-            detail = f"no survivor even declared it failed; "
-        elif watch.started.moment is None:
-            detail = f"declared failed after {watch.declared.t - t0:.1f} s but no fencing started; "
-        else:
-            detail = f"fencing started after {watch.started.t - t0:.1f} s"
-            detail += f" ({watch.failures_text()}); " if watch.failures_text() else " and had not finished; "
-        record.diagnosis(f"no fence of {node.name} within {expect.fence_timeout:g} s")
-        fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of the hang: {detail}"
-             f"last cluster state: {watch.state_text()}")
-
-    fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
-    with record.step(f"prove {METHOD_WORDS.get(first or '', first)} fenced {node.name}"):
-        outlet_off = {o: sampler.seen(o, "off", t0) for o in sampler.outlets}
-        cut = [f"{o} went off at +{ts[0] - t0:.1f} s" for o, ts in outlet_off.items() if ts]
-        if first == "ipmi":
-            if method != "ipmi" or cut:
-                how = METHOD_WORDS.get(method or "", method or "an unknown method")
-                why = f"IPMI attempt failed with '{rnd.failures[0].result}'" if rnd and rnd.failures else "IPMI was not what succeeded"
-                extra = f"; its outlet {', '.join(cut)}" if cut else ""
-                record.diagnosis(f"{node.name} was fenced by {how}, not IPMI: {why}")
-                fail(f"{node.name} was fenced by {how}, not IPMI: {why}{extra}")
-            bmc_off = sampler.seen("bmc", "off", t0)
-            bmc_proof = f"its BMC read power off at +{bmc_off[0] - t0:.1f} s" if bmc_off else ""
     with record.step(f"wait up to {expect.rejoin_timeout:g} s for {node.name} to boot and rejoin"):
         rejoined = wait_rejoined(watch, fence_end, "its fence")
         record.number("hang to rejoin", rejoined - t0, "s")
-        if first == "ipmi" and not bmc_proof:
-            # a cycle is quicker than one poll of the BMC: the node's uptime proves the reset instead
-            if not rebooted_since(lab, node.name, t0):
-                fail(f"{node.name} was declared fenced by IPMI but never rebooted: its uptime predates the hang")
-            bmc_proof = "its BMC power-cycled it (the node rebooted while its outlet stayed on)"
-        if first == "ipmi":
+    if first == "ipmi":
+        with record.step(f"check {node.name}'s BMC power-cycled it"):
+            if not bmc_proof:
+                # a cycle can be quicker than one poll of the BMC: the node's uptime proves the reset instead
+                if not rebooted_since(lab, node.name, t0):
+                    fail(f"{node.name} was declared fenced by IPMI but never rebooted: its uptime predates the hang")
+                bmc_proof = "its BMC power-cycled it (the node rebooted while its outlet stayed on)"
             record.fact("BMC evidence", bmc_proof)
-            record.fact("PDU outlet", f"{', '.join(sampler.outlets) or 'none'} stayed on through the fence")
     with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
         back = wait_services_home(watch, rejoined)
         record.number("hang to services back", back - t0, "s")
@@ -563,18 +577,15 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     t0 = time.time()
     try:
         with record.step(f"cut {node.name}'s power: " + ", ".join(f"fence_apc_snmp -n {r.outlet} -o off ({r.pdu})" for r in node.power)):
-            for ref in node.power:
+            for index, ref in enumerate(node.power):
                 guard.changed("outlet", f"{ref.pdu}/{ref.outlet}")
                 sent = time.time()
                 lab.pdu(ref.pdu).outlet_off(ref.outlet)
-                if ref is node.power[0]:
+                if index == 0:
                     t0 = sent
             watch.rebase(t0)
-        deadline = t0 + expect.fence_timeout
         with record.step(f"wait up to {expect.fence_timeout:g} s: IPMI fails, then the PDU fences {node.name}"):
-            fenced = watch.until(lambda: watch.succeeded.moment is not None, deadline)
-            time.sleep(POLL * 3)
-        sampler.stop()
+            fenced = watch.until(lambda: watch.succeeded.moment is not None, t0 + expect.fence_timeout)
     finally:
         sampler.stop()
         attach_evidence(record, watch, sampler, t0)
@@ -618,6 +629,7 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
         back = wait_services_home(watch, rejoined)
         record.number("power cut to services back", back - t0, "s")
+    sampler.join()
     record.diagnosis(f"IPMI failed ({watch.failures_text()}); fenced by the PDU {watch.succeeded.t - t0:.1f} s after the cut")
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 
@@ -34,9 +34,9 @@ from drivers.parsers.syslog import (
 from fixtures.inventory import Bond, Inventory, SlaveLink
 from fixtures.plan import plan_steps
 from fixtures.report_syslog import merge_syslog
-from fixtures.waiting import sleep_demanded
+from fixtures.waiting import WaitTimeout, sleep_demanded, wait_for
 
-from ._network_helpers import (
+from suites._network_helpers import (
     BondChange, BondWatcher, ClusterWatcher, FloodResult, PingFlood, Timeline, describe_membership_change,
 )
 
@@ -47,6 +47,8 @@ pytestmark = [pytest.mark.destructive]
 POLL_INTERVAL = 0.05
 """How often the bond watcher reads every watched bond's status file and the NICs' carrier (s)."""
 CLUSTER_POLL_INTERVAL = 0.25
+PROGRESS_FROM = 5.0
+"""Waits at least this long show live progress (what is awaited, elapsed, remaining)."""
 SETTLE_REPLIES = 5
 """After a failover, let every flood show this many answered probes before judging it."""
 
@@ -113,6 +115,11 @@ class Scene:
                               self.inv.expectations.ping_interval)
             flood.start()
             self.floods.append(flood)
+        self.wait_settled(self.t0)
+        for flood in self.floods:
+            if flood.replies_since(self.t0) == 0:
+                raise LabError(flood.source, flood.address, f"ping {flood.address} before the fault",
+                               f"lab not ready: {flood.source} gets no answer from {flood.target or flood.address}")
         return self
 
     def stop_floods(self) -> list[FloodResult]:
@@ -151,11 +158,24 @@ class Scene:
 
     # -- acting on the lab
 
-    def act(self, lane: str, event: str, action: Callable[[], Any]) -> float:
-        """Do `action()`; its time is the midpoint of the call, put on the timeline."""
+    def act(self, lane: str, event: str, action: Callable[[], Any],
+            links: Sequence[tuple[str, str]] = (), up: bool = False) -> float:
+        """Do `action()` and say when it took effect, on the timeline.
+
+        The moment is the first change of carrier to `up` seen on any of `links`
+        (node, NIC) — a cable pull happens somewhere inside the driver's call
+        (SNMP set, read-back) or before a person confirms it — kept within the
+        call; without links, the midpoint of the call."""
+        assert self.watcher is not None
         before = time.time()
         action()
-        t = (before + time.time()) / 2
+        after = time.time()
+        t = (before + after) / 2
+        seen = [self.watcher.wait_link(node, nic, up, after=before - POLL_INTERVAL, timeout=POLL_INTERVAL * 4)
+                for node, nic in links]
+        stamps = [ch.t for ch in seen if ch is not None]
+        if stamps:
+            t = max(before, min(min(stamps), after))
         self.timeline.add(t, lane, event)
         return t
 
@@ -163,7 +183,7 @@ class Scene:
         ports = self.lab.switch_ports(link.switch)
         self.guard.changed("port", f"{link.switch}/{link.port}", f"{node}/{link.nic}")
         return self.act(f"{node}/{link.nic}", f"cable pulled ({link.switch} port {link.port})",
-                        lambda: ports.port_down(link.port))
+                        lambda: ports.port_down(link.port), links=[(node, link.nic)], up=False)
 
     def plug(self, node: str, link: SlaveLink) -> float:
         ports = self.lab.switch_ports(link.switch)
@@ -182,6 +202,20 @@ class Scene:
         assert self.watcher is not None
         miimon = self.watcher.status[(node, bond.name)].mii_polling_interval_ms / 1000.0
         return 2 * POLL_INTERVAL + miimon + 0.05
+
+    def await_active(self, node: str, bond: Bond, slave: str, after: float, timeout: float,
+                     what: str) -> BondChange | None:
+        """The first change of `bond` to `slave` after `after`, waiting up to `timeout` s with live
+        progress on long waits (the watcher timestamps the change; this only waits for it)."""
+        assert self.watcher is not None
+        watcher = self.watcher
+        if timeout < PROGRESS_FROM:
+            return watcher.wait_active(node, bond.name, slave, after=after, timeout=max(0.0, timeout))
+        try:
+            return wait_for(what, lambda: watcher.change_to(node, bond.name, slave, after), lambda c: c is not None,
+                            timeout=timeout, interval=POLL_INTERVAL)
+        except WaitTimeout:
+            return None
 
     def active(self, node: str, bond: Bond) -> str | None:
         assert self.watcher is not None
@@ -249,7 +283,7 @@ class Scene:
         self.timeline.add_floods(self.results)
         rec.attach_csv("timeline.csv", self.timeline.table(), header=Timeline.HEADER)
         events = [(t, f"{event} {lane}") for t, lane, event, _ in self.timeline.sorted_rows()
-                  if event not in ("loss", "link up", "link down")]
+                  if event not in ("loss", "link up", "link down", "active slave")]
         gaps = [(a, b + r.interval, f"{n} lost") for r in self.results for a, b, n in r.loss_windows()]
         states: dict[str, list[tuple[float, Any]]] = {}
         if self.watcher is not None:
@@ -307,9 +341,11 @@ def _failover(scene: Scene, node: str, bond: Bond, link: SlaveLink, to: SlaveLin
     t_pull = scene.pull(node, link)
     change = scene.watcher.wait_active(node, bond.name, to.nic, after=t_pull, timeout=exp.failover_timeout)
     if change is None:
+        status = scene.watcher.status[(node, bond.name)]
+        missing = "" if any(s.name == to.nic for s in status.slaves) else f"; {to.nic} is not a slave of {bond.name}"
         _fail(scene, f"{bond.name} on {node} did not {what} within {_fmt(exp.failover_timeout)} s after "
                      f"{link.nic}'s cable was pulled: the active slave is {scene.active(node, bond) or 'none'} "
-                     f"({scene.slaves_text(node, bond)})")
+                     f"({scene.slaves_text(node, bond)}{missing})")
     assert change is not None
     scene.record.number(f"seconds to {what}", change.t - t_pull, "s", expected=f"<= {exp.failover_timeout:g}")
     return change
@@ -343,8 +379,9 @@ def _return_to_primary(scene: Scene, node: str, bond: Bond, t_up: float, judge: 
     assert scene.watcher is not None
     updelay = scene.updelay(node, bond)
     bound = updelay + exp.primary_return_margin
-    change = scene.watcher.wait_active(node, bond.name, bond.primary.nic, after=t_up - POLL_INTERVAL,
-                                       timeout=max(0.1, t_up + bound + scene.slack(node, bond) - time.time()))
+    change = scene.await_active(node, bond, bond.primary.nic, after=t_up - POLL_INTERVAL,
+                                timeout=t_up + bound + scene.slack(node, bond) - time.time(),
+                                what=f"{bond.name} on {node} to return to {bond.primary.nic} (updelay {_fmt(updelay)} s)")
     if change is None:
         _fail(scene, f"{bond.name} on {node} did not return to {bond.primary.nic} within {_fmt(bound)} s after its "
                      f"link came up (updelay {_fmt(updelay)} s + {_fmt(exp.primary_return_margin)} s): still on "
@@ -535,7 +572,7 @@ def test_switch_power_cycle(switch: Any, lab: Any, guard: Any, record: Any, scen
 
     with record.step(f"cut the power of {name}: every bond on it fails over"):
         guard.changed("switch_power", name)
-        t_off = sc.act(name, "power cut", power.power_off)
+        t_off = sc.act(name, "power cut", power.power_off, links=cabled, up=False)
         late = []
         for node, bond in moving:
             change = sc.watcher.wait_active(node, bond.name, bond.backup.nic, after=t_off,
@@ -549,6 +586,7 @@ def test_switch_power_cycle(switch: Any, lab: Any, guard: Any, record: Any, scen
                               expected=f"<= {exp.failover_timeout:g}")
         if late:
             _fail(sc, "; ".join(late))
+        sc.wait_settled(t_off)
         sc.snapshot("during")
         if not lab.cluster.status().quorate:
             _fail(sc, f"the cluster lost quorum after {name} lost power")
@@ -559,8 +597,8 @@ def test_switch_power_cycle(switch: Any, lab: Any, guard: Any, record: Any, scen
         bound = exp.switch_boot_timeout + max((sc.updelay(n, b) for n, b in pairs), default=0.0) \
             + exp.primary_return_margin
         for node, bond in moving:
-            back = sc.watcher.wait_active(node, bond.name, bond.primary.nic, after=t_on,
-                                          timeout=max(0.05, t_on + bound - time.time()))
+            back = sc.await_active(node, bond, bond.primary.nic, after=t_on, timeout=t_on + bound - time.time(),
+                                   what=f"{bond.name} on {node} to return to {bond.primary.nic} after {name} boots")
             if back is None:
                 _fail(sc, f"{bond.name} on {node} did not return to {bond.primary.nic} within {_fmt(bound)} s after "
                           f"{name}'s power came back (switch boot {_fmt(exp.switch_boot_timeout)} s + updelay + "
@@ -568,11 +606,11 @@ def test_switch_power_cycle(switch: Any, lab: Any, guard: Any, record: Any, scen
         sleep_demanded(max(0.0, t_on + soak_seconds - time.time()),
                        f"soak: {_fmt(soak_seconds)} s after {name}'s power came back")
         t_end = time.time()
-        sc.stop()
+    sc.stop()
 
     with record.step("judge the returns, the soak and the floods"):
-        problems = _judge_returns(sc, pairs, name, cabled, t_on)
-        problems += _judge_flapping(sc, pairs, moving, t_off)
+        problems, early = _judge_returns(sc, pairs, name, cabled, t_on)
+        problems += _judge_flapping(sc, [p for p in pairs if p not in early], moving, t_off)
         sc.check_cluster("during soak", before=f"while {name} was off")
         problems += sc.bad_news
         problems += _judge_switch_floods(sc, name, bool(moving), t_on, t_end)
@@ -583,13 +621,16 @@ def test_switch_power_cycle(switch: Any, lab: Any, guard: Any, record: Any, scen
 
 
 def _judge_returns(sc: Scene, pairs: list[tuple[str, Bond]], switch: str, cabled: list[tuple[str, str]],
-                   t_on: float) -> list[str]:
-    """No bond went back to a slave on the switch before its updelay ran out after that slave's last bounce."""
+                   t_on: float) -> tuple[list[str], list[tuple[str, Bond]]]:
+    """No bond went back to a slave on the switch before its updelay ran out after that slave's last bounce.
+
+    Returns the problems and the bonds that returned too early."""
     assert sc.watcher is not None
     bounces = max((max(0, sum(1 for ch in sc.watcher.links_of(node, nic, after=t_on) if ch.up) - 1)
                    for node, nic in cabled), default=0)
     sc.record.number("link bounces seen", bounces, "bounces")
-    problems = []
+    problems: list[str] = []
+    early: list[tuple[str, Bond]] = []
     for node, bond in pairs:
         mine = {link.nic for link in bond.slaves if link.switch == switch}
         updelay = sc.updelay(node, bond)
@@ -602,15 +643,18 @@ def _judge_returns(sc: Scene, pairs: list[tuple[str, Bond]], switch: str, cabled
             since = change.t - (ups[-1].t if ups else t_on)
             sc.record.number(f"seconds link-up to primary active {node}/{bond.name}", since, "s",
                              expected=f">= {_fmt(updelay)}")
+            why = ""
             if later_downs:
-                problems.append(f"{bond.name} on {node} returned to {change.active} {_fmt(change.t - t_on)} s after "
-                                f"the switch came up, while it was still bouncing its links "
-                                f"({len(later_downs)} more link loss(es) followed; updelay {_fmt(updelay)} s)")
+                why = f"while it was still bouncing its links ({len(later_downs)} more link loss(es) followed)"
             elif since < updelay - sc.slack(node, bond):
+                why = f"{_fmt(since)} s after its last link-up"
+            if why:
+                limit = f"before updelay ({_fmt(updelay)} s) ran out" if updelay > 0 else "its updelay is 0 ms"
                 problems.append(f"{bond.name} on {node} returned to {change.active} {_fmt(change.t - t_on)} s after "
-                                f"the switch came up, before updelay ({_fmt(updelay)} s) ran out "
-                                f"after its last link-up")
-    return problems
+                                f"the switch came up, {why}: {limit}")
+                early.append((node, bond))
+                break  # the first premature return says it; the flapping that follows is its consequence
+    return problems, early
 
 
 def _judge_flapping(sc: Scene, pairs: list[tuple[str, Bond]], moving: list[tuple[str, Bond]],

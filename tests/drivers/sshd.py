@@ -1,9 +1,9 @@
 """A small paramiko SSH server for the node driver tests (in-process threads).
 
 Commands run under /bin/sh in a scratch directory, except anything naming
-sysrq: that "crashes" the node instead — the command never answers and the
-server stops serving (new connections are accepted and then left silent),
-like a hung kernel. Nothing ever touches the real /proc/sysrq-trigger.
+sysrq: that "crashes" the node instead — the exec request is never even
+acknowledged and the server stops serving (new connections are accepted and
+then left silent), like a crashed kernel. Nothing ever touches the real /proc/sysrq-trigger.
 Ctrl-C (0x03) on a channel's stdin sends SIGINT to the command.
 """
 
@@ -19,10 +19,11 @@ from pathlib import Path
 import paramiko
 
 USER, PASSWORD = "tester", "test-password"
+FREEZE = "freeze-the-node"  # an exec request the server never answers
 
 
 class _Server(paramiko.ServerInterface):
-    def __init__(self, owner: "TestSshd") -> None:
+    def __init__(self, owner: "FakeSshd") -> None:
         self.owner = owner
 
     def check_auth_password(self, username: str, password: str) -> int:
@@ -46,14 +47,19 @@ class _Server(paramiko.ServerInterface):
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
         text = command.decode()
         self.owner.commands.append(text)
+        if text == FREEZE:
+            self.owner.wait_closed()  # the node hangs mid-conversation
+            return False
         if "sysrq" in text:
+            # The kernel dies before it can even acknowledge the request.
             self.owner.crash()
-            return True
+            self.owner.wait_closed()
+            return False
         threading.Thread(target=self.owner.execute, args=(channel, text), daemon=True).start()
         return True
 
 
-class TestSshd:
+class FakeSshd:
     """Listens on 127.0.0.1:<port>; `crash()` makes it go silent for good."""
 
     def __init__(self, workdir: Path) -> None:
@@ -152,6 +158,9 @@ class TestSshd:
             if self._stop.wait(0.02):
                 break
         channel.close()
+
+    def wait_closed(self) -> None:
+        self._stop.wait()
 
     def crash(self) -> None:
         """Stop answering anything: open channels and connections stay silent."""

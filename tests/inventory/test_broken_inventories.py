@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.inventory import InventoryError, load_inventory
-from tests.plugin.runner import REPO, run_pytest
+from tests.plugin.runner import REPO, run_inprocess, run_pytest
 
 BROKEN = Path(__file__).parent / "broken"
 FILES = sorted(BROKEN.glob("*.yaml"))
@@ -47,7 +47,7 @@ def test_broken_inventory_reports_file_line_and_key(path: Path) -> None:
 
 
 def test_pytest_exits_4_listing_every_problem_of_every_broken_file(tmp_path: Path) -> None:
-    run = run_pytest(["-q", "--collect-only", "--inventory", BROKEN], rootdir=REPO, env=ENV)
+    run = run_inprocess(["-q", "--collect-only", "--inventory", BROKEN], rootdir=REPO, env=ENV)
     assert run.returncode == 4, run.output
     assert "Traceback" not in run.output
     errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
@@ -58,12 +58,14 @@ def test_pytest_exits_4_listing_every_problem_of_every_broken_file(tmp_path: Pat
         assert error.startswith(f"ERROR: {shown}:{line}: {key}"), error
 
 
-@pytest.mark.parametrize("name", ["bmc_port_out_of_range", "yaml_syntax_error", "unknown_top_level_key"])
-def test_one_broken_file_gives_exit_4_and_one_message(name: str) -> None:
+@pytest.mark.parametrize("name", ["bmc_port_out_of_range", "yaml_syntax_error", "env_var_not_set"])
+def test_the_pytest_command_exits_4_with_the_messages_only(name: str) -> None:
+    """The real command line, in its own process: exit code 4, the problems, nothing else."""
     path = BROKEN / f"{name}.yaml"
-    run = run_pytest(["-q", "--collect-only", "--inventory", path], rootdir=REPO)
+    run = run_pytest(["-q", "--collect-only", "--inventory", path], rootdir=REPO, env=ENV)
     assert run.returncode == 4, run.output
     assert "Traceback" not in run.output
     errors = [line for line in run.output.splitlines() if line.startswith("ERROR:")]
-    ((key, line),) = expected(path)
-    assert errors == [errors[0]] and errors[0].startswith(f"ERROR: {path.relative_to(REPO)}:{line}: {key}"), run.output
+    wanted = [f"ERROR: {path.relative_to(REPO)}:{line}: {key}" for key, line in expected(path)]
+    assert len(errors) == len(wanted) and all(e.startswith(w) for e, w in zip(errors, wanted)), run.output
+    assert [line for line in run.output.splitlines() if line.strip() and not line.startswith("ERROR:")] == []

@@ -106,7 +106,18 @@ class Lab:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    running = start_lab(ANVIL, tmp_path / "lab")
+    """The anvil-sim devices without the cluster model, which would react (fence,
+    restart) to what these tests do to the devices."""
+    yield from _running(start_lab(ANVIL, tmp_path / "lab", cluster=False))
+
+
+@pytest.fixture
+def cluster_lab(tmp_path: Path) -> Iterator[Lab]:
+    """The whole anvil-sim lab, cluster behaviour included."""
+    yield from _running(start_lab(ANVIL, tmp_path / "lab"))
+
+
+def _running(running: RunningLab) -> Iterator[Lab]:
     try:
         yield Lab(running)
     finally:

@@ -24,7 +24,7 @@ ANVIL = ROOT / "inventories" / "anvil-sim.yaml"
 
 # Short timings so every scenario takes seconds.
 FAST_TIMING = {
-    "boot": 0.6, "bmc_boot": 0.1, "token_timeout": 0.4, "ipmi_fence": 0.2, "ipmi_fence_failure": 0.4,
+    "boot": 0.5, "bmc_boot": 0.1, "token_timeout": 0.3, "ipmi_fence": 0.2, "ipmi_fence_failure": 0.4,
     "pdu_fence": 0.2, "cluster_start": 0.2, "vm_boot": 0.2, "status_check_interval": 0.2,
     "migration_switchover": 0.05, "migration_drop": 1.0, "slow_fence_extra": 2.0,
     "late_cold_start_extra": 1.0,
@@ -145,6 +145,13 @@ class SshLab:
         return client
 
     def run(self, node: str, line: str, timeout: float = 30.0) -> tuple[int, str]:
+        try:
+            return self._run(node, line, timeout)
+        except Exception as exc:
+            self._clients.pop(node, None)
+            raise OSError(f"{node}: {line!r}: {exc!r}") from exc
+
+    def _run(self, node: str, line: str, timeout: float) -> tuple[int, str]:
         channel = self._client(node).get_transport().open_session(timeout=5)
         channel.settimeout(timeout)
         channel.set_combine_stderr(True)
@@ -201,6 +208,22 @@ def ssh_available() -> bool:
     except ImportError:
         return False
     return shutil.which("snmpset") is not None and shutil.which("ipmitool") is not None
+
+
+def ping_during(lab: Any, node: str, address: str, action: Callable[[], Any], seconds: float = 3.0,
+                interval: float = 0.05) -> tuple[Any, dict[str, Any]]:
+    """Run `action()` while `node` pings `address`; returns (action's result, the ping_done event)."""
+    import threading
+
+    before = len(lab.events("ping_done"))
+    count = int(seconds / interval)
+    pinger = threading.Thread(target=lambda: lab.run(node, f"ping -c {count} -i {interval} {address}"), daemon=True)
+    pinger.start()
+    time.sleep(0.3)  # the procedure's "start a ping, then act": some replies before the action
+    value = action()
+    pinger.join(seconds + 10)
+    done = wait_until(lambda: lab.events("ping_done")[before:], 5, "ping_done")
+    return value, done[-1]
 
 
 def lines_in_order(lines: list[str], fragments: list[str]) -> list[str]:

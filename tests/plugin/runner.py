@@ -37,7 +37,7 @@ def run_pytest(
     pythonpath_first: Path | None = None,
     timeout: float = 60.0,
 ) -> Run:
-    """`python -m pytest -p fixtures.plugin ARGS` with `rootdir` as rootdir and cwd, no ini file."""
+    """`python -m pytest -p fixtures.plugin ARGS` in a subprocess, `rootdir` as rootdir and cwd, no ini file."""
     environ = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     paths = [str(REPO)] + ([str(pythonpath_first)] if pythonpath_first else [])
     if pythonpath_first:
@@ -70,3 +70,50 @@ def run_pytest(
 def collected_ids(run: Run) -> list[str]:
     """The node ids `--collect-only -q` printed."""
     return [line.strip() for line in run.stdout.splitlines() if "::" in line and not line.startswith(" ")]
+
+
+def run_many(jobs: Mapping[str, tuple[Sequence[str | os.PathLike[str]], dict]]) -> dict[str, Run]:
+    """Several `run_pytest(args, **kwargs)` at once (each is mostly interpreter start-up)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, len(jobs) or 1)) as pool:
+        futures = {name: pool.submit(run_pytest, args, **kwargs) for name, (args, kwargs) in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def run_inprocess(
+    args: Sequence[str | os.PathLike[str]], *, rootdir: Path, env: Mapping[str, str] | None = None
+) -> Run:
+    """The same as `run_pytest`, but with `pytest.main` in this process: no interpreter start-up.
+
+    For runs that need no separate process (collection, --plan, option errors,
+    suites that touch no lab). The environment, cwd, sys.path and the test
+    modules the run imported are put back afterwards.
+    """
+    import contextlib
+    import io
+
+    import pytest
+
+    saved_env, saved_cwd, saved_path = dict(os.environ), os.getcwd(), list(sys.path)
+    saved_modules = set(sys.modules)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        for name in _SCRUBBED:
+            os.environ.pop(name, None)
+        os.environ.update(env or {})
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        os.chdir(rootdir)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = pytest.main(
+                ["-c", os.devnull, "--rootdir", str(rootdir), "-p", "no:cacheprovider", "-p", "fixtures.plugin", *map(str, args)]
+            )
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - saved_modules:
+            if name.startswith("test_") or name.split(".")[0] == "conftest":
+                del sys.modules[name]
+    return Run(int(code), out.getvalue(), err.getvalue())

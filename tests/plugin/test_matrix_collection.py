@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .runner import SIM_INVENTORY, THREE_NODE_INVENTORY, collected_ids, run_pytest
+from .runner import SIM_INVENTORY, THREE_NODE_INVENTORY, collected_ids, run_inprocess
 
 ANVIL_BONDS = [
     f"{node}-{bond}-{variant}"
@@ -20,7 +20,7 @@ def ids_of(test: str, ids: list[str]) -> list[str]:
 
 
 def test_collect_lists_every_matrix_case_from_the_inventory(suite_dir: Path) -> None:
-    run = run_pytest(["--collect-only", "-q", "--inventory", SIM_INVENTORY], rootdir=suite_dir)
+    run = run_inprocess(["--collect-only", "-q", "--inventory", SIM_INVENTORY], rootdir=suite_dir)
     assert run.returncode == 0, run.output
     ids = collected_ids(run)
     assert ids_of("test_hang_and_fence", ids) == ["an-node01", "an-node02"]
@@ -42,7 +42,7 @@ def test_collect_lists_every_matrix_case_from_the_inventory(suite_dir: Path) -> 
 def test_renamed_node_changes_the_ids(suite_dir: Path, tmp_path: Path) -> None:
     renamed = tmp_path / "renamed.yaml"
     renamed.write_text(SIM_INVENTORY.read_text().replace("an-node01", "zz-node09").replace("sw2", "edge-b"))
-    run = run_pytest(["--collect-only", "-q", "--inventory", renamed], rootdir=suite_dir)
+    run = run_inprocess(["--collect-only", "-q", "--inventory", renamed], rootdir=suite_dir)
     assert run.returncode == 0, run.output
     ids = collected_ids(run)
     assert ids_of("test_hang_and_fence", ids) == ["zz-node09", "an-node02"]
@@ -53,7 +53,7 @@ def test_renamed_node_changes_the_ids(suite_dir: Path, tmp_path: Path) -> None:
 
 
 def test_three_node_lab_has_its_own_matrix(suite_dir: Path) -> None:
-    run = run_pytest(["--collect-only", "-q", "--inventory", THREE_NODE_INVENTORY], rootdir=suite_dir)
+    run = run_inprocess(["--collect-only", "-q", "--inventory", THREE_NODE_INVENTORY], rootdir=suite_dir)
     assert run.returncode == 0, run.output
     ids = collected_ids(run)
     assert ids_of("test_hang_and_fence", ids) == ["et-virt05", "et-virt06", "et-virt07"]
@@ -69,7 +69,7 @@ def test_three_node_lab_has_its_own_matrix(suite_dir: Path) -> None:
 
 
 def test_several_inventories_prefix_every_id_with_the_lab(suite_dir: Path) -> None:
-    run = run_pytest(
+    run = run_inprocess(
         ["--collect-only", "-q", "--inventory", SIM_INVENTORY, "--inventory", THREE_NODE_INVENTORY], rootdir=suite_dir
     )
     assert run.returncode == 0, run.output
@@ -91,7 +91,7 @@ def test_a_folder_of_inventories_and_the_environment_variable(suite_dir: Path, t
     folder.mkdir()
     (folder / "a.yaml").write_text(SIM_INVENTORY.read_text())
     (folder / "b.yaml").write_text(THREE_NODE_INVENTORY.read_text())
-    run = run_pytest(["--collect-only", "-q"], rootdir=suite_dir, env={"HACERT_INVENTORY": str(folder)})
+    run = run_inprocess(["--collect-only", "-q"], rootdir=suite_dir, env={"HACERT_INVENTORY": str(folder)})
     assert run.returncode == 0, run.output
     ids = collected_ids(run)
     assert "test_example.py::test_withdraw_node[anvil-sim-an-node02]" in ids
@@ -99,9 +99,19 @@ def test_a_folder_of_inventories_and_the_environment_variable(suite_dir: Path, t
 
 
 def test_k_reruns_one_node(suite_dir: Path) -> None:
-    run = run_pytest(["--collect-only", "-q", "--inventory", SIM_INVENTORY, "-k", "an-node01"], rootdir=suite_dir)
+    run = run_inprocess(["--collect-only", "-q", "--inventory", SIM_INVENTORY, "-k", "an-node01"], rootdir=suite_dir)
     assert run.returncode == 0, run.output
     ids = collected_ids(run)
     assert "test_example.py::test_hang_and_fence[an-node01]" in ids
     assert ids and all("an-node01" in i for i in ids), ids
     assert len([i for i in ids if "test_bond_cable_pull" in i]) == 9
+
+
+def test_a_modules_own_fixture_wins_over_the_matrix(suite_dir: Path) -> None:
+    (suite_dir / "test_own.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef node():\n    return 'mine'\n\n"
+        "def test_own_node(node):\n    assert node == 'mine'\n"
+    )
+    run = run_inprocess(["-q", "test_own.py"], rootdir=suite_dir)
+    assert run.returncode == 0, run.output
+    assert "1 passed" in run.output

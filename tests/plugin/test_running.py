@@ -7,30 +7,37 @@ from pathlib import Path
 
 import pytest
 
-from .runner import SIM_INVENTORY, run_pytest
+from .runner import SIM_INVENTORY, THREE_NODE_INVENTORY, run_inprocess, run_pytest
 
 
 def ran_ids(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_run_starts_the_simulated_lab_once_and_stops_it(suite_dir: Path, stub_labsim: Path, tmp_path: Path) -> None:
+def test_each_simulated_lab_starts_once_on_first_use_and_stops_at_the_end(
+    suite_dir: Path, stub_labsim: Path, tmp_path: Path
+) -> None:
     ran, stub_log = tmp_path / "ran.txt", tmp_path / "stub.log"
     run = run_pytest(
-        ["-q", "--inventory", SIM_INVENTORY, "--basetemp", tmp_path / "bt"],
+        ["-q", "--inventory", SIM_INVENTORY, "--inventory", THREE_NODE_INVENTORY, "--basetemp", tmp_path / "bt"],
         rootdir=suite_dir,
         pythonpath_first=stub_labsim,
         env={"HACERT_EXAMPLE_RAN": str(ran), "HACERT_STUB_LOG": str(stub_log)},
     )
     assert run.returncode == 0, run.output
-    log = stub_log.read_text().splitlines()
-    assert [line.split()[0] for line in log] == ["start", "stop"], log
-    assert log[0].split()[1] == "anvil-sim.yaml"
-    uses_lab = [line for line in ran_ids(ran) if "test_uses_lab" in line]
-    assert uses_lab and uses_lab[0].split()[1] == "anvil-sim"
-    assert uses_lab[0].endswith("events.jsonl")
-    # anvil-sim allows destructive cases (safety.destructive: true)
-    assert any("test_hang_and_fence[an-node01]" in line for line in ran_ids(ran))
+    log = [line.split()[:2] for line in stub_log.read_text().splitlines()]
+    assert sorted(log[:2]) == [["start", "anvil-sim.yaml"], ["start", "three-node-sim.yaml"]], log
+    assert sorted(log[2:]) == [["stop", "anvil-sim.yaml"], ["stop", "three-node-sim.yaml"]], log
+    # each case got the lab its parameter names, and the simulated lab's event log
+    uses_lab = sorted(line.split()[0:2] for line in ran_ids(ran) if "test_uses_lab" in line)
+    assert uses_lab == [
+        ["test_example.py::test_uses_lab[anvil-sim]", "anvil-sim"],
+        ["test_example.py::test_uses_lab[three-node-sim]", "three-node-sim"],
+    ]
+    assert all(line.endswith("events.jsonl") for line in ran_ids(ran) if "test_uses_lab" in line)
+    # simulated labs allow destructive cases (safety.destructive: true)
+    assert any("test_hang_and_fence[anvil-sim-an-node01]" in line for line in ran_ids(ran))
+    assert any("test_hang_and_fence[three-node-sim-et-virt07]" in line for line in ran_ids(ran))
 
 
 def test_the_lab_stops_even_when_the_run_is_interrupted(suite_dir: Path, stub_labsim: Path, tmp_path: Path) -> None:
@@ -54,14 +61,14 @@ def test_destructive_cases_are_refused_unless_allowed(suite_dir: Path, tmp_path:
     assert "destructive: false" in careful.read_text()
     ran = tmp_path / "ran.txt"
     args = ["-q", "-rs", "--inventory", careful, "-k", "an-node01 and not migration"]
-    run = run_pytest(args, rootdir=suite_dir, env={"HACERT_EXAMPLE_RAN": str(ran)})
+    run = run_inprocess(args, rootdir=suite_dir, env={"HACERT_EXAMPLE_RAN": str(ran)})
     assert run.returncode == 0, run.output
     assert "pass --allow-destructive to run it" in run.output
     assert not [line for line in ran_ids(ran) if "hang_and_fence" in line or "bond_cable_pull" in line]
     assert [line for line in ran_ids(ran) if "test_withdraw_node[an-node01]" in line]
 
     ran.unlink()
-    run = run_pytest([*args, "--allow-destructive"], rootdir=suite_dir, env={"HACERT_EXAMPLE_RAN": str(ran)})
+    run = run_inprocess([*args, "--allow-destructive"], rootdir=suite_dir, env={"HACERT_EXAMPLE_RAN": str(ran)})
     assert run.returncode == 0, run.output
     assert [line for line in ran_ids(ran) if "test_hang_and_fence[an-node01]" in line]
 
@@ -72,7 +79,7 @@ def test_a_production_lab_never_runs_destructive_cases(suite_dir: Path, tmp_path
         SIM_INVENTORY.read_text().replace("destructive: true ", "destructive: false").replace("production: false", "production: true")
     )
     ran = tmp_path / "ran.txt"
-    run = run_pytest(
+    run = run_inprocess(
         ["-q", "-rs", "--inventory", prod, "--allow-destructive", "-k", "hang_and_fence or withdraw"],
         rootdir=suite_dir,
         env={"HACERT_EXAMPLE_RAN": str(ran)},
@@ -93,11 +100,11 @@ def test_manual_case_is_refused_without_a_terminal(suite_dir: Path, tmp_path: Pa
 
 def test_soak_option_overrides_the_inventory(suite_dir: Path, tmp_path: Path) -> None:
     ran = tmp_path / "ran.txt"
-    run = run_pytest(["-q", "test_example.py::test_soak"], rootdir=suite_dir, env={"HACERT_EXAMPLE_RAN": str(ran)})
+    run = run_inprocess(["-q", "test_example.py::test_soak"], rootdir=suite_dir, env={"HACERT_EXAMPLE_RAN": str(ran)})
     assert run.returncode == 0, run.output
     assert ran_ids(ran)[0].split()[1] == "5.0"  # anvil-sim's expectations.soak_seconds
     ran.unlink()
-    run = run_pytest(["-q", "test_example.py::test_soak", "--soak", "7.5"], rootdir=suite_dir, env={"HACERT_EXAMPLE_RAN": str(ran)})
+    run = run_inprocess(["-q", "test_example.py::test_soak", "--soak", "7.5"], rootdir=suite_dir, env={"HACERT_EXAMPLE_RAN": str(ran)})
     assert run.returncode == 0, run.output
     assert ran_ids(ran)[0].split()[1] == "7.5"
 
@@ -141,7 +148,7 @@ def test_plan_shows_refusals_of_a_production_lab(suite_dir: Path, tmp_path: Path
     prod.write_text(
         SIM_INVENTORY.read_text().replace("destructive: true ", "destructive: false").replace("production: false", "production: true")
     )
-    run = run_pytest(["-q", "--plan", "--inventory", prod, "-k", "an-node01 and hang"], rootdir=suite_dir)
+    run = run_inprocess(["-q", "--plan", "--inventory", prod, "-k", "an-node01 and hang"], rootdir=suite_dir)
     assert run.returncode == 0, run.output
     assert "refused: lab anvil-sim is marked safety.production" in run.stdout
 
@@ -160,3 +167,21 @@ def test_a_real_simulated_lab_is_started_and_stopped(suite_dir: Path, tmp_path: 
     assert Path(event_log).is_file() and Path(event_log).is_relative_to(tmp_path / "bt")
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid), 0)
+
+
+def test_plan_probe_checks_every_device_of_the_simulated_lab(suite_dir: Path, tmp_path: Path) -> None:
+    ran = tmp_path / "ran.txt"
+    run = run_pytest(
+        ["-q", "--plan", "--probe", "test_example.py::test_withdraw_node"],
+        rootdir=suite_dir,
+        env={"HACERT_EXAMPLE_RAN": str(ran)},
+        timeout=120,
+    )
+    assert run.returncode == 0, run.output
+    table = run.stdout.split("hacert readiness (read-only probes):", 1)[1]
+    rows = [line.split() for line in table.splitlines() if line.startswith("  anvil-sim")]
+    checked = {" ".join(row[1:3]) for row in rows}
+    assert {"SSH an-node01", "BMC an-node02", "PDU pdu2", "switch sw1", "cluster an-cluster-A"} <= checked, table
+    assert all(" ok: " in line for line in table.splitlines() if line.startswith("  anvil-sim")), table
+    assert "hacert: lab ready" in table
+    assert not ran.exists()  # --probe reads devices; it still runs no case

@@ -77,13 +77,13 @@ class ExampleLab:
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """pytest on the example suite; results in reports/allure-results (cleaned first)."""
         shutil.rmtree(self.results, ignore_errors=True)
-        argv = [sys.executable, "-m", "pytest", "-p", "fixtures.report", "-p", "no:cacheprovider",
+        argv = [sys.executable, "-m", "pytest", "-p", "fixtures.report", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
                 f"--alluredir={self.results}", "-q", *args]
         return subprocess.run(argv, cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout)
 
-    def render(self, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def render(self, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "fixtures.report", "render", "--results", str(self.results), "--out", str(self.report)]
-        return subprocess.run(argv, cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(argv, cwd=self.path, env=self.env | (env or {}), capture_output=True, text=True, timeout=timeout)
 
     def results_json(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted(self.results.glob("*-result.json"))]
@@ -133,7 +133,7 @@ def page_text(url: str, timeout: float = 90) -> str:
     assert browser is not None
     argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-dev-shm-usage", "--no-first-run", "--allow-file-access-from-files",
-            "--virtual-time-budget=8000", "--dump-dom", url]
+            "--virtual-time-budget=3000", "--dump-dom", url]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"chromium failed on {url}: {done.stderr[-1500:]}"
     dom = re.sub(r"<(script|style)\b.*?</\1>", " ", done.stdout, flags=re.S)

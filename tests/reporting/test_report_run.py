@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+import subprocess
 
-from conftest import ExampleLab, all_secrets
+import pytest
+
+from conftest import ExampleLab, all_secrets, make_example_lab
+from fixtures.report_summary import CASE_KEYS
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExampleLab, subprocess.CompletedProcess[str]]:
+    """One run of the example suite, shared by the checks that only read its output."""
+    lab = make_example_lab(tmp_path_factory.mktemp("example"))
+    return lab, lab.run("--showlocals", "-rA")
 
 
 def _by_name(lab: ExampleLab) -> dict[str, dict]:
     return {c["id"].split("::")[-1]: c for c in lab.summary["cases"]}
 
 
-def test_summary_lists_the_failed_case_with_its_diagnosis_and_the_allure_numbers(example_lab: ExampleLab) -> None:
-    done = example_lab.run()
+def test_summary_lists_the_failed_case_with_its_diagnosis_and_the_allure_numbers(ran) -> None:
+    example_lab, done = ran
     assert done.returncode == 1, done.stdout + done.stderr
     cases = _by_name(example_lab)
     assert {name: c["verdict"] for name, c in cases.items()} == {
@@ -44,6 +54,7 @@ def test_summary_lists_the_failed_case_with_its_diagnosis_and_the_allure_numbers
             compared += 1
     assert compared == 3
     hang = cases["test_hang[an-node01]"]
+    assert set(hang) == set(CASE_KEYS) | {"link"}
     assert hang["numbers"][0] | {} == {"name": "time to fence", "value": 12.346, "unit": "s", "expected": "<= 15 s",
                                        "parameter": "time to fence (s)", "display": "12.346 s"}
     assert hang["facts"] == {"method": "ipmi"}
@@ -60,8 +71,8 @@ def test_summary_lists_the_failed_case_with_its_diagnosis_and_the_allure_numbers
     assert not re.search(r"<script|<link|\bsrc=|url\(|https?://", html), "the summary HTML must be self-contained"
 
 
-def test_labels_history_ids_and_side_files(example_lab: ExampleLab) -> None:
-    example_lab.run()
+def test_labels_and_side_files(ran) -> None:
+    example_lab, _ = ran
     results = {r["fullName"].split("#")[-1]: r for r in example_lab.results_json()}
     hang = results["test_hang"]
     labels = {(lab["name"], lab["value"]) for lab in hang["labels"]}
@@ -76,15 +87,6 @@ def test_labels_history_ids_and_side_files(example_lab: ExampleLab) -> None:
     lines = (example_lab.results / syslog["source"]).read_text().splitlines()
     assert [line[:15] for line in lines] == ["Dec 13 12:42:39", "Dec 13 12:42:40", "Dec 13 12:42:41"]
 
-    # the measured numbers do not enter the history id: a second run with other numbers keeps it
-    first = hang["historyId"]
-    suite = example_lab.path / "test_example.py"
-    suite.write_text(suite.read_text().replace("12.3456", "9.5"))
-    example_lab.run()
-    again = {r["fullName"].split("#")[-1]: r for r in example_lab.results_json()}["test_hang"]
-    assert any(p["value"] == "9.5" for p in again["parameters"])
-    assert again["historyId"] == first
-
     props = dict(line.split("=", 1) for line in (example_lab.results / "environment.properties").read_text().splitlines())
     assert props["lab"] == "example-lab" and props["cluster"] == "example-cluster" and props["manager"] == "rgmanager"
     assert props["nodes"] == "2" and len(props["inventory_checksum"]) == 16 and props["harness_version"]
@@ -95,8 +97,8 @@ def test_labels_history_ids_and_side_files(example_lab: ExampleLab) -> None:
     assert {"Cluster did not recover as required", "Lab device unreachable or misbehaving", "Harness error", "Inconclusive"} <= set(names)
 
 
-def test_no_secret_reaches_any_file_or_the_terminal(example_lab: ExampleLab) -> None:
-    done = example_lab.run("--showlocals", "-rA")
+def test_no_secret_reaches_any_file_or_the_terminal(ran) -> None:
+    example_lab, done = ran
     files = [p for p in (example_lab.path / "reports").rglob("*") if p.is_file()]
     assert len([p for p in files if "attachment" in p.name]) >= 4
     assert (example_lab.path / "reports" / "summary.json") in files
@@ -107,6 +109,17 @@ def test_no_secret_reaches_any_file_or_the_terminal(example_lab: ExampleLab) -> 
     assert "-P [REDACTED]" in done.stdout and "snmpget -c [REDACTED]" in done.stdout
     texts = "".join(p.read_text(errors="replace") for p in files if p.suffix in (".txt", ".json"))
     assert "logged in to the BMC with password [REDACTED]" in texts
+
+
+def test_measured_numbers_stay_out_of_the_history_id(example_lab: ExampleLab) -> None:
+    example_lab.run("-k", "vm_restart")
+    first = example_lab.results_json()[0]
+    suite = example_lab.path / "test_example.py"
+    suite.write_text(suite.read_text().replace('"VM down", 42.0', '"VM down", 43.5'))
+    example_lab.run("-k", "vm_restart")
+    again = example_lab.results_json()[0]
+    assert [p["value"] for p in again["parameters"] if p["name"] == "VM down (s)"] == ["43.5"]
+    assert again["historyId"] == first["historyId"] and again["uuid"] != first["uuid"]
 
 
 def test_under_xdist_the_controller_assembles_the_workers_cases(example_lab: ExampleLab) -> None:
@@ -121,12 +134,21 @@ def test_under_xdist_the_controller_assembles_the_workers_cases(example_lab: Exa
     assert not [(str(p), s) for p in files for s in all_secrets() if s.encode() in p.read_bytes()]
 
 
-def test_render_without_an_allure_cli_says_how_to_get_it(example_lab: ExampleLab) -> None:
-    example_lab.run()
-    example_lab.env["HACERT_ALLURE"] = "none"
-    done = example_lab.render()
+def test_render_without_an_allure_cli_says_how_to_get_it(ran) -> None:
+    example_lab, _ = ran
+    done = example_lab.render(env={"HACERT_ALLURE": "none"})
     assert done.returncode == 3
     assert "npm install" in done.stderr and "allure" in done.stderr
     assert (example_lab.path / "reports" / "summary.html").exists()
     assert list(example_lab.results.glob("*-result.json"))
     assert not example_lab.report.exists()
+
+
+def test_a_run_that_runs_no_case_leaves_the_last_summary_alone(example_lab: ExampleLab) -> None:
+    summary = example_lab.path / "reports" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text('{"kept": true}')
+    done = example_lab.run("--collect-only")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(summary.read_text()) == {"kept": True}
+    assert not (example_lab.results / "environment.properties").exists()

@@ -147,12 +147,10 @@ class FakeShell:
 
     def run(self, cmd: str, timeout: float | None = None, check: bool = True) -> FakeResult:
         with self.lock:
-            if cmd.startswith("cat "):
+            if cmd == "cat /proc/net/bonding/bond0 /proc/net/bonding/bond1; ip -o link":
                 text = BOND.format(primary="eth0", backup="eth3", active=self.active, pmii="up" if self.eth0 else "down")
                 text += BOND.format(primary="eth1", backup="eth4", active="eth1", pmii="up")
-                return FakeResult(text)
-            if cmd == "ip -o link":
-                return FakeResult(IP_LINK.format(eth0=UP if self.eth0 else DOWN))
+                return FakeResult(text + IP_LINK.format(eth0=UP if self.eth0 else DOWN))
         raise AssertionError(f"unexpected command {cmd!r}")
 
     def start_stream(self, cmd: str) -> FakeStream:

@@ -14,7 +14,7 @@ import pytest
 from fixtures.inventory import Inventory, load_inventory
 from fixtures.matrix import BOND_VARIANTS
 
-from .conftest import ROOT, SuiteRun
+from .runs import ROOT, SuiteRun
 
 PACKETS = 1
 """Ground truth tolerance on packets lost per direction."""

@@ -1,0 +1,445 @@
+"""What the VM and service suites share: pings against guest addresses, the cluster's
+view of where things run, domain states through a migration, DRBD, evidence.
+
+Pings never start on the harness host: they run on a node of the lab (the
+inventory's `vm.ping_from`, else a node the case leaves alone), as the
+procedures do, with `ping -D -O` so every reply and every miss carries the
+node's timestamp. Downtimes are read from those timestamps.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from drivers.errors import HacertError
+from drivers.parsers import ParseError, PingReply, PingStats, parse_drbd, parse_ping_line
+from fixtures.guard import describe_status, find_service, is_online, node_of, where_running
+from fixtures.inventory import Inventory
+
+POLL = 0.1
+"""Seconds between two looks at the cluster while waiting for it."""
+
+
+# ---------------------------------------------------------------- where to ping from
+
+
+def ping_source(inv: Inventory, vm_name: str | None, avoid: Iterable[str] = (), prefer_not: Iterable[str] = ()) -> str:
+    """The node to ping a VM (or service address) from.
+
+    The inventory's `ping_from` when it names a node the case does not take down;
+    else the first node neither taken down (`avoid`) nor involved (`prefer_not`);
+    else the first node not taken down.
+    """
+    avoid, prefer_not = set(avoid), set(prefer_not)
+    if vm_name is not None:
+        chosen = inv.vm(vm_name).ping_from
+        if chosen and chosen not in ("observer", "self") and chosen not in avoid:
+            return chosen
+    names = [n.name for n in inv.nodes]
+    for name in names:
+        if name not in avoid and name not in prefer_not:
+            return name
+    for name in names:
+        if name not in avoid:
+            return name
+    raise ValueError(f"no node is left to ping from (every node is taken down: {', '.join(sorted(avoid))})")
+
+
+# ---------------------------------------------------------------- ping logs
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Silence between two replies: `start` = last reply before, `end` = first reply after (None: none yet)."""
+
+    start: float
+    end: float | None
+    lost: int
+    first_lost_seq: int
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+
+@dataclass
+class PingLog:
+    """A `ping -D -O` run, read from its lines."""
+
+    source: str
+    address: str
+    interval: float
+    lines: list[str]
+    replies: list[tuple[int, float]] = field(default_factory=list)
+    transmitted: int = 0
+    stats: PingStats | None = None
+
+    @classmethod
+    def parse(cls, source: str, address: str, interval: float, lines: Sequence[str]) -> "PingLog":
+        log = cls(source, address, interval, list(lines))
+        highest = 0
+        seen: set[int] = set()
+        for line in lines:
+            try:
+                item = parse_ping_line(line)
+            except ParseError:
+                continue
+            if isinstance(item, PingReply) and item.timestamp is not None and not item.duplicate:
+                if item.seq not in seen:
+                    seen.add(item.seq)
+                    log.replies.append((item.seq, item.timestamp))
+                highest = max(highest, item.seq)
+            elif isinstance(item, PingStats):
+                log.stats = item
+            elif getattr(item, "seq", None) is not None:
+                highest = max(highest, int(getattr(item, "seq")))
+        log.replies.sort()
+        log.transmitted = log.stats.transmitted if log.stats is not None else highest
+        return log
+
+    @property
+    def received(self) -> int:
+        return len(self.replies)
+
+    @property
+    def lost_seqs(self) -> list[int]:
+        answered = {seq for seq, _ in self.replies}
+        return [seq for seq in range(1, self.transmitted + 1) if seq not in answered]
+
+    @property
+    def lost(self) -> int:
+        return len(self.lost_seqs)
+
+    def gaps(self) -> list[Gap]:
+        """Every run of unanswered probes, with the replies around it."""
+        out = []
+        for (seq_a, t_a), (seq_b, t_b) in zip(self.replies, self.replies[1:]):
+            if seq_b - seq_a > 1:
+                out.append(Gap(t_a, t_b, seq_b - seq_a - 1, seq_a + 1))
+        if self.replies and self.transmitted > self.replies[-1][0]:
+            seq, t = self.replies[-1]
+            out.append(Gap(t, None, self.transmitted - seq, seq + 1))
+        return out
+
+    def longest_gap(self, after: float = 0.0) -> float:
+        """Longest time between two consecutive replies (after `after`), at least the interval."""
+        longest = 0.0
+        for (_, t_a), (_, t_b) in zip(self.replies, self.replies[1:]):
+            if t_b >= after:
+                longest = max(longest, t_b - t_a)
+        return longest
+
+    def outage_after(self, t: float) -> Gap | None:
+        """The first silence still going on at, or starting after, wall-clock `t`."""
+        for gap in self.gaps():
+            if gap.end is None or gap.end > t:
+                return gap
+        return None
+
+    def first_reply_after(self, t: float) -> float | None:
+        for _, stamp in self.replies:
+            if stamp > t:
+                return stamp
+        return None
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+    def summary(self) -> str:
+        return (f"ping {self.address} from {self.source} every {self.interval:g} s: {self.transmitted} sent, "
+                f"{self.lost} lost, longest gap {self.longest_gap():.2f} s")
+
+
+class PingWatch:
+    """A timestamped ping running on a node in the background."""
+
+    def __init__(self, lab: Any, source: str, address: str, interval: float, label: str = "") -> None:
+        self.lab = lab
+        self.source = source
+        self.address = address
+        self.interval = interval
+        self.label = label or address
+        self._stream: Any = None
+        self.final: PingLog | None = None
+
+    @property
+    def command(self) -> str:
+        return f"ping -D -O -i {self.interval:g} {shlex.quote(self.address)}"
+
+    def start(self) -> "PingWatch":
+        self._stream = self.lab.node(self.source).start_stream(self.command)
+        return self
+
+    def log(self) -> PingLog:
+        if self.final is not None:
+            return self.final
+        return PingLog.parse(self.source, self.address, self.interval, self._stream.lines() if self._stream else [])
+
+    def stop(self) -> PingLog:
+        if self.final is None:
+            text = self._stream.stop() if self._stream is not None else ""
+            self.final = PingLog.parse(self.source, self.address, self.interval, text.splitlines())
+        return self.final
+
+    def answering(self) -> bool:
+        """Did the last probe get its answer?"""
+        log = self.log()
+        return bool(log.replies) and log.replies[-1][0] >= log.transmitted
+
+    def wait_back(self, after: float, timeout: float, count: int = 3) -> Gap | None:
+        """Wait for the silence that began after wall-clock `after` to end (then `count` replies in a row);
+        that silence (None: the address never went silent and back within `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            gap = log.outage_after(after)
+            if gap is not None and gap.end is not None:
+                if sum(1 for _, t in log.replies if t >= gap.end) >= count:
+                    return gap
+            if time.monotonic() >= deadline or (self._stream is not None and not self._stream.alive):
+                return None
+            time.sleep(max(self.interval, 0.02))
+
+    def wait_answers(self, after: float, timeout: float, count: int = 3) -> float | None:
+        """Wait until `count` replies came after wall-clock `after`; the first one's stamp (None: timed out)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            later = [t for _, t in log.replies if t > after]
+            if len(later) >= count:
+                return later[0]
+            if time.monotonic() >= deadline or (self._stream is not None and not self._stream.alive):
+                return later[0] if later else None
+            time.sleep(max(self.interval, 0.02))
+
+
+# ---------------------------------------------------------------- the cluster's view
+
+
+def status_via(lab: Any, nodes: Sequence[str]) -> Any:
+    """The cluster status asked of the first of `nodes` that gives one (HacertError if none does)."""
+    problems = []
+    for node in nodes:
+        try:
+            return lab.cluster.status(via=node)
+        except (HacertError, KeyError) as exc:
+            problems.append(f"{node}: {exc}")
+    raise NoStatus("; ".join(problems) or "no node to ask")
+
+
+class NoStatus(HacertError):
+    """No node gave a cluster status."""
+
+
+@dataclass
+class Look:
+    """The last cluster status seen while waiting, and whether the wait was met."""
+
+    met: bool
+    status: Any
+    at: float
+
+
+def watch_cluster(lab: Any, via: Sequence[str], until: Callable[[Any], bool], timeout: float) -> Look:
+    """Poll the cluster status (asked of `via`) until `until(status)` or `timeout` s pass."""
+    deadline = time.monotonic() + timeout
+    status = None
+    while True:
+        try:
+            status = status_via(lab, via)
+            if until(status):
+                return Look(True, status, time.time())
+        except HacertError:
+            pass
+        if time.monotonic() >= deadline:
+            return Look(False, status, time.time())
+        time.sleep(POLL)
+
+
+def owner_of(inv: Inventory, status: Any, name: str) -> str | None:
+    """The node `name` runs on (None: not started)."""
+    return where_running(inv, status, name)
+
+
+def state_words(inv: Inventory, status: Any, name: str) -> str:
+    """'started on an-node02', 'failed (last on an-node01)', 'missing'."""
+    if status is None:
+        return "unknown (no cluster status)"
+    svc = find_service(status, name)
+    if svc is None:
+        return "missing from the cluster status"
+    owner = node_of(inv, svc.owner)
+    last = node_of(inv, getattr(svc, "last_owner", None))
+    if owner:
+        return f"{svc.state} on {owner}"
+    return f"{svc.state}" + (f" (last on {last})" if last else "")
+
+
+def online(inv: Inventory, status: Any, node: str) -> bool:
+    return is_online(inv, status, node)
+
+
+def cluster_text(lab: Any, via: Sequence[str]) -> str:
+    """The cluster manager's own status output (clustat / crm_mon), for the evidence."""
+    command = "crm_mon -1" if lab.inventory.cluster.manager == "pacemaker" else "clustat"
+    for node in via:
+        try:
+            result = lab.node(node).run(command, check=False, timeout=30)
+        except HacertError:
+            continue
+        if result.exit_code == 0:
+            return f"# {command} on {node}\n{result.stdout}"
+    try:
+        return describe_status(lab.inventory, status_via(lab, via))
+    except HacertError as exc:
+        return f"(no node gave its status: {exc})"
+
+
+def up_nodes(lab: Any, exclude: Iterable[str] = ()) -> list[str]:
+    skip = set(exclude)
+    return [n.name for n in lab.inventory.nodes if n.name not in skip]
+
+
+# ---------------------------------------------------------------- syslog windows
+
+
+class SyslogWindow:
+    """Where each node's syslog ended at the start of a case, and what came after.
+
+    Counts lines with `wc -l FILE` and reads with `tail -n +N FILE` (no shell redirection,
+    which not every node shell offers).
+    """
+
+    def __init__(self, lab: Any, nodes: Sequence[str] | None = None, path: str = "/var/log/messages") -> None:
+        self.lab = lab
+        self.path = path
+        self.marks: dict[str, int] = {}
+        for node in nodes or [n.name for n in lab.inventory.nodes]:
+            count = self._count(node)
+            if count is not None:
+                self.marks[node] = count
+
+    def _count(self, node: str) -> int | None:
+        try:
+            result = self.lab.node(node).run(f"wc -l {shlex.quote(self.path)}", check=False, timeout=15)
+        except HacertError:
+            return None
+        words = result.stdout.split()
+        return int(words[0]) if result.exit_code == 0 and words and words[0].isdigit() else None
+
+    def lines(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for node, mark in self.marks.items():
+            now = self._count(node)
+            start = 1 if now is not None and now < mark else mark + 1  # rotated: read it all
+            try:
+                text = self.lab.node(node).run(f"tail -n +{start} {shlex.quote(self.path)}", timeout=30).stdout
+            except HacertError as exc:
+                out[node] = [f"(syslog of {node} unreadable: {exc})"]
+                continue
+            out[node] = [line for line in text.splitlines() if line]
+        return out
+
+
+# ---------------------------------------------------------------- domain states
+
+
+class DomainPoller:
+    """Polls `virsh domstate VM` on the source, then the target, over and over.
+
+    Looking at the source first makes "neither runs it" trustworthy for a move from
+    source to target: if the source no longer ran it, the target must by the time we look.
+    """
+
+    def __init__(self, lab: Any, vm: str, source: str, target: str, interval: float = 0.05) -> None:
+        self.lab, self.vm, self.source, self.target, self.interval = lab, vm, source, target, interval
+        self.samples: list[tuple[float, str | None, str | None]] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"domstate {vm}", daemon=True)
+
+    def _state(self, node: str) -> str | None:
+        return self.lab.virsh(node).state(self.vm)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                src = self._state(self.source)
+                dst = self._state(self.target)
+                self.samples.append((time.time(), src, dst))
+            except HacertError as exc:
+                self.errors.append(str(exc))
+            self._stop.wait(self.interval)
+
+    def start(self) -> "DomainPoller":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def stopped_at(self) -> list[float]:
+        """Times of samples where neither source nor target ran the domain."""
+        return [t for t, src, dst in self.samples if src != "running" and dst != "running"]
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        return [(f"{t:.3f}", src or "-", dst or "-") for t, src, dst in self.samples]
+
+
+# ---------------------------------------------------------------- storage
+
+
+def drbd_state(lab: Any, node: str) -> tuple[bool | None, str]:
+    """(True: every DRBD minor Connected and UpToDate/UpToDate, False: not yet, None: no DRBD), /proc/drbd text."""
+    try:
+        result = lab.node(node).run("cat /proc/drbd", check=False, timeout=15)
+    except HacertError as exc:
+        return False, f"(unreadable: {exc})"
+    if result.exit_code != 0 or not result.stdout.strip():
+        return None, result.stdout + result.stderr
+    try:
+        drbd = parse_drbd(result.stdout)
+    except ParseError:
+        return False, result.stdout
+    minors = list(drbd.minors.values())
+    if not minors:
+        return None, result.stdout
+    ok = all(_minor_ok(m) for m in minors)
+    return ok, result.stdout
+
+
+def _minor_ok(minor: Any) -> bool:
+    return minor.cs == "Connected" and minor.ds == "UpToDate/UpToDate"
+
+
+# ---------------------------------------------------------------- moving VMs home
+
+
+def migrate_home(lab: Any, guard: Any, vms: Sequence[str], via: Sequence[str], timeout: float) -> list[str]:
+    """Live-migrate each VM of `vms` that runs away from its home back there; problems (empty: all home)."""
+    inv = lab.inventory
+    problems: list[str] = []
+    for name in vms:
+        home = inv.vm(name).home
+        status = status_via(lab, via)
+        owner = owner_of(inv, status, name)
+        if owner == home:
+            continue
+        guard.changed("service", name)
+        try:
+            if owner is None:
+                lab.cluster.enable(name, node=home, via=home)
+            else:
+                lab.cluster.migrate(name, home, via=owner)
+        except HacertError as exc:
+            problems.append(f"{name} could not be moved home to {home}: {exc}")
+            continue
+        look = watch_cluster(lab, via, lambda s, n=name, h=home: owner_of(inv, s, n) == h, timeout)
+        if not look.met:
+            problems.append(f"{name} is not back on {home} within {timeout:g} s ({state_words(inv, look.status, name)})")
+    return problems

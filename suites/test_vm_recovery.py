@@ -1,0 +1,427 @@
+"""VM recovery (seed 002's "Uncontrolled VM Migration and Node Failure" and "Controlled VM
+Migration And Node Withdrawal", seed 004's guest destroy and host reboot), for every VM and
+node of the inventory:
+
+- destroy a VM on its host: the cluster restarts it there, twice; the destroy past
+  `max_restarts` inside `restart_expire_time` makes it relocate to another node;
+- withdraw a node (its VMs migrated away, resource manager then cluster stack stopped),
+  reboot it, let it rejoin; every VM keeps running throughout;
+- crash a node hosting VMs: it is fenced and each of its VMs starts on a survivor.
+
+Downtimes are read from timestamped pings against the VMs' addresses, sent from a node
+of the lab (never from the harness host).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from drivers.errors import HacertError
+from fixtures.guard import fence_rounds
+from fixtures.inventory import Inventory
+from fixtures.plan import plan_steps
+
+from suites._vm_helpers import (
+    PingLog,
+    PingWatch,
+    SyslogWindow,
+    cluster_text,
+    drbd_state,
+    migrate_home,
+    online,
+    owner_of,
+    ping_source,
+    state_words,
+    watch_cluster,
+)
+
+FEATURE = "VM recovery"
+
+ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth"}
+
+
+def ordinal(n: int) -> str:
+    return ORDINALS.get(n, f"{n}th")
+
+
+def fail(record: Any, diagnosis: str, detail: str = "") -> None:
+    record.diagnosis(diagnosis)
+    pytest.fail(diagnosis + (f": {detail}" if detail else ""), pytrace=False)
+
+
+def not_ready(why: str) -> HacertError:
+    """A lab that cannot start the case is an error of the case, not a cluster failure."""
+    return HacertError(f"lab not ready: {why}")
+
+
+def started(inv: Inventory, name: str, avoid: str | None = None) -> Any:
+    """until(status): `name` runs (on a node other than `avoid`, when given)."""
+    def check(status: Any) -> bool:
+        owner = owner_of(inv, status, name)
+        return owner is not None and owner != avoid
+    return check
+
+
+def attach_pings(record: Any, logs: list[PingLog]) -> None:
+    for log in logs:
+        record.attach_text(f"ping {log.address} from {log.source}", log.text())
+
+
+def attach_evidence(record: Any, lab: Any, window: SyslogWindow, before: str, via: list[str]) -> None:
+    record.attach_text("cluster status before", before)
+    record.attach_text("cluster status after", cluster_text(lab, via))
+    record.attach_syslog(window.lines())
+
+
+# ---------------------------------------------------------------- destroy x3 -> relocate
+
+
+@plan_steps(
+    "audit the lab healthy; ping {vm}'s address from a node not hosting it (ping -D -O)",
+    "on {vm}'s host, destroy it (the inventory's destroy_command, default 'virsh destroy'); "
+    "the cluster restarts it on the same host; measure its downtime from the ping",
+    "once it answers again, destroy it again: same host again (max_restarts {expect.max_restarts} times)",
+    "destroy it once more inside restart_expire_time ({expect.restart_expire_time} s): "
+    "the cluster must relocate it ('Restart threshold ... exceeded')",
+    "live-migrate it back to its home node",
+    touches=["ssh all", "vm {vm}", "cluster"],
+)
+@pytest.mark.destructive
+def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> None:
+    """Destroy a VM until the cluster gives up restarting it in place and relocates it."""
+    inv: Inventory = lab.inventory
+    spec = inv.vm(vm.vm)
+    expect = inv.expectations
+    name = spec.name
+    destroys = expect.max_restarts + 1
+    record.feature(FEATURE)
+    record.subject(name)
+    record.story("Uncontrolled VM failure: destroy the VM until the cluster relocates it")
+    record.title(f"Destroy {name} {destroys} times — restarted in place {expect.max_restarts} times, then relocated")
+    if len(possible_hosts(inv, name)) < 2:
+        pytest.skip(f"{name} may run on one node only (its failover domain): there is nowhere to relocate it")
+    via = [n.name for n in inv.nodes]
+
+    with record.step("audit the lab healthy"):
+        status = guard.audit()
+    host = owner_of(inv, status, name) or spec.home
+    source = ping_source(inv, name, prefer_not={host})
+    before = cluster_text(lab, via)
+    window = SyslogWindow(lab)
+    ping = PingWatch(lab, source, spec.address, expect.ping_interval, name).start()
+    command = spec.destroy_command.format(vm=name, node=host)
+    try:
+        with record.step(f"ping {spec.address} from {source}"):
+            if ping.wait_answers(time.time() - 1, timeout=expect.vm_restart_timeout) is None:
+                raise not_ready(f"{name} ({spec.address}) does not answer pings from {source}")
+        first: float | None = None
+        for number in range(1, destroys + 1):
+            if first is not None and time.time() - first >= expect.restart_expire_time:
+                record.verdict("inconclusive", f"the {ordinal(number)} destroy of {name} would come "
+                               f"{time.time() - first:.0f} s after the first, outside restart_expire_time "
+                               f"({expect.restart_expire_time:g} s): the restart threshold cannot be judged")
+            with record.step(f"destroy #{number}: '{command}' on {host}"):
+                guard.changed("service", name)
+                sent = time.time()
+                lab.node(host).run(command, timeout=30)
+                first = first if first is not None else sent
+            with record.step(f"wait up to {expect.vm_restart_timeout:g} s for the cluster to start {name} again"):
+                gap = ping.wait_back(sent, expect.vm_restart_timeout)
+                look = watch_cluster(lab, via, started(inv, name), 1.0 if gap is None else expect.vm_restart_timeout)
+                if gap is None:
+                    fail(record, f"{name} was not recovered after destroy #{number} on {host}: "
+                                 f"it is {state_words(inv, look.status, name)} {expect.vm_restart_timeout:g} s later",
+                         f"its address {spec.address} stayed silent from {source}")
+                if not look.met:
+                    fail(record, f"{name} answers again after destroy #{number} but the cluster reports it "
+                                 f"{state_words(inv, look.status, name)}")
+                owner = owner_of(inv, look.status, name)
+                record.number(f"downtime after destroy {number}", gap.seconds, "s", expected=f"< {expect.vm_restart_timeout:g}")
+                record.number(f"pings lost after destroy {number}", gap.lost, "packets")
+            if number < destroys and owner != host:
+                fail(record, f"{name} was relocated to {owner} after destroy #{number}, before its restart "
+                             f"threshold (max_restarts {expect.max_restarts}, window {expect.restart_expire_time:g} s)")
+            if number == destroys:
+                assert first is not None
+                if sent - first >= expect.restart_expire_time:
+                    record.verdict("inconclusive", f"the {destroys} destroys of {name} took {sent - first:.0f} s, more "
+                                   f"than restart_expire_time ({expect.restart_expire_time:g} s)")
+                record.number("first to last destroy", sent - first, "s", expected=f"< {expect.restart_expire_time:g}")
+                if owner == host:
+                    fail(record, f"{name} restarted on {host} a {ordinal(destroys)} time instead of relocating "
+                                 f"(max_restarts {expect.max_restarts}, window {expect.restart_expire_time:g} s)")
+                record.fact("relocated to", owner)
+        said = [line for lines in window.lines().values() for line in lines if "Restart threshold" in line]
+        record.fact("cluster log", said[0].split(": ", 1)[-1] if said else "(no 'Restart threshold' line found)")
+        with record.step(f"live-migrate {name} back to {spec.home}"):
+            problems = migrate_home(lab, guard, [name], via, expect.services_back_timeout)
+            if problems:
+                fail(record, problems[0])
+    finally:
+        log = ping.stop()
+        attach_pings(record, [log])
+        attach_evidence(record, lab, window, before, via)
+    record.diagnosis(f"{name} restarted on {host} {expect.max_restarts} times, relocated to "
+                     f"{record_fact_owner(owner)} on destroy #{destroys}")
+
+
+def record_fact_owner(owner: str | None) -> str:
+    return owner or "nowhere"
+
+
+def possible_hosts(inv: Inventory, vm: str) -> list[str]:
+    """Nodes the cluster may run `vm` on: a restricted domain's members, else every node."""
+    spec = inv.vm(vm)
+    if spec.domain and inv.domain(spec.domain).restricted:
+        return list(inv.domain(spec.domain).nodes)
+    return [n.name for n in inv.nodes]
+
+
+# ---------------------------------------------------------------- withdraw and rejoin
+
+
+def running_vms(inv: Inventory, status: Any, node: str) -> list[str]:
+    return [v.name for v in inv.vms if owner_of(inv, status, v.name) == node]
+
+
+def away_target(inv: Inventory, status: Any, vm: str, leaving: str) -> str | None:
+    """Where to move a VM off `leaving`: its failover domain's order, then any online node."""
+    order = inv.vm_candidates(vm) + [n.name for n in inv.nodes]
+    for node in order:
+        if node != leaving and online(inv, status, node):
+            return node
+    return None
+
+
+def wait_storage(lab: Any, nodes: list[str], timeout: float) -> tuple[bool, dict[str, str]]:
+    """Wait until DRBD is Connected and UpToDate/UpToDate on every node of `nodes` that has
+    storage services in the inventory (the others have no replicated storage to wait for)."""
+    nodes = [n for n in nodes if lab.inventory.node(n).storage_services]
+    deadline = time.monotonic() + timeout
+    while True:
+        texts: dict[str, str] = {}
+        ready = True
+        for node in nodes:
+            ok, text = drbd_state(lab, node)
+            texts[node] = text
+            ready = ready and ok is not False
+        if ready or time.monotonic() >= deadline:
+            return ready, texts
+        time.sleep(0.2)
+
+
+def storage_started(inv: Inventory, node: str) -> Any:
+    names = inv.node(node).storage_services
+
+    def check(status: Any) -> bool:
+        return online(inv, status, node) and all(owner_of(inv, status, s) == node for s in names)
+    return check
+
+
+@plan_steps(
+    "audit the lab healthy; ping every VM from a node other than {node}",
+    "live-migrate the VMs running on {node} to other nodes",
+    "stop the resource manager, then the cluster stack on {node}",
+    "the other nodes see {node} offline; every VM keeps running",
+    "reboot {node} (IPMI power cycle); wait up to {expect.rejoin_timeout} s for it to rejoin",
+    "its cluster stack and storage come back (DRBD UpToDate where present)",
+    "its VMs return (priority failback, or migrated home)",
+    touches=["ssh all", "bmc {node}", "cluster"],
+)
+@pytest.mark.destructive
+def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> None:
+    """Withdraw a node from the cluster, reboot it and let it rejoin; no VM stops."""
+    inv: Inventory = lab.inventory
+    expect = inv.expectations
+    name = node.node
+    others = [n.name for n in inv.peers(name)]
+    record.feature(FEATURE)
+    record.subject(name)
+    record.story("Controlled VM Migration And Node Withdrawal")
+    record.title(f"Withdraw {name}: migrate its VMs away, stop its cluster stack, reboot it, rejoin")
+
+    with record.step("audit the lab healthy"):
+        status = guard.audit()
+    before = cluster_text(lab, others)
+    window = SyslogWindow(lab)
+    pings = [PingWatch(lab, ping_source(inv, v.name, avoid={name}), v.address, expect.ping_interval, v.name)
+             for v in inv.vms]
+    for p in pings:
+        p.start()
+    moved: list[str] = []
+    try:
+        with record.step("ping every VM"):
+            for p in pings:
+                if p.wait_answers(time.time() - 1, timeout=expect.vm_restart_timeout) is None:
+                    raise not_ready(f"{p.label} ({p.address}) does not answer pings from {p.source}")
+        for vm_name in running_vms(inv, status, name):
+            target = away_target(inv, status, vm_name, name)
+            if target is None:
+                fail(record, f"{vm_name} has nowhere to go: no other node it may run on is online")
+            with record.step(f"live-migrate {vm_name} from {name} to {target}"):
+                guard.changed("service", vm_name)
+                lab.cluster.migrate(vm_name, target, via=name)
+                look = watch_cluster(lab, others, lambda s, v=vm_name, t=target: owner_of(inv, s, v) == t,
+                                     expect.services_back_timeout)
+                if not look.met:
+                    fail(record, f"{vm_name} did not move to {target}: {state_words(inv, look.status, vm_name)}")
+                moved.append(vm_name)
+        with record.step(f"stop the resource manager, then the cluster stack on {name}"):
+            guard.changed("stack", name)
+            stopped = time.time()
+            lab.cluster.stop_stack(name)
+        with record.step(f"the other nodes see {name} offline; every VM keeps running"):
+            look = watch_cluster(lab, others, lambda s: not online(inv, s, name), expect.services_back_timeout)
+            if not look.met:
+                fail(record, f"{', '.join(others)} still list {name} online {expect.services_back_timeout:g} s "
+                             f"after its cluster stack stopped")
+            down = [v.name for v in inv.vms if owner_of(inv, look.status, v.name) is None]
+            if down:
+                fail(record, f"withdrawing {name} stopped {', '.join(down)}: "
+                             + "; ".join(f"{v} is {state_words(inv, look.status, v)}" for v in down))
+        with record.step(f"reboot {name} through its BMC (power cycle)"):
+            guard.changed("power", name)
+            cycled = time.time()
+            lab.bmc(name).power_cycle()
+        with record.step(f"wait up to {expect.rejoin_timeout:g} s for {name} to rejoin"):
+            look = watch_cluster(lab, others, lambda s: online(inv, s, name), expect.rejoin_timeout)
+            if not look.met:
+                fail(record, f"{name} did not rejoin the cluster within {expect.rejoin_timeout:g} s of its reboot",
+                     f"the cluster still lists it offline; its cluster stack did not start")
+            record.number("reboot to rejoin", look.at - cycled, "s", expected=f"< {expect.rejoin_timeout:g}")
+        with record.step(f"wait up to {expect.services_back_timeout:g} s for {name}'s stack and storage"):
+            look = watch_cluster(lab, others, storage_started(inv, name), expect.services_back_timeout)
+            if not look.met:
+                fail(record, f"{name} rejoined but its storage did not start: "
+                             + "; ".join(f"{s} is {state_words(inv, look.status, s)}" for s in inv.node(name).storage_services))
+            ready, texts = wait_storage(lab, [name, *others], expect.services_back_timeout)
+            for n, text in texts.items():
+                record.attach_text(f"/proc/drbd on {n}", text)
+            if not ready:
+                fail(record, f"DRBD on {name} did not return to Connected UpToDate/UpToDate within "
+                             f"{expect.services_back_timeout:g} s")
+            record.number("reboot to storage ready", time.time() - cycled, "s")
+        with record.step("VMs return home (failback or live migration)"):
+            problems = migrate_home(lab, guard, [v.name for v in inv.vms], others, expect.services_back_timeout)
+            if problems:
+                fail(record, problems[0])
+        logs = [p.stop() for p in pings]
+        with record.step("no VM stopped while the node was withdrawn and rebooted"):
+            for p, log in zip(pings, logs):
+                silent = log.longest_gap(after=stopped)
+                if silent > expect.migration_max_gap:
+                    fail(record, f"{p.label} went silent for {silent:.1f} s while {name} was withdrawn and rebooted "
+                                 f"(budget {expect.migration_max_gap:g} s)")
+            record.number("pings lost, all VMs", sum(log.lost for log in logs), "packets")
+    finally:
+        attach_pings(record, [p.stop() for p in pings])
+        attach_evidence(record, lab, window, before, [*others, name])
+    record.diagnosis(f"{name} withdrew ({len(moved)} VM(s) migrated away), rebooted and rejoined; no VM stopped")
+
+
+# ---------------------------------------------------------------- crash -> VMs recover elsewhere
+
+
+@plan_steps(
+    "audit the lab healthy; ping each VM running on {node} from a survivor",
+    "crash {node} (echo c > /proc/sysrq-trigger)",
+    "wait up to {expect.fence_timeout} s for a survivor to fence it",
+    "each of its VMs starts on a survivor; measure each VM's downtime from the ping",
+    "wait up to {expect.rejoin_timeout} s for {node} to return; wait for storage to resync",
+    "live-migrate its VMs home",
+    touches=["ssh all", "bmc {node}", "outlets {node}", "cluster"],
+)
+@pytest.mark.destructive
+def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -> None:
+    """Crash a node hosting VMs: it is fenced, its VMs start on survivors, it returns."""
+    inv: Inventory = lab.inventory
+    expect = inv.expectations
+    name = node.node
+    survivors = [n.name for n in inv.peers(name)]
+    record.feature(FEATURE)
+    record.subject(name)
+    record.story("Uncontrolled VM Migration and Node Failure")
+    record.title(f"Crash {name} — it is fenced and its VMs start on a survivor")
+
+    with record.step("audit the lab healthy"):
+        status = guard.audit()
+    victims = running_vms(inv, status, name)
+    if not victims:
+        pytest.skip(f"{name} hosts no VM: this case has no VM to recover")
+    before = cluster_text(lab, survivors)
+    window = SyslogWindow(lab)
+    pings = {v: PingWatch(lab, ping_source(inv, v, avoid={name}), inv.vm(v).address, expect.ping_interval, v)
+             for v in victims}
+    for p in pings.values():
+        p.start()
+    try:
+        with record.step("ping each of its VMs"):
+            for v, p in pings.items():
+                if p.wait_answers(time.time() - 1, timeout=expect.vm_restart_timeout) is None:
+                    raise not_ready(f"{v} ({p.address}) does not answer pings from {p.source}")
+        with record.step(f"crash {name}: echo c > /proc/sysrq-trigger"):
+            guard.changed("hang", name, "sysrq")
+            crashed = time.time()
+            lab.node(name).fire_and_forget("echo c > /proc/sysrq-trigger")
+        with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to fence {name}"):
+            deadline = time.monotonic() + expect.fence_timeout
+            fenced = None
+            while fenced is None:
+                rounds = [r for r in fence_rounds(inv, window_lines(window, survivors)) if r.victim == name]
+                fenced = next((r for r in rounds if r.succeeded is not None), None)
+                if fenced is None and time.monotonic() >= deadline:
+                    fail(record, f"{name} was not fenced within {expect.fence_timeout:g} s of its crash",
+                         "; ".join(f"{r.fencer} tried: {', '.join(f.result for f in r.failures) or 'no result'}"
+                                   for r in rounds) or "no survivor started fencing it")
+                if fenced is None:
+                    time.sleep(0.2)
+            record.fact("fenced by", f"{fenced.fencer} ({fenced.method or 'method unknown'})")
+        budget = expect.fence_timeout + expect.vm_restart_timeout
+        with record.step(f"each VM of {name} starts on a survivor (within {budget:g} s of the crash)"):
+            look = watch_cluster(lab, survivors, lambda s: all(started(inv, v, avoid=name)(s) for v in victims),
+                                 max(1.0, budget - (time.time() - crashed)))
+            if not look.met:
+                lost = [v for v in victims if not started(inv, v, avoid=name)(look.status)]
+                fail(record, f"{', '.join(lost)} did not start on a survivor after {name} crashed: "
+                             + "; ".join(f"{v} is {state_words(inv, look.status, v)}" for v in lost))
+            for v, p in pings.items():
+                gap = p.wait_back(crashed, max(1.0, budget - (time.time() - crashed)))
+                if gap is None:
+                    fail(record, f"{v} is started on {owner_of(inv, look.status, v)} but its address {p.address} "
+                                 f"does not answer again from {p.source}")
+                record.number(f"{v} downtime", gap.seconds, "s", expected=f"< {budget:g}")
+                record.number(f"{v} pings lost", gap.lost, "packets")
+                record.fact(f"{v} started on", owner_of(inv, look.status, v))
+        with record.step(f"wait up to {expect.rejoin_timeout:g} s for {name} to return"):
+            look = watch_cluster(lab, survivors, lambda s: online(inv, s, name), expect.rejoin_timeout)
+            if not look.met:
+                fail(record, f"{name} did not rejoin the cluster within {expect.rejoin_timeout:g} s of its fence")
+            record.number("crash to rejoin", look.at - crashed, "s")
+        with record.step("wait for storage to resync before moving VMs home"):
+            look = watch_cluster(lab, survivors, storage_started(inv, name), expect.services_back_timeout)
+            if not look.met:
+                fail(record, f"{name} rejoined but its storage did not start")
+            ready, texts = wait_storage(lab, [name, *survivors], expect.services_back_timeout)
+            for n, text in texts.items():
+                record.attach_text(f"/proc/drbd on {n}", text)
+            if not ready:
+                fail(record, f"DRBD on {name} did not resync (Connected UpToDate/UpToDate) within "
+                             f"{expect.services_back_timeout:g} s")
+        with record.step("live-migrate its VMs home"):
+            problems = migrate_home(lab, guard, victims, [*survivors, name], expect.services_back_timeout)
+            if problems:
+                fail(record, problems[0])
+    finally:
+        attach_pings(record, [p.stop() for p in pings.values()])
+        attach_evidence(record, lab, window, before, [*survivors, name])
+    record.diagnosis(f"{name} fenced by {fenced.fencer}; " + ", ".join(
+        f"{v} back after {pings[v].final.outage_after(crashed).seconds:.1f} s" for v in victims
+        if pings[v].final is not None and pings[v].final.outage_after(crashed) is not None
+        and pings[v].final.outage_after(crashed).seconds is not None))
+
+
+def window_lines(window: SyslogWindow, nodes: list[str]) -> dict[str, list[str]]:
+    return {n: lines for n, lines in window.lines().items() if n in nodes}

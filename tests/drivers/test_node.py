@@ -1,0 +1,154 @@
+"""drivers.node against a paramiko SSH server of our own (tests/drivers/sshd.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from drivers.errors import AuthenticationRefused, CommandFailed, DeviceUnreachable
+from drivers.node import NodeShell
+
+from .sshd import FREEZE, PASSWORD, USER, FakeSshd, SilentServer
+
+# Prints one line every 50 ms until interrupted, then a summary (like ping).
+STREAMER = 'trap "echo 3 lines, summary; exit 0" INT; i=0; while true; do i=$((i+1)); echo "reply $i"; sleep 0.05; done'
+
+
+@pytest.fixture
+def sshd(tmp_path: Path):
+    server = FakeSshd(tmp_path)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def node(sshd: FakeSshd, tmp_path: Path):
+    (tmp_path / "messages").write_text("Jan  1 00:00:01 node-a kernel: one\nJan  1 00:00:02 node-a kernel: two\n")
+    shell = NodeShell(
+        "node-a", "127.0.0.1", sshd.port, USER, password=PASSWORD, connect_timeout=2, command_timeout=5, syslog_path=str(tmp_path / "messages")
+    )
+    yield shell
+    shell.close()
+
+
+def test_run_returns_output_and_exit_code_on_one_reused_connection(node: NodeShell) -> None:
+    result = node.run("echo out; echo err >&2")
+    assert (result.stdout, result.stderr, result.exit_code) == ("out\n", "err\n", 0)
+    transport = node._transport()
+    for i in range(5):
+        assert node.run(f"echo {i}").stdout == f"{i}\n"
+    assert node._transport() is transport  # one connection, reused
+    assert node.run("exit 3", check=False).exit_code == 3
+    with pytest.raises(CommandFailed) as caught:
+        node.run("echo oops >&2; exit 4")
+    assert caught.value.exit_code == 4 and "oops" in str(caught.value)
+
+
+def test_command_timeout_is_enforced(node: NodeShell) -> None:
+    started = time.monotonic()
+    with pytest.raises(CommandFailed) as caught:
+        node.run("sleep 30", timeout=0.5)
+    elapsed = time.monotonic() - started
+    assert caught.value.exit_code is None
+    assert 0.5 <= elapsed < 1.5
+    assert node.run("echo still usable").stdout == "still usable\n"
+
+
+def test_read_file_and_syslog_since_mark(node: NodeShell, tmp_path: Path) -> None:
+    assert node.read_file(str(tmp_path / "messages")).count("\n") == 2
+    mark = node.syslog_mark()
+    assert mark.lines == 2
+    assert node.syslog_since(mark) == []
+    node.run("echo 'Jan  1 00:00:03 node-a fenced[1]: fencing node node-b' >> messages")
+    assert node.syslog_since(mark) == ["Jan  1 00:00:03 node-a fenced[1]: fencing node node-b"]
+    # After a rotation (the file is shorter than the mark), everything counts as new.
+    node.run("echo 'Jan  1 00:00:09 node-a rotated: fresh' > messages")
+    assert node.syslog_since(mark) == ["Jan  1 00:00:09 node-a rotated: fresh"]
+
+
+def test_stream_collects_lines_while_running_and_summary_on_stop(node: NodeShell) -> None:
+    stream = node.start_stream(STREAMER)
+    deadline = time.monotonic() + 5
+    while len(stream.lines()) < 3:
+        assert time.monotonic() < deadline, "no streamed lines within 5 s"
+        time.sleep(0.02)
+    assert stream.alive
+    assert stream.lines()[:3] == ["reply 1", "reply 2", "reply 3"]
+    assert node.run("echo concurrent").stdout == "concurrent\n"  # the stream does not block the shell
+    text = stream.stop()
+    assert not stream.alive
+    assert text.splitlines()[-1] == "3 lines, summary"
+    assert stream.exit_code == 0
+
+
+def test_stream_that_ends_by_itself(node: NodeShell) -> None:
+    stream = node.start_stream("echo a; echo b")
+    assert stream.wait(5)
+    assert stream.lines() == ["a", "b"] and stream.exit_code == 0
+
+
+def test_fire_and_forget_on_a_command_that_never_returns(node: NodeShell, sshd: FakeSshd) -> None:
+    assert node.reachable()
+    started = time.monotonic()
+    assert node.fire_and_forget("echo c > /proc/sysrq-trigger", grace=0.5) is None  # the server only pretends
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5, f"fire_and_forget took {elapsed:.2f} s"
+    assert sshd.commands[-1] == "echo c > /proc/sysrq-trigger"
+    # The node is now hung: the probe says so quickly, and commands raise instead of hanging.
+    assert not node.reachable(timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(DeviceUnreachable):
+        node.run("true")
+    assert time.monotonic() - started < node.connect_timeout + 1
+
+
+def test_node_hanging_mid_conversation_raises_within_connect_timeout(node: NodeShell) -> None:
+    node.run("true")  # connected
+    started = time.monotonic()
+    with pytest.raises(DeviceUnreachable) as caught:
+        node.run(FREEZE, timeout=30)
+    elapsed = time.monotonic() - started
+    print(f"\nnode hung after login: {type(caught.value).__name__} after {elapsed:.2f} s (connect_timeout {node.connect_timeout} s): {caught.value}")
+    assert elapsed < node.connect_timeout + 0.5
+
+
+def test_fire_and_forget_reports_a_quick_exit(node: NodeShell) -> None:
+    assert node.fire_and_forget("exit 7", grace=2) == 7
+
+
+def test_wrong_password_is_authentication_refused(sshd: FakeSshd) -> None:
+    shell = NodeShell("node-a", "127.0.0.1", sshd.port, USER, password="wrong", connect_timeout=2)
+    with pytest.raises(AuthenticationRefused):
+        shell.run("true")
+    assert "wrong" not in repr(shell)
+
+
+def test_interactive_shell_session(node: NodeShell, tmp_path: Path) -> None:
+    out = node.run_interactive(["echo first > typed.txt", "echo second >> typed.txt"], timeout=5)
+    assert (tmp_path / "typed.txt").read_text() == "first\nsecond\n", out
+
+
+def test_hung_ssh_server_raises_within_connect_timeout() -> None:
+    silent = SilentServer()
+    try:
+        shell = NodeShell("node-hung", "127.0.0.1", silent.port, USER, password=PASSWORD, connect_timeout=1.5, command_timeout=5)
+        started = time.monotonic()
+        with pytest.raises(DeviceUnreachable) as caught:
+            shell.run("true")
+        elapsed = time.monotonic() - started
+        print(f"\nhung SSH server: {type(caught.value).__name__} after {elapsed:.2f} s (connect/banner timeout 1.5 s): {caught.value}")
+        assert elapsed < 1.5 + 0.5
+        assert "no SSH banner" in str(caught.value)
+        assert not shell.reachable(timeout=0.5)
+    finally:
+        silent.close()
+
+
+def test_nothing_listening_is_unreachable_fast() -> None:
+    shell = NodeShell("node-off", "127.0.0.1", 1, USER, password=PASSWORD, connect_timeout=2)
+    started = time.monotonic()
+    with pytest.raises(DeviceUnreachable):
+        shell.run("true")
+    assert time.monotonic() - started < 2

@@ -1,0 +1,162 @@
+"""drivers.pdu against a simulated APC PDU in each outlet-table variant, checked
+against what the agent recorded and against fence_apc_snmp."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from drivers.errors import CommandRefused, DeviceUnreachable
+from drivers.pdu import RPDU, RPDU2, SPDU_OUTLET_CTL, ApcPdu
+
+from .conftest import DeviceProcess, free_port, python_module
+
+VARIANTS = {"spdu": SPDU_OUTLET_CTL, "rpdu": RPDU, "rpdu2": RPDU2}
+
+
+class Agents:
+    """One agent process per table variant for the whole module (started on first use)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.running: dict[str, tuple[DeviceProcess, int, Path]] = {}
+
+    def get(self, kind: str) -> tuple[str, int, Path]:
+        if kind not in self.running:
+            port = free_port()
+            log = self.workdir / f"{kind}-sets.log"
+            process = DeviceProcess(python_module("tests.drivers.snmp_agent", str(port), kind, "--outlets", "8", "--log", str(log)))
+            self.running[kind] = (process, port, log)
+        _, port, log = self.running[kind]
+        log.write_text("")  # each test sees only its own SETs
+        return kind, port, log
+
+    def stop(self) -> None:
+        for process, _, _ in self.running.values():
+            process.stop()
+
+
+@pytest.fixture(scope="module")
+def agents(tmp_path_factory):
+    running = Agents(tmp_path_factory.mktemp("snmp-agents"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(params=sorted(VARIANTS))
+def agent(request, agents: Agents):
+    return agents.get(request.param)
+
+
+@pytest.fixture
+def rpdu_agent(agents: Agents):
+    return agents.get("rpdu")
+
+
+def _sets(log: Path) -> list[tuple[str, int]]:
+    if not log.exists():
+        return []
+    return [(oid, int(value)) for oid, value in (line.split() for line in log.read_text().splitlines())]
+
+
+@pytest.mark.parametrize("version", ["1", "2c"])
+def test_outlet_control_in_each_table_variant(agent, version: str) -> None:
+    kind, port, log = agent
+    table = VARIANTS[kind]
+    with ApcPdu("pdu-x", "127.0.0.1", port, "public", "private", version=version, timeout=1, settle_timeout=3) as pdu:
+        assert pdu.variant == table.name
+        assert pdu.outlet_status(2) == "on"
+        assert pdu.outlet_name(2) == "outlet-2"
+        pdu.outlet_off(2)
+        assert pdu.outlet_status(2) == "off"
+        assert pdu.outlet_status(1) == "on"  # only the outlet asked for
+        pdu.outlet_on(2)
+        assert pdu.outlet_status(2) == "on"
+        pdu.outlet_reboot(5)
+        assert pdu.outlet_status(5) == "on"
+        pdu.outlet_reboot(6, native=True)
+        assert pdu.outlet_status(6) == "on"
+        outlets = pdu.outlets()
+    assert sorted(outlets) == list(range(1, 9))
+    assert outlets[3] == ("outlet-3", "on")
+    control = ".".join(map(str, table.control_column))
+    # The commands went to this variant's control column, with its command values.
+    assert _sets(log) == [
+        (f"{control}.2", 2),
+        (f"{control}.2", 1),
+        (f"{control}.5", 2),
+        (f"{control}.5", 1),
+        (f"{control}.6", 3),
+    ]
+
+
+def test_rpdu2_status_values_are_inverted(agents: Agents) -> None:
+    _, port, _ = agents.get("rpdu2")
+    with ApcPdu("pdu-x", "127.0.0.1", port, "public", "private", settle_timeout=3) as pdu:
+        pdu.outlet_off(4)
+        raw_off = int(pdu.snmp.get_one(RPDU2.status_column + (4,)))
+        pdu.outlet_on(4)
+        raw_on = int(pdu.snmp.get_one(RPDU2.status_column + (4,)))
+    assert (raw_off, raw_on) == (1, 2)
+
+
+def test_read_only_community_cannot_switch_outlets(rpdu_agent) -> None:
+    _, port, log = rpdu_agent
+    with ApcPdu("pdu-x", "127.0.0.1", port, "public", "public", timeout=1) as pdu:
+        with pytest.raises(CommandRefused):
+            pdu.outlet_off(1)
+        assert pdu.outlet_status(1) == "on"
+    assert _sets(log) == []
+
+
+def test_unknown_outlet_is_refused(rpdu_agent) -> None:
+    _, port, _ = rpdu_agent
+    with ApcPdu("pdu-x", "127.0.0.1", port, "public", "private", timeout=1) as pdu:
+        with pytest.raises(CommandRefused):
+            pdu.outlet_status(42)
+
+
+def _fence(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["fence_apc_snmp", "--ip=127.0.0.1", f"--ipport={port}", "--community=private", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# fence_apc_snmp has no rPDU2 support (for an unknown model it uses sPDUOutletCtl).
+@pytest.mark.skipif(shutil.which("fence_apc_snmp") is None, reason="fence_apc_snmp (Debian fence-agents) is not installed")
+@pytest.mark.parametrize("kind", ["rpdu", "spdu"])
+def test_driver_agrees_with_fence_apc_snmp(agents: Agents, kind: str) -> None:
+    _, port, _ = agents.get(kind)
+    with ApcPdu("pdu-x", "127.0.0.1", port, "private", "private", settle_timeout=3) as pdu:
+        pdu.outlet_off(7)
+        for outlet in (7, 8):
+            fenced = _fence(port, "-n", str(outlet), "-o", "status")
+            fence_says = {0: "on", 2: "off"}.get(fenced.returncode, f"rc {fenced.returncode}: {fenced.stderr}")
+            assert fence_says == pdu.outlet_status(outlet), fenced.stdout
+        # ... and the other way round: what the fence agent does, the driver reads.
+        assert _fence(port, "-n", "8", "-o", "off").returncode == 0
+        assert pdu.outlet_status(8) == "off"
+        listed = _fence(port, "-o", "list").stdout.split()
+        assert listed == [f"{n},{name}" for n, (name, _) in pdu.outlets().items()]
+        pdu.outlet_on(7)
+        pdu.outlet_on(8)
+
+
+def test_dead_pdu_raises_device_unreachable_within_timeout() -> None:
+    port = free_port()  # nothing listens there
+    pdu = ApcPdu("pdu-dead", "127.0.0.1", port, "public", "private", timeout=0.5, retries=1)
+    bound = pdu.snmp.deadline
+    started = time.monotonic()
+    with pytest.raises(DeviceUnreachable) as caught:
+        pdu.outlet_status(1)
+    elapsed = time.monotonic() - started
+    pdu.close()
+    print(f"\ndead PDU: {type(caught.value).__name__} after {elapsed:.2f} s (timeout 0.5 s x 2 tries, bound {bound:.1f} s): {caught.value}")
+    assert 0.9 <= elapsed <= bound

@@ -1,0 +1,89 @@
+"""The rendered Allure report, opened in a real headless browser (Chromium)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ExampleLab, all_secrets, chromium_binary, make_example_lab
+from conftest import page_text as _page_text
+from fixtures.report_allure import find_allure_cli
+
+
+def _needs_tools() -> None:
+    if find_allure_cli() is None:
+        pytest.skip("no Allure CLI: install it with `npm install --prefix .tools allure` (.ci/run does)")
+    if chromium_binary() is None:
+        pytest.skip("no Chromium: install it with `apt-get install -y chromium` (.ci/run does)")
+
+
+def _case(lab: ExampleLab, name: str) -> dict:
+    return next(c for c in lab.summary["cases"] if c["id"].endswith(name))
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The example suite run and rendered twice, as a nightly job would."""
+    _needs_tools()
+    lab = make_example_lab(tmp_path_factory.mktemp("nightly"))
+    history_file = lab.path / "reports" / "allure-history.jsonl"
+    lab.run()
+    first_render = lab.render()
+    first = {"case": _case(lab, "test_vm_restart"), "render": first_render,
+             "history_lines": len(history_file.read_text().splitlines()) if history_file.exists() else 0}
+    lab.run()
+    second_render = lab.render()
+    return {"lab": lab, "first": first, "render": second_render, "history_file": history_file}
+
+
+def page_text(lab: ExampleLab, fragment: str = "") -> str:
+    return _page_text((lab.report / "index.html").as_uri() + (f"#{fragment}" if fragment else ""))
+
+
+def test_report_in_chromium_shows_suites_steps_parameters_and_attachments(two_runs: dict) -> None:
+    example_lab: ExampleLab = two_runs["lab"]
+    done = two_runs["render"]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Allure report: {example_lab.report / 'index.html'}" in done.stdout
+
+    overview = page_text(example_lab)
+    assert "test_example.py" in overview  # the suite
+    for title in ("Hang an-node01 — an-node02 fences it by IPMI", "Destroy vm0001-dev — it is restarted on an-node01",
+                  "test_pdu_outlet", "test_switch_power"):
+        assert title in overview
+    assert "lab example-lab" in overview and "cluster example-cluster" in overview  # environment.properties
+
+    hang = _case(example_lab, "test_hang[an-node01]")["allure"]["report_id"]
+    case = page_text(example_lab, hang)
+    assert "Hang an-node01 — an-node02 fences it by IPMI" in case
+    assert "hang an-node01 with echo c > /proc/sysrq-trigger" in case and "wait for an-node02 to fence it" in case  # steps
+    assert "time to fence (s) 12.346" in case and "method 'ipmi'" in case  # parameters
+    assert "epic example-lab / example-cluster" in case and "feature Testing fencing" in case
+    assert "timeline image/png" in case and "syslog, all nodes by time text/plain" in case  # attachments
+
+    # the categories the report put each case in (one more page load costs seconds: read the widget)
+    tree = json.loads((example_lab.report / "widgets" / "categories.json").read_text())["nodes"]
+    categories = {n["name"]: n["statistic"] for n in tree.values() if n["type"] == "category"}
+    assert categories == {"Cluster did not recover as required": {"total": 1, "failed": 1},
+                          "Lab device unreachable or misbehaving": {"total": 1, "broken": 1},
+                          "Inconclusive": {"total": 1, "skipped": 1}}
+
+    report_files = [p for p in example_lab.report.rglob("*") if p.is_file()]
+    assert not [(str(p), s) for p in report_files for s in all_secrets() if s.encode() in p.read_bytes()]
+
+
+def test_two_runs_give_a_report_whose_history_shows_both(two_runs: dict) -> None:
+    example_lab: ExampleLab = two_runs["lab"]
+    first = two_runs["first"]
+    assert first["render"].returncode == 0 and first["history_lines"] == 1
+    second = _case(example_lab, "test_vm_restart")
+    assert second["allure"]["historyId"] == first["case"]["allure"]["historyId"]
+    assert second["allure"]["uuid"] != first["case"]["allure"]["uuid"]
+    history = page_text(example_lab, f"{second['allure']['report_id']}/history")
+    assert "No history information available" not in history
+    assert "History 1" in history  # the first run, listed in the second run's report
+    runs = [json.loads(line) for line in two_runs["history_file"].read_text().splitlines()]
+    assert len(runs) == 2
+    for run in runs:  # Allure 3 keys its history by its own ids; the case is in both runs
+        assert [r["status"] for r in run["testResults"].values() if r["fullName"] == "test_example#test_vm_restart"] == ["failed"]

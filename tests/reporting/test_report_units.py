@@ -1,0 +1,207 @@
+"""Reporting pieces on their own: redaction, syslog merge, timeline, categories, summary."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from drivers.redact import Secret
+from fixtures import report_secrets as secrets
+from fixtures.inventory import load_inventory
+from fixtures.report import classify, _Case
+from fixtures.report_allure import CATEGORIES
+from fixtures.report_summary import build_summary, lab_description, render_html, render_markdown
+from fixtures.report_syslog import merge_syslog
+from fixtures.timeline import draw_timeline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry():
+    saved = secrets.registered_secrets()
+    secrets.clear_secrets()
+    yield
+    secrets.clear_secrets()
+    for value in saved:
+        secrets.register_secret(value)
+
+
+def test_redact_hides_raw_repr_and_json_forms() -> None:
+    tricky = 'pa"ss\\word'
+    text = f"raw {tricky} repr {tricky!r} json {json.dumps(tricky)}"
+    out = secrets.redact(text, [tricky])
+    assert tricky not in out and repr(tricky)[1:-1] not in out and json.dumps(tricky)[1:-1] not in out
+    assert out.count(secrets.MASK) == 3
+    assert secrets.redact("a b ab", ["ab"]) == "a b ab"  # too short to be a secret: text left alone
+    assert secrets.redact("x private-community y", ["private-community", "private"]) == f"x {secrets.MASK} y"
+
+
+def test_registry_reveals_driver_secrets_and_feeds_redact() -> None:
+    secrets.register_secret(Secret("bmc-password-9"))  # str() of a Secret is '***': the real value must be registered
+    secrets.register_secret(None)
+    secrets.register_secret("")
+    assert secrets.registered_secrets() == {"bmc-password-9"}
+    assert secrets.redact("-P bmc-password-9") == f"-P {secrets.MASK}"
+
+
+def test_inventory_and_endpoint_secrets_are_registered(tmp_path: Path) -> None:
+    (tmp_path / "community.txt").write_text("file-community-3\n")
+    (tmp_path / "lab.yaml").write_text(
+        "lab: l\ncluster: {name: c, manager: pacemaker}\nnodes:\n"
+        "  - {name: n1, ssh: {host: 127.0.0.1, password_env: T_SSH}, bmc: {host: 127.0.0.1, password_env: T_BMC}, fence: [ipmi]}\n"
+        "  - {name: n2, ssh: {host: 127.0.0.1, password_env: T_SSH}, bmc: {host: 127.0.0.1, password_env: T_BMC}, fence: [ipmi]}\n"
+        "pdus: [{name: p1, host: 127.0.0.1, community_file: community.txt}]\n"
+    )
+    env = {"T_SSH": "env-ssh-pw-1", "T_BMC": "env-bmc-pw-2"}
+    inv = load_inventory(tmp_path / "lab.yaml", environ=env)
+    assert secrets.register_inventory_secrets(inv, env) == 5
+    assert secrets.registered_secrets() == {"env-ssh-pw-1", "env-bmc-pw-2", "file-community-3"}
+    assert secrets.register_endpoint_secrets({"nodes": {"n1": {"ssh": {"host": "127.0.0.1", "password": "sim-pw-4"}}},
+                                              "pdus": {"p": {"community_ro": "sim-ro-5", "port": 161}}}) == 2
+    assert {"sim-pw-4", "sim-ro-5"} <= secrets.registered_secrets()
+    described = json.dumps(lab_description(inv))
+    assert not [s for s in secrets.registered_secrets() if s in described]
+    assert "T_SSH" not in described  # not even where the secrets live
+
+
+def test_scrub_tree_rewrites_only_files_holding_a_secret(tmp_path: Path) -> None:
+    (tmp_path / "a-result.json").write_text(json.dumps({"message": "login as root/scrub-me-1 failed"}))
+    (tmp_path / "b-attachment.txt").write_text("clean")
+    (tmp_path / "c-attachment.png").write_bytes(b"\x89PNG scrub-me-1")
+    changed = secrets.scrub_tree(tmp_path, ["scrub-me-1"])
+    assert changed == [tmp_path / "a-result.json"]
+    assert json.loads((tmp_path / "a-result.json").read_text())["message"] == f"login as root/{secrets.MASK} failed"
+
+
+def test_merge_syslog_orders_by_time_and_is_stable() -> None:
+    merged = merge_syslog({
+        "an-node02": [
+            "Dec 13 12:42:41 an-node02 corosync[2758]:   [QUORUM] Members[1]: 2",
+            "Dec 13 12:42:39 an-node02 corosync[2758]:   [TOTEM ] A processor failed, forming new configuration.",
+            "Dec 13 12:42:41 an-node02 fenced[2812]: fencing node an-node01.alteeve.ca",
+            "    continuation of the fenced line",
+        ],
+        "an-node01": [
+            "Dec 13 12:42:41 an-node01 kernel: SysRq : Trigger a crash",
+            "Dec  9 08:00:00 an-node01 kernel: an old line",
+        ],
+    }, year=2011)
+    assert merged.splitlines() == [
+        "Dec  9 08:00:00 an-node01 kernel: an old line",
+        "Dec 13 12:42:39 an-node02 corosync[2758]:   [TOTEM ] A processor failed, forming new configuration.",
+        "Dec 13 12:42:41 an-node02 corosync[2758]:   [QUORUM] Members[1]: 2",
+        "Dec 13 12:42:41 an-node02 fenced[2812]: fencing node an-node01.alteeve.ca",
+        "    continuation of the fenced line",
+        "Dec 13 12:42:41 an-node01 kernel: SysRq : Trigger a crash",
+    ]
+    across_new_year = merge_syslog({"a": ["Jan  1 00:00:01 a x: new year"], "b": ["Dec 31 23:59:59 b x: old year"]})
+    assert across_new_year.splitlines()[0].endswith("old year")
+    iso = merge_syslog({"a": ["2026-11-22T02:00:01.500+00:00 a x: later"], "b": ["2026-11-22T03:00:01.250+01:00 b x: earlier"]})
+    assert iso.splitlines()[0].endswith("earlier")
+    assert merge_syslog({}) == ""
+
+
+def test_timeline_is_a_png_drawn_from_events_gaps_and_states() -> None:
+    seen: list[str] = []
+
+    def label(text: str) -> str:
+        seen.append(text)
+        return text
+
+    png = draw_timeline(
+        [{"t": 100.0, "kind": "fence_done", "node": "an-node01"}, (96.0, "sysrq c")],
+        [{"start": 96.1, "end": 110.0}],
+        {"an-node01 power": [(96.0, "on"), (100.0, "off"), (101.0, "on")], "bond0 active": [(96.0, "eth0")]},
+        title="Hang an-node01", t0=96.0, label=label,
+    )
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert {"fence_done an-node01", "sysrq c", "Hang an-node01", "an-node01 power", "bond0 active", "off", "eth0"} <= set(seen)
+    assert draw_timeline()[:4] == b"\x89PNG"
+
+
+LAB_MESSAGE = "drivers.errors.DeviceUnreachable: pdu2 (10.20.2.2:161): outlet status: no answer in 2 s"
+ASSERT_MESSAGE = "AssertionError: vm0001-dev was not restarted within 15 s\nassert 42.0 <= 15"
+
+
+def _category(status: str, message: str, trace: str = "", fullmatch: bool = True) -> str | None:
+    """Which category a result falls into; `fullmatch` is Allure 2's (Java) regex semantics, else Allure 3's (JS)."""
+    for rule in CATEGORIES:
+        if status not in rule["matchedStatuses"]:
+            continue
+        ok = True
+        for key, text in (("messageRegex", message), ("traceRegex", trace)):
+            if key in rule:
+                match = re.fullmatch if fullmatch else re.search
+                ok = ok and match(rule[key], text) is not None
+        if ok:
+            return rule["name"]
+    return None
+
+
+@pytest.mark.parametrize("fullmatch", [True, False], ids=["allure2-java", "allure3-js"])
+def test_categories_separate_product_lab_harness_and_inconclusive(fullmatch: bool) -> None:
+    assert _category("broken", LAB_MESSAGE, fullmatch=fullmatch) == "Lab device unreachable or misbehaving"
+    assert _category("failed", "Failed: lab not ready: an-node02 is not a member", fullmatch=fullmatch) == "Lab device unreachable or misbehaving"
+    assert _category("broken", "KeyError: 'x'", "raise CommandFailed(...)\ndrivers.errors.CommandFailed: x", fullmatch) == "Lab device unreachable or misbehaving"
+    assert _category("failed", ASSERT_MESSAGE, fullmatch=fullmatch) == "Cluster did not recover as required"
+    assert _category("broken", "KeyError: 'an-node03'", "KeyError", fullmatch) == "Harness error"
+    assert _category("skipped", "Skipped: inconclusive: no port state", fullmatch=fullmatch) == "Inconclusive"
+    assert _category("skipped", "Skipped: destructive case refused", fullmatch=fullmatch) is None
+
+
+def test_categories_regexes_compile_in_javascript() -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (Allure 3 needs it anyway)")
+    script = ("const c = JSON.parse(process.argv[1]); const m = process.argv[2];"
+              "console.log(c.filter(r => r.messageRegex && new RegExp(r.messageRegex).test(m)).map(r => r.name).join('|'))")
+    done = subprocess.run([node, "-e", script, json.dumps(CATEGORIES), LAB_MESSAGE], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Lab device unreachable or misbehaving"
+
+
+def _case(**kw) -> _Case:
+    return _Case(nodeid="t.py::x", title="x", feature="f", procedure="p", subject="s", **kw)
+
+
+def test_classify_tells_cluster_failures_from_lab_and_harness_errors() -> None:
+    failure = {"type": "AssertionError", "mro": ["AssertionError", "Exception"], "message": "did not fence", "when": "call"}
+    assert classify(_case(failure=failure)) == ("failed", "did not fence")
+    lab = {"type": "CommandFailed", "mro": ["CommandFailed", "LabError", "HacertError", "Exception"], "message": "n1: exit 1", "when": "call"}
+    assert classify(_case(failure=lab)) == ("lab error", "CommandFailed: n1: exit 1")
+    audit = {"type": "Failed", "mro": ["Failed", "OutcomeException"], "message": "lab not ready: sw1 port 3 down", "when": "setup"}
+    assert classify(_case(failure=audit))[0] == "lab error"
+    bug = {"type": "KeyError", "mro": ["KeyError", "LookupError", "Exception"], "message": "'x'", "when": "call"}
+    assert classify(_case(failure=bug)) == ("harness error", "KeyError: 'x'")
+    assert classify(_case(skip_reason="inconclusive: no port state")) == ("inconclusive", "no port state")
+    assert classify(_case(skip_reason="destructive case refused")) == ("skipped", "destructive case refused")
+    assert classify(_case(diagnosis="fenced by ipmi in 12 s")) == ("passed", "fenced by ipmi in 12 s")
+
+
+def test_summary_of_the_simulated_lab_describes_it_and_judges_overall() -> None:
+    inv = load_inventory(ROOT / "inventories" / "anvil-sim.yaml")
+    lab = lab_description(inv)
+    assert [n["name"] for n in lab["nodes"]] == [n.name for n in inv.nodes]
+    assert lab["nodes"][0]["fence"] == ["ipmi", "pdu"] and lab["nodes"][0]["power"]
+    assert {s["name"] for s in lab["switches"]} == {s.name for s in inv.switches}
+    row = {"id": "suites/test_fencing.py::test_hang[an-node01]", "case": "test_fencing.py::test_hang[an-node01]",
+           "title": "Hang an-node01 — an-node02 fences it by IPMI", "feature": "Fencing", "procedure": "Testing Fencing",
+           "subject": "an-node01", "verdict": "passed", "status": "passed", "diagnosis": "", "steps": [], "facts": {},
+           "numbers": [{"name": "time to fence", "value": 12.3, "unit": "s", "expected": "<= 15 s", "parameter": "time to fence (s)",
+                        "display": "12.3 s"}], "allure": {"report_id": "abc123"}}
+    summary = build_summary([row, row | {"id": "b", "case": "b", "verdict": "skipped", "diagnosis": "no terminal"}],
+                            labs=[lab], harness={"version": "0.1.0", "commit": "abc"})
+    assert summary["overall"]["verdict"] == "INCOMPLETE" and summary["not_run"][0]["reason"] == "no terminal"
+    assert build_summary([row], labs=[lab], harness={})["overall"]["verdict"] == "PASS"
+    assert build_summary([row | {"verdict": "failed"}, row | {"verdict": "lab error"}], labs=[lab], harness={})["overall"]["verdict"] == "FAIL"
+    md = render_markdown(summary)
+    assert "| test_fencing.py::test_hang[an-node01] | Hang an-node01 — an-node02 fences it by IPMI | an-node01 | Yes | time to fence = 12.3 s (expected <= 15 s)" in md
+    assert "vm0001-dev" in md and "sw1" in md and "pdu2 outlet 1 (an-node01)" in md
+    html = render_html(summary)
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "href=\"allure-report/index.html#abc123\"" in html
