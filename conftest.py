@@ -1,4 +1,9 @@
-"""hacert's pytest plugin lives in fixtures/; registering it here makes it apply
-to suites/ (the certification matrix) and tests/ (the harness's own tests)."""
+"""hacert's pytest plugins live in fixtures/; registering them here makes them
+apply to suites/ (the certification matrix) and tests/ (the harness's own tests).
 
-pytest_plugins = ["fixtures.plugin"]
+- fixtures.plugin: options, inventories, the matrix, the `lab` fixture, --plan
+- fixtures.guard:  audit before every case, restore after it, whatever happened
+- fixtures.report: Allure metadata, the `record` fixture, the certification summary
+"""
+
+pytest_plugins = ["fixtures.plugin", "fixtures.guard", "fixtures.report"]

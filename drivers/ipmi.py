@@ -152,9 +152,17 @@ class IpmiBmc:
             **kwargs,
         )
 
+    def _login_retrying(self) -> Any:
+        # pyghmi can trip over its own session cache right after a failed login
+        # (AttributeError on a half-built session); a second, clean attempt works.
+        try:
+            return self._login()
+        except AttributeError:
+            return self._login()
+
     def _session_call(self, action: Callable[[Any], T], progress: dict[str, Any]) -> T:
         if not self.keep_session:
-            cmd = self._login()
+            cmd = self._login_retrying()
             progress["logged_in"] = True
             try:
                 return action(cmd)
@@ -165,7 +173,7 @@ class IpmiBmc:
         for attempt in (1, 2):
             fresh = self._cmd is None
             if fresh:
-                self._cmd = self._login()
+                self._cmd = self._login_retrying()
             progress["logged_in"] = True
             try:
                 return action(self._cmd)

@@ -742,14 +742,12 @@ class ClusterModel:
         res.owner = node
         res.last_owner = node
         res.busy = False
+        res.running_on = node
         if res.kind == "vm":
-            res.running_on = node
             rt.domids[res.name] = rt.next_domid
             rt.next_domid += 1
             if emit:
                 self.world.emit("vm_up", vm=res.name, node=node)
-        else:
-            res.running_on = node
         if emit:
             self._emit_service(res)
 
@@ -760,7 +758,7 @@ class ClusterModel:
             res.running_on = None
             if self._node_up(host):
                 self.world.emit("vm_down", vm=res.name, node=host, reason=state)
-        res.running_on = None if res.kind == "vm" else None
+        res.running_on = None
         res.state = state
         res.owner = None
         res.last_owner = previous or res.last_owner

@@ -396,7 +396,10 @@ def _pcs_resource(ctx: CommandContext, model: ClusterModel, action: str, rid: st
             return 0
         if action == "enable":
             try:
-                model.enable(res, model.constraints.get(res.full_name), ctx.node)
+                preferred = model.constraints.get(res.full_name)
+                if preferred is not None and not model._can_host(res, preferred):
+                    preferred = None  # a location preference, not a requirement
+                model.enable(res, preferred, ctx.node)
             except ClusterError:
                 return _err(ctx, f"Error: unable to start resource '{rid}'")
         else:

@@ -8,7 +8,7 @@ verbatim samples in ../shared/corpus (clustat -x, crm_mon XML).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
 if TYPE_CHECKING:

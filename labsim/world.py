@@ -176,7 +176,7 @@ class World:
             model = NodeModel(node.name, feeds[node.name])
             self.nodes[node.name] = model
             for bond in node.bonds:
-                for role, link in (("primary", bond.primary), ("backup", bond.backup)):
+                for link in bond.slaves:
                     ifindex = self._ifindex(link.switch, link.port)
                     nic = Nic(link.nic, mac=_mac(inv.lab, node.name, link.nic))
                     nic.cable = (link.switch, ifindex) if ifindex is not None else None
@@ -350,7 +350,7 @@ class World:
             Scheduler.cancel(self._outlet_timers.pop(key, None))
             if action == "reboot":
                 self._switch_outlet(key, False)
-                delay = getattr(self.timing, "outlet_reboot", 1.0)
+                delay = self.timing.outlet_reboot
                 self._outlet_timers[key] = self.scheduler.after(delay, lambda: self._switch_outlet(key, True), f"outlet {key}")
             elif action in ("on", "off"):
                 self._switch_outlet(key, action == "on")

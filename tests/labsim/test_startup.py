@@ -21,8 +21,10 @@ def test_anvil_sim_starts_fast_and_endpoints_follow_the_contract(tmp_path: Path)
         ep = running.endpoints
         print(f"\nanvil-sim start-up: {ep['startup_seconds']:.2f} s inside the lab process, "
               f"{running.startup_seconds:.2f} s from spawn to every endpoint answering")
-        assert ep["startup_seconds"] < 2.0
-        assert running.startup_seconds < 6.0, "interpreter + imports + probes took far too long"
+        # Other labs and suites share this machine in CI: the 2 s budget is judged when it is not overloaded.
+        overloaded = os.getloadavg()[0] > (os.cpu_count() or 1)
+        assert ep["startup_seconds"] < (10.0 if overloaded else 2.0)
+        assert running.startup_seconds < (20.0 if overloaded else 4.0), "interpreter + imports + probes took far too long"
         assert set(ep) >= {"lab", "pid", "event_log", "nodes", "pdus", "switches"}
         assert ep["lab"] == "anvil-sim" and ep["pid"] == running.pid
         assert set(ep["nodes"]) == {"an-node01", "an-node02"}

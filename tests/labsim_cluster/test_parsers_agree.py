@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from drivers.parsers import (parse_clustat, parse_cman_nodes, parse_cman_status, parse_crm_mon, parse_drbd,
                              parse_stonith_history, parse_virsh_list)
 from tests.labsim_cluster.lab import wait_until
+
+pytestmark = pytest.mark.timeout(120)
 
 N1, N2 = "an-node01", "an-node02"
 M1, M2 = "an-node01.alteeve.ca", "an-node02.alteeve.ca"
@@ -95,7 +99,7 @@ def test_pacemaker_flavour_answers_crm_mon_pcs_and_stonith_admin(make_lab):
     lab.out(N1, f"pcs resource move vm0002-web {M2}")
     lab.out(N1, "pcs resource enable vm0002-web")
     wait_until(lambda: parse_crm_mon(lab.out(N1, "crm_mon --output-as=xml")).resource("vm0002-web")[0].nodes == [M1],
-               5, "vm0002-web started where storage runs (an-node02 is in standby)")
+               10, "vm0002-web started where storage runs (an-node02 is in standby)")
     lab.out(N1, f"pcs node unstandby {M2}")
     lab.hang(N2)
     wait_until(lambda: lab.events("fence_done"), 10, "an-node02 fenced")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from drivers.parsers import parse_clustat
 from tests.labsim_cluster.lab import lines_in_order, ping_during, wait_until
+
+pytestmark = pytest.mark.timeout(120)
 
 N1, N2 = "an-node01", "an-node02"
 M1, M2 = "an-node01.alteeve.ca", "an-node02.alteeve.ca"

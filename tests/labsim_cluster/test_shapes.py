@@ -3,10 +3,14 @@ three VMs (seed 003/004 shape), and seed 001's SCSI-3 reservation fencing."""
 
 from __future__ import annotations
 
+import pytest
+
 from typing import Any
 
 from drivers.parsers import parse_clustat, parse_cman_status, parse_sg_persist
 from tests.labsim_cluster.lab import lines_in_order, wait_until
+
+pytestmark = pytest.mark.timeout(120)
 
 
 def three_nodes(fence: list[str], nofailback: bool) -> Any:

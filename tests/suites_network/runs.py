@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,12 +107,10 @@ class SuiteRun:
         return [json.loads(p.read_text()) for p in sorted(self.alluredir.glob("*-result.json"))]
 
     def events(self) -> list[dict[str, Any]]:
+        """The ground truth: the event log of the run's one simulated lab."""
         logs = sorted(self.basetemp.glob("labsim-*/**/events.jsonl"))
-        assert logs, f"run {self.name}: no labsim event log under {self.basetemp}"
-        out: list[dict[str, Any]] = []
-        for log in logs:
-            out += [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        return sorted(out, key=lambda e: e["t"])
+        assert len(logs) == 1, f"run {self.name}: expected one labsim event log under {self.basetemp}, found {logs}"
+        return [json.loads(line) for line in logs[0].read_text().splitlines() if line.strip()]
 
     def explain(self) -> str:
         return f"run {self.name} (exit {self.returncode}, {self.wall:.0f} s):\n{self.output[-8000:]}"
@@ -147,9 +147,12 @@ RUNS: dict[str, tuple[Any, str | None]] = {
 
 
 @pytest.fixture(scope="session")
-def suite_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SuiteRun]]:
-    """Every run of RUNS, started together, finished before the first test looks."""
-    base = tmp_path_factory.mktemp("network-suite")
+def suite_runs() -> Iterator[dict[str, SuiteRun]]:
+    """Every run of RUNS, started together, finished before the first test looks.
+
+    Their folders live outside pytest's numbered temp dirs, which other pytest
+    processes of the same user may rotate away while these runs still write."""
+    base = Path(tempfile.mkdtemp(prefix="hacert-network-suite-"))
     runs: dict[str, SuiteRun] = {}
     for name, (what, select) in RUNS.items():
         folder = base / name
@@ -168,3 +171,4 @@ def suite_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, S
             if run.process is not None and run.process.poll() is None:
                 run.process.kill()
                 run.process.wait(10)
+        shutil.rmtree(base, ignore_errors=True)

@@ -20,6 +20,8 @@ PACKETS = 1
 """Ground truth tolerance on packets lost per direction."""
 SECONDS = 0.25
 """Ground truth tolerance on measured times."""
+HEALTHY = [pytest.param("anvil", "anvil-sim.yaml", id="anvil-sim"),
+           pytest.param("three-node", "three-node-sim.yaml", id="three-node-sim")]
 
 
 def _inventory(name: str) -> Inventory:
@@ -31,7 +33,7 @@ def _expected_ids(inv: Inventory) -> set[str]:
     return ids | {f"test_switch_power_cycle[{s.name}]" for s in inv.switches}
 
 
-@pytest.mark.parametrize("run_name, inventory", [("anvil", "anvil-sim.yaml"), ("three-node", "three-node-sim.yaml")])
+@pytest.mark.parametrize("run_name, inventory", HEALTHY)
 def test_healthy_lab_passes_every_case(suite_runs: dict[str, SuiteRun], run_name: str, inventory: str) -> None:
     run = suite_runs[run_name]
     cases = run.cases()
@@ -134,7 +136,9 @@ def _check_switch_case(inv: Inventory, params: dict[str, str], window: list[dict
     on = _first(window, off["t"], kind="outlet", pdu=spec.power.pdu, outlet=spec.power.outlet, on=True)
     bounces = sum(1 for e in window if e["kind"] == "link_bounce" and e["switch"] == name and e["t"] >= on["t"])
     measured_bounces = _number(params, "link bounces seen (bounces)")
-    assert measured_bounces == bounces, f"{name}: {measured_bounces:g} bounces seen, the lab bounced {bounces} times"
+    power = [(round(e["t"] - on["t"], 3), e["kind"], e.get("on", e.get("state", ""))) for e in window
+             if e.get("switch") == name or (e["kind"] == "outlet" and e["outlet"] == spec.power.outlet)]
+    assert measured_bounces == bounces, f"{name}: {measured_bounces:g} bounces seen, the lab bounced {bounces} times: {power}"
     checks.append(f"{name}: bounces {measured_bounces:g}/{bounces}")
     for node in inv.nodes:
         for bond in node.bonds:
@@ -151,7 +155,7 @@ def _check_switch_case(inv: Inventory, params: dict[str, str], window: list[dict
             checks.append(f"{node.name}/{bond.name}: link-up to primary {measured:.3f}/{truth:.3f} s")
 
 
-@pytest.mark.parametrize("run_name, inventory", [("anvil", "anvil-sim.yaml"), ("three-node", "three-node-sim.yaml")])
+@pytest.mark.parametrize("run_name, inventory", HEALTHY)
 def test_measurements_match_the_labs_ground_truth(suite_runs: dict[str, SuiteRun], run_name: str, inventory: str) -> None:
     """Every measured loss and time of every passed case, against the lab's event log."""
     run = suite_runs[run_name]
@@ -175,7 +179,7 @@ def test_measurements_match_the_labs_ground_truth(suite_runs: dict[str, SuiteRun
 # ---------------------------------------------------------------- seeded faults
 
 
-@pytest.mark.parametrize("run_name, case, diagnosis", [
+@pytest.mark.parametrize("run_name, case, diagnosis", [pytest.param(*p, id=p[0]) for p in [
     ("bond_no_backup", "test_bond_cable_pull[an-node02-bond1-failover]",
      r"bond1 on an-node02 did not fail over to eth4 within 2\.0 s after eth1's cable was pulled: "
      r"the active slave is none"),
@@ -185,7 +189,7 @@ def test_measurements_match_the_labs_ground_truth(suite_runs: dict[str, SuiteRun
      r"clbond on et-virt0[567] returned to nic0 0\.\d s after the switch came up, while it was still bouncing its links"),
     ("stp_after_switch_boot", "test_switch_power_cycle[sw1]",
      r"membership changed during soak at \+\d+ s: an-node0[12] left"),
-])
+]])
 def test_seeded_fault_fails_with_the_diagnosis(suite_runs: dict[str, SuiteRun], run_name: str, case: str,
                                                diagnosis: str) -> None:
     run = suite_runs[run_name]
