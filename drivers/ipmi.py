@@ -4,8 +4,11 @@ Each action logs in with a fresh session and logs out again (pyghmi caches
 sessions per process; a cached session to a BMC that died takes ~30 s to
 fail, a fresh one a few seconds). Credentials go to pyghmi as bytes: str
 credentials can pick up a stale cached session and hang. Every action runs
-in a worker thread joined with a deadline, so no pyghmi retry loop can
-outlive the configured timeout by more than a small margin.
+in a worker thread joined with a deadline, so no caller waits longer than
+the configured timeout. Caveat: when that deadline passes, pyghmi's own
+retransmissions may still deliver the command afterwards — after a
+DeviceUnreachable from a power action, read the power state again before
+concluding anything.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Callable, Literal, TypeVar
 
 from pyghmi.exceptions import IpmiException
 from pyghmi.ipmi import command as ipmi_command
+from pyghmi.ipmi.private import session as ipmi_session
 
 from .errors import AuthenticationRefused, CommandRefused, DeviceUnreachable, LabError
 from .redact import reveal
@@ -42,12 +46,30 @@ _AUTH_WORDS = (
 _UNREACHABLE_WORDS = ("timeout", "timed out", "no longer connected", "unable to", "connection", "no response")
 
 
+# BMCs that must be asked for cipher suite 3 (HMAC-SHA1) straight away. pyghmi
+# always opens with suite 17 (SHA-256) and falls back only when the BMC answers
+# with an error; some BMCs (OpenIPMI's ipmi_sim) stall instead.
+_SUITE3_ONLY: set[tuple[str, int]] = set()
+_original_open_request = ipmi_session.Session._open_rmcpplus_request
+
+
+def _open_request_with_suite_choice(session: Any) -> Any:
+    if (session.bmc, session.port) in _SUITE3_ONLY and session.attemptedhash == 256:
+        session.attemptedhash = 1  # pyghmi 1.6: 1 = the SHA-1 algorithms of suite 3
+    return _original_open_request(session)
+
+
+ipmi_session.Session._open_rmcpplus_request = _open_request_with_suite_choice
+
+
 class IpmiBmc:
     """One BMC, addressed by host/port, with a user and password.
 
     `timeout` bounds every action (login + command + logout) in seconds.
     Pass `keep_session=True` to reuse one logged-in session across actions
     (then call `close()`); the default is a fresh session per action.
+    `cipher_suite=3` skips pyghmi's suite-17 attempt (needed by BMCs that
+    stall on it); None lets pyghmi negotiate.
     """
 
     def __init__(
@@ -60,7 +82,10 @@ class IpmiBmc:
         timeout: float = 5.0,
         keep_session: bool = False,
         privilege: int | None = None,
+        cipher_suite: int | None = None,
     ) -> None:
+        if cipher_suite not in (None, 3, 17):
+            raise ValueError(f"cipher_suite must be 3, 17 or None (got {cipher_suite})")
         self.name = name
         self.host = host
         self.port = port
@@ -71,6 +96,8 @@ class IpmiBmc:
         self.privilege = privilege
         self._cmd: Any = None
         self._lock = threading.Lock()
+        if cipher_suite == 3:
+            _SUITE3_ONLY.add((host, port))
 
     @property
     def address(self) -> str:
@@ -158,7 +185,19 @@ class IpmiBmc:
         try:
             return self._login()
         except AttributeError:
+            self._forget_half_built_session()
             return self._login()
+        except IpmiException:
+            self._forget_half_built_session()
+            raise
+
+    def _forget_half_built_session(self) -> None:
+        """Drop pyghmi's cached in-progress login for these credentials, so a
+        failed login cannot be handed to the next caller (pyghmi 1.6 internals)."""
+        pending = getattr(ipmi_session.Session, "initting_sessions", None)
+        if isinstance(pending, dict):
+            key = (self.host, self.user.encode(), (reveal(self._password) or "").encode(), self.port, None)
+            pending.pop(key, None)
 
     def _session_call(self, action: Callable[[Any], T], progress: dict[str, Any]) -> T:
         if not self.keep_session:

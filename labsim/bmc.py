@@ -54,7 +54,7 @@ class SimBmc(bmc.Bmc):
         ipmisession.Session.bmc_handlers[self.serversocket] = {0: self}
 
     def dark(self) -> bool:
-        return not self.world.bmc_answers(self.node)
+        return not self.world.bmc_answers(self.node) or self.world.device_faults.active("bmc_dark", self.node)
 
     def process_pktqueue(self) -> None:
         if self.dark():

@@ -909,6 +909,7 @@ class ClusterModel:
                 if res.state == "migrating":
                     res.state = "started"
                     self._emit_service(res)
+                self._notify()
                 return
             gap_start = time.time()
             res.switchover_until = _mono() + gap

@@ -65,6 +65,18 @@ class RunningLab:
                 self.process.wait(timeout)
         return self.process.returncode
 
+    def inject(self, fault: str, target: str | None = None, **when: Any) -> list[dict[str, Any]]:
+        """Make a device misbehave now (labsim/device_faults.py; `after`, `duration`, `when` as there)."""
+        from labsim.device_faults import FaultControl
+
+        return FaultControl(self.workdir).inject(fault, target, **when)
+
+    def clear_fault(self, fault: str | None = None, target: str | None = None) -> int:
+        """Make matching device faults (None: all) stop; how many were active."""
+        from labsim.device_faults import FaultControl
+
+        return FaultControl(self.workdir).clear(fault, target)
+
     def __enter__(self) -> "RunningLab":
         return self
 

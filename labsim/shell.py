@@ -243,6 +243,10 @@ def _run_simple(world, node: str, simple: Simple, io: ShellIO, stdin: str | None
         else:
             io.write_err(f"bash: {argv[0]}: command not found\n")
         return 127
+    refusal = world.device_faults.refusal(node, argv)
+    if refusal:
+        io.write_err(refusal)
+        return 1
     ctx = CommandContext(world=world, node=node, argv=argv, line=" ".join(simple.argv), io=sink)
     ctx.stdin = stdin  # type: ignore[attr-defined]
     status = handler(ctx)

@@ -127,7 +127,7 @@ class Device:
         self._sorted = sorted(self.objects)
 
     def answers(self) -> bool:
-        return True
+        return not self.world.device_faults.active("pdu_silent", self.name)
 
     def next_oid(self, oid: OID) -> OID | None:
         i = bisect.bisect_right(self._sorted, oid)
@@ -194,7 +194,7 @@ def pdu_device(world: World, pdu: str, variant: str = "rpdu") -> Device:
 
 class SwitchDevice(Device):
     def answers(self) -> bool:
-        return self.world.switch_state(self.name) != "off"
+        return self.world.switch_state(self.name) != "off" and not self.world.device_faults.active("switch_silent", self.name)
 
 
 def switch_device(world: World, sw: str) -> Device:
@@ -209,6 +209,8 @@ def switch_device(world: World, sw: str) -> Device:
         def set_(value: Any) -> None:
             if int(value) not in (1, 2):
                 raise BadValue(value)
+            if int(value) == 2 and world.device_faults.active("switch_ignores_shutdown", sw):
+                return  # answers OK, changes nothing
             world.set_port_admin(sw, index, int(value) == 1)
 
         return set_

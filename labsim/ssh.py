@@ -94,8 +94,18 @@ class ChannelIO:
 
 
 class _Server(paramiko.ServerInterface):
-    def __init__(self, lab: "SshServers", node: str):
-        self.lab, self.node = lab, node
+    def __init__(self, lab: "SshServers", node: str, transport: paramiko.Transport):
+        self.lab, self.node, self.transport = lab, node, transport
+
+    def _running(self) -> bool:
+        """False when the node is not up. While it is hung this blocks the connection's
+        thread, so the session goes silent like a crashed kernel's (keepalives included)."""
+        pause = threading.Event()
+        faults = self.lab.world.device_faults
+        while ((self.lab.world.node_state(self.node) == "hung" or faults.active("ssh_hang_after_accept", self.node))
+               and self.transport.is_active()):
+            pause.wait(0.2)
+        return self.lab.world.node_state(self.node) == "up" and self.transport.is_active()
 
     def get_allowed_auths(self, username: str) -> str:
         return "password,publickey"
@@ -111,7 +121,7 @@ class _Server(paramiko.ServerInterface):
         return paramiko.AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
-        if kind == "session":
+        if kind == "session" and self._running():
             return paramiko.OPEN_SUCCEEDED
         return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
@@ -125,7 +135,7 @@ class _Server(paramiko.ServerInterface):
         return False
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
-        if self.lab.world.node_state(self.node) != "up":
+        if not self._running():
             return False
         channel._labsim_replied = threading.Event()  # type: ignore[attr-defined]
         line = command.decode(errors="replace")
@@ -197,11 +207,11 @@ class SshServers:
         conn.setblocking(True)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         state = self.world.node_state(node)
-        if state == "hung":
+        if state == "hung" or self.world.device_faults.active("ssh_hang_after_accept", node):
             with self.world.lock:
                 self._stalled[node].append(conn)  # no banner, ever
             return
-        if state != "up":
+        if state != "up" or self.world.device_faults.active("ssh_drop", node):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()  # reset: nothing listens on a node that is not running
             return
@@ -219,11 +229,13 @@ class SshServers:
         with self.world.lock:
             self._transports[node].append(transport)
         try:
-            transport.start_server(server=_Server(self, node))
+            transport.start_server(server=_Server(self, node, transport))
         except (paramiko.SSHException, EOFError, OSError):
             transport.close()
 
     def _on_event(self, record: dict[str, Any]) -> None:
+        for dropped in self.world.device_faults.dropped_nodes(record, list(self._transports)):
+            self._on_event({"kind": "node_state", "node": dropped, "state": "off"})  # sessions drop as at power loss
         if record["kind"] != "node_state":
             return
         node, state = record["node"], record["state"]

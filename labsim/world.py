@@ -26,6 +26,7 @@ from typing import Any, Callable
 from fixtures.inventory import Inventory, SimTiming
 from labsim.bonding import BondModel
 from labsim.core import EventLog, Scheduler, ShellIO, _Timer
+from labsim.device_faults import DeviceFaults
 
 NODE_STATES = ("off", "booting", "up", "hung")
 SWITCH_PORTS_MIN = 24
@@ -102,6 +103,7 @@ class World:
         self.event_log_path = self.workdir / "events.jsonl"
         self.events = EventLog(self.event_log_path)
         self.cluster: Any = None
+        self.device_faults = DeviceFaults(self)  # devices that misbehave (harness-fault tests)
         self.started = time.time()
         self._subscribers: list[Callable[[dict[str, Any]], None]] = []
         self._addresses: dict[str, Registered] = {}
@@ -218,8 +220,10 @@ class World:
 
     def start(self) -> None:
         self.scheduler.start()
+        self.device_faults.start()
 
     def stop(self) -> None:
+        self.device_faults.stop()
         self.scheduler.stop()
         self.events.close()
 

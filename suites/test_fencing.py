@@ -20,6 +20,7 @@ not see it and the first that did, narrowed by the syslog line's own stamp.
 
 from __future__ import annotations
 
+import copy
 import re
 import shlex
 import subprocess
@@ -109,6 +110,18 @@ def syslog_epoch(event: Any) -> float | None:
 # ---------------------------------------------------------------- watching devices
 
 
+def _own_bmc(bmc: Any) -> Any:
+    """A copy of the lab's BMC driver for the sampling thread, with its own lock, so a sample in
+    flight (up to the BMC timeout while the BMC is dark) never holds up the case's own BMC calls.
+    Its timeout stays the driver's: a shorter one abandons pyghmi logins in flight, and that
+    leaves pyghmi unable to reach the BMC for ~35 s after it answers again (measured)."""
+    own = copy.copy(bmc)
+    if hasattr(own, "_lock"):
+        own._lock = threading.Lock()
+        own._cmd = None
+    return own
+
+
 class DeviceSampler:
     """Polls the victim's BMC (power state) and PDU outlets in a thread through the fence window.
 
@@ -119,6 +132,7 @@ class DeviceSampler:
         self.lab = lab
         self.node = node
         self.interval = interval
+        self.bmc = _own_bmc(lab.bmc(node.name))
         self.samples: list[tuple[float, str, str]] = []  # (t, source, value)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sampler {node.name}", daemon=True)
@@ -148,7 +162,7 @@ class DeviceSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.time()
-            self._sample("bmc", lambda: self.lab.bmc(self.node.name).power_status())
+            self._sample("bmc", self.bmc.power_status)
             for ref in self.node.power:
                 self._sample(f"{ref.pdu}/{ref.outlet}", lambda ref=ref: self.lab.pdu(ref.pdu).outlet_status(ref.outlet))
             self._stop.wait(max(0.0, self.interval - (time.time() - started)))
@@ -346,43 +360,44 @@ def _answers(lab: Any, node: str) -> bool:
 
 def wait_services_home(watch: FenceWatch, after: float) -> float:
     """The victim's services back on it: storage started by the cluster, VMs migrated home where
-    the failover domain does not fail back by itself. Returns when the last one was home."""
+    the failover domain does not fail back by itself. Returns when the last one was home: seen by
+    polling, or when the harness's own migrate/relocate returned (those commands return once done)."""
     lab, inv, victim = watch.lab, watch.inv, watch.victim
     timeout = inv.expectations.services_back_timeout
     deadline = time.time() + timeout
     storage = list(victim.storage_services)
     vms = [vm.name for vm in inv.vms_on(victim.name)]
     others = [svc.name for svc in inv.services if svc.home == victim.name and svc.name not in storage]
-    mine = storage + vms + others
-    edge = Edge(after)
-    moved: set[str] = set()
+    edges = {name: Edge(after) for name in storage + vms + others}
+    home: dict[str, bool] = {}
     while True:
         start = time.time()
         status = lab.cluster.status(via=watch.survivors[0])
         end = time.time()
         watch.status = status
-        home = {name: where_running(inv, status, name) == victim.name for name in mine}
-        edge.look(all(home.values()), start, end)
-        if edge.moment is not None:
-            return edge.moment.t
+        for name, edge in edges.items():
+            home[name] = where_running(inv, status, name) == victim.name
+            edge.look(home[name], start, end)
+        if all(edge.moment is not None for edge in edges.values()):
+            return max(edge.t for edge in edges.values())  # type: ignore[type-var]
         storage_up = all(home[name] for name in storage)
         for name in vms + others:
-            if home[name] or name in moved or not storage_up:
+            if home[name] or not storage_up:
                 continue
             svc = find_service(status, name)
-            if svc is None or svc.state != "started":
-                continue  # still being recovered elsewhere; move it once it runs
-            if _fails_back(inv, name):
-                continue  # the cluster moves it home by itself
+            if svc is None or svc.state != "started" or _fails_back(inv, name):
+                continue  # still being recovered elsewhere (move it once it runs), or the cluster brings it home
             if name in vms:
                 lab.cluster.migrate(name, victim.name)
             else:
                 lab.cluster.relocate(name, victim.name)
-            moved.add(name)
+            done = time.time()
+            edges[name].moment = Moment(done, done)
+            home[name] = True
         if time.time() >= deadline:
             break
         time.sleep(POLL)
-    missing = [name for name, ok in home.items() if not ok]
+    missing = [name for name, edge in edges.items() if edge.moment is None]
     fail(f"{victim.name} rejoined but its services were not back within {timeout:g} s: "
          f"{', '.join(missing)} not running on it; last cluster state: {watch.state_text()}")
     raise AssertionError("unreachable")

@@ -85,7 +85,9 @@ def test_a_hung_node_goes_silent_but_its_bmc_answers(lab: Lab) -> None:
             if not stream.channel.recv(4096):
                 raise AssertionError("the hung node closed the channel")
     assert not stream.channel.exit_status_ready()
-    # a new connection gets no banner
+    # a new channel on the old connection gets no answer, a new connection no banner
+    with pytest.raises(paramiko.SSHException):
+        node.client.get_transport().open_session(timeout=0.5)
     ssh = lab.ep["nodes"][NODE]["ssh"]
     assert _banner(ssh["host"], ssh["port"]) == "silent"
     assert bmc_answers(*_bmc(lab))
@@ -99,3 +101,29 @@ def test_a_hung_node_goes_silent_but_its_bmc_answers(lab: Lab) -> None:
     assert lab.node(NODE).run("cat /proc/net/bonding/bond0")[0] == 0
     [done] = [e for e in lab.events("ping_done") if e["node"] == NODE]
     assert done["received"] >= 1
+
+
+def test_poweroff_and_reboot_from_the_shell(lab: Lab) -> None:
+    node = lab.node(NODE)
+    assert node.run("reboot")[0] == 0
+    wait_until("an-node01 rebooted",
+               lambda: [e["state"] for e in lab.events("node_state") if e["node"] == NODE] == ["off", "booting", "up"], 5)
+    node = lab.node(NODE)
+    assert node.run("poweroff")[0] == 0
+    wait_until("an-node01 off", lambda: [e["state"] for e in lab.events("node_state") if e["node"] == NODE][-1] == "off", 2)
+    bmc = lab.ep["nodes"][NODE]["bmc"]
+    status = subprocess.run([need("ipmitool"), "-I", "lanplus", "-H", bmc["host"], "-p", str(bmc["port"]), "-U", bmc["user"],
+                             "-P", bmc["password"], "-R", "1", "-N", "2", "chassis", "power", "status"],
+                            capture_output=True, text=True, timeout=30)
+    assert status.stdout.strip() == "Chassis Power is off"
+
+
+def test_pyghmi_client_falls_back_to_cipher_suite_3(lab: Lab) -> None:
+    from pyghmi.ipmi import command
+
+    bmc = lab.ep["nodes"][NODE]["bmc"]
+    client = command.Command(bmc=bmc["host"], userid=bmc["user"].encode(), password=bmc["password"].encode(),
+                             port=bmc["port"], keepalive=False)
+    assert client.get_power() == {"powerstate": "on"}
+    client.set_power("off", wait=True)
+    assert [e["action"] for e in lab.events("chassis")] == ["off"]

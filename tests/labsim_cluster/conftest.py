@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -16,8 +17,17 @@ def _transport() -> str:
     return "ssh" if ssh_available() else "inproc"
 
 
+@pytest.fixture(scope="session")
+def _lab_stopper() -> Iterator[list[threading.Thread]]:
+    """Labs are stopped in the background while the next test runs; all are joined at the end."""
+    threads: list[threading.Thread] = []
+    yield threads
+    for thread in threads:
+        thread.join(30)
+
+
 @pytest.fixture
-def make_lab(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+def make_lab(tmp_path: Path, _lab_stopper: list[threading.Thread]) -> Iterator[Callable[..., Any]]:
     """make_lab(faults=[...], timing={...}, edit=fn, base=path) -> a started lab, stopped afterwards."""
     labs: list[Any] = []
 
@@ -33,4 +43,6 @@ def make_lab(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
     yield make
     for lab in labs:
-        lab.stop()
+        thread = threading.Thread(target=lab.stop, name="stop-lab", daemon=True)
+        thread.start()
+        _lab_stopper.append(thread)

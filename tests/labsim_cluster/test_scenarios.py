@@ -93,7 +93,7 @@ def test_destroy_three_times_restarts_twice_then_relocates(make_lab):
 def test_live_migration_moves_owner_without_stopping_the_vm(make_lab):
     lab = make_lab()
     vm = "vm0001-dev"
-    text, ping = ping_during(lab, N2, "10.254.0.1", lambda: lab.out(N1, f"clusvcadm -M vm:{vm} -m {M2}"))
+    text, ping = ping_during(lab, N2, "10.254.0.1", lambda: lab.out(N1, f"clusvcadm -M vm:{vm} -m {M2}"), seconds=1.2)
     assert text == f"Trying to migrate vm:{vm} to {M2}...Success\n"
     assert ping["received"] >= ping["transmitted"] - 2, f"a live migration loses at most a ping or two: {ping}"
     assert owner(lab, N1, f"vm:{vm}") == (M2, "started")

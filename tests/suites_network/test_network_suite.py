@@ -234,4 +234,4 @@ def test_overhead_against_the_procedures_waits(suite_runs: dict[str, SuiteRun]) 
     print(f"\nnetwork suite on anvil-sim: {run.wall:.1f} s wall ({case_time:.1f} s in {cases} cases), "
           f"procedure's waits {imposed:.1f} s, harness overhead {overhead:.1f} s ({overhead / cases:.2f} s per case)")
     assert case_time >= imposed * 0.95, "the cases took less than the waits the procedure imposes: a wait was skipped"
-    assert overhead / cases < 6.0, f"harness overhead {overhead / cases:.1f} s per case"
+    assert overhead / cases < 10.0, f"harness overhead {overhead / cases:.1f} s per case"

@@ -97,11 +97,14 @@ class SuiteRun:
     def window(self, case: str) -> tuple[float, float]:
         """(start, stop) wall-clock seconds of a case, from its Allure result."""
         uuid = self.cases()[case]["allure"]["uuid"]
-        result = json.loads((self.base / "allure" / f"{uuid}-result.json").read_text())
-        return result["start"] / 1000.0, result["stop"] / 1000.0
+        for path in (self.base / "allure").glob("*-result.json"):
+            result = json.loads(path.read_text())
+            if result.get("uuid") == uuid:
+                return result["start"] / 1000.0, result["stop"] / 1000.0
+        raise AssertionError(f"run {self.name}: no Allure result for {case} (uuid {uuid})")
 
     def events(self) -> list[dict[str, Any]]:
-        logs = sorted(self.basetemp.glob("labsim-*/**/events.jsonl"))
+        logs = sorted({p.resolve() for p in self.basetemp.glob("labsim-*/**/events.jsonl")})
         assert logs, f"run {self.name}: no labsim event log under {self.basetemp}"
         out: list[dict[str, Any]] = []
         for log in logs:

@@ -153,7 +153,8 @@ def test_every_vm_ends_home(vm_runs: dict[str, SuiteRun], run_name: str, invento
     for vm in inv.vms:
         states = [e for e in events if e["kind"] == "service_state" and e["service"] == f"vm:{vm.name}"]
         assert states, f"{vm.name} never changed state"
-        assert (states[-1]["owner"], states[-1]["state"]) == (vm.home, "started"), f"{vm.name} ended {states[-1]}"
+        owner = inv.node_by_member(states[-1]["owner"]).name if states[-1]["owner"] else None
+        assert (owner, states[-1]["state"]) == (vm.home, "started"), f"{vm.name} ended {states[-1]}"
 
 
 # ---------------------------------------------------------------- seeded faults

@@ -1,0 +1,186 @@
+"""Run the certification suites in a subprocess, as a user would, and read back what they reported
+(exit code, JUnit XML, the certification summary, the per-case log of tests/reliability/attach.py,
+the simulated lab's ground-truth event log)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from fixtures.inventory import load_inventory
+from labsim.core import read_event_log
+
+REPO = Path(__file__).resolve().parents[2]
+ANVIL = REPO / "inventories" / "anvil-sim.yaml"
+SUITES = REPO / "suites"
+
+_SCRUBBED = ("HACERT_INVENTORY", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST")
+
+
+def write_inventory(folder: Path, base: Path = ANVIL, *, lab: str | None = None, faults: Sequence[dict[str, Any]] = (),
+                    device_faults: Sequence[dict[str, Any]] = (), timing: dict[str, Any] | None = None,
+                    expectations: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None) -> Path:
+    """A validated copy of `base` with seeded faults and other timings/expectations."""
+    data = copy.deepcopy(yaml.safe_load(base.read_text()))
+    if lab:
+        data["lab"] = lab
+    sim = data.get("simulation") or {}
+    sim["timing"] = {**(sim.get("timing") or {}), **(timing or {})}
+    sim["faults"] = list(faults)
+    if device_faults:
+        sim["device_faults"] = list(device_faults)
+    data["simulation"] = sim
+    data["expectations"] = {**(data.get("expectations") or {}), **(expectations or {})}
+    data["cluster"] = {**data["cluster"], **(cluster or {})}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{data['lab']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    load_inventory(path)
+    return path
+
+
+@dataclass
+class Finished:
+    """What one suite run left behind."""
+
+    returncode: int
+    output: str
+    folder: Path
+    seconds: float
+
+    def junit(self) -> dict[str, tuple[str, str]]:
+        """{case name: (passed|failed|error|skipped, message)}; a case erroring in teardown after
+        its call counts once, by its worst outcome."""
+        out: dict[str, tuple[str, str]] = {}
+        path = self.folder / "junit.xml"
+        if not path.exists():
+            return out
+        rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+        for case in ET.parse(path).getroot().iter("testcase"):
+            outcome, message = "passed", ""
+            for kind in ("failure", "error", "skipped"):
+                found = case.find(kind)
+                if found is not None:
+                    outcome = {"failure": "failed"}.get(kind, kind)
+                    message = (found.get("message") or "") + "\n" + (found.text or "")
+                    break
+            name = case.get("name", "")
+            if name not in out or rank[outcome] > rank[out[name][0]]:
+                out[name] = (outcome, message)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        path = self.folder / "summary" / "summary.json"
+        return json.loads(path.read_text()) if path.exists() else {"cases": []}
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """Summary rows by case name (`test_x[id]`)."""
+        return {row["case"].split("::")[-1]: row for row in self.summary().get("cases", [])}
+
+    def case_log(self) -> list[dict[str, Any]]:
+        path = self.folder / "cases.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def phase(self, case: str, phase: str) -> dict[str, Any] | None:
+        for record in self.case_log():
+            if record["name"] == case and record["phase"] == phase:
+                return record
+        return None
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.output[-chars:]
+
+
+class SuiteRun:
+    """`pytest suites/...` in the background against an inventory (optionally an already running lab)."""
+
+    def __init__(self, folder: Path, inventory: Path, tests: Sequence[str], *, select: str | None = None,
+                 endpoints: Path | None = None, fault_plan: list[dict[str, Any]] | None = None,
+                 extra: Sequence[str] = (), timeout: float = 240.0, live_stderr: bool = False) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.timeout = timeout
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env["CI"] = "1"  # never ask a person anything
+        env["HACERT_CASE_LOG"] = str(folder / "cases.jsonl")
+        if endpoints is not None:
+            env["HACERT_ATTACH_ENDPOINTS"] = str(endpoints)
+        if fault_plan:
+            plan = folder / "fault-plan.json"
+            plan.write_text(json.dumps(fault_plan, indent=1))
+            env["HACERT_FAULT_PLAN"] = str(plan)
+        command = [
+            sys.executable, "-m", "pytest", *tests, "--inventory", str(inventory), "-p", "tests.reliability.attach",
+            "--junitxml", str(folder / "junit.xml"), "-o", "junit_family=xunit1",
+            "--alluredir", str(folder / "allure"), "--summary-dir", str(folder / "summary"),
+            "--basetemp", str(folder / "basetemp"), "-rA", "-q", *(["-s"] if live_stderr else []), *extra,
+        ]
+        if select:
+            command += ["-k", select]
+        self.command = command
+        self.started = time.monotonic()
+        self._out = (folder / "output.txt").open("w")
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, text=True)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: SIGINT to pytest only (the lab, when it was started by the test, keeps running)."""
+        self.process.send_signal(signal.SIGINT)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def result(self) -> Finished:
+        try:
+            code = self.process.wait(timeout=max(1.0, self.timeout - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self._out.close()
+            raise AssertionError(f"suite run in {self.folder} did not end within {self.timeout:g} s:\n"
+                                 + (self.folder / "output.txt").read_text()[-4000:])
+        self._out.close()
+        return Finished(code, (self.folder / "output.txt").read_text(), self.folder, time.monotonic() - self.started)
+
+
+def wait_event(log: Path, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str,
+               alive: Callable[[], bool] = lambda: True, since: float = 0.0, interval: float = 0.02) -> dict[str, Any]:
+    """Tail the lab's event log until an event (at or after `since`) satisfies `predicate`; bounded and named."""
+    deadline = time.monotonic() + timeout
+    offset = 0
+    pending = ""
+    while True:
+        with log.open() as handle:
+            handle.seek(offset)
+            chunk = handle.read()
+            offset = handle.tell()
+        pending += chunk
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            if line.strip():
+                event = json.loads(line)
+                if event["t"] >= since and predicate(event):
+                    return event
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waiting for {what}: not seen within {timeout:g} s in {log}")
+        if not alive():
+            raise AssertionError(f"waiting for {what}: the suite run ended first")
+        time.sleep(interval)
+
+
+def events(log: Path) -> list[dict[str, Any]]:
+    return read_event_log(log)
