@@ -21,7 +21,7 @@ from typing import Any, Callable
 import paramiko
 from fabric import Connection
 
-from .errors import AuthenticationRefused, CommandFailed, DeviceUnreachable, LabError
+from .errors import AuthenticationRefused, CommandFailed, DeviceUnreachable
 from .redact import reveal
 
 SYSLOG = "/var/log/messages"
@@ -473,4 +473,4 @@ def _describe(exc: BaseException, limit: float) -> str:
     return text
 
 
-__all__ = ["CommandResult", "NodeShell", "Stream", "SyslogMark", "LabError"]
+__all__ = ["CommandResult", "NodeShell", "Stream", "SyslogMark"]

@@ -32,12 +32,15 @@ from typing import Any
 import pytest
 
 from drivers.errors import HacertError, LabError
+from drivers.parsers._common import ParseError
+from drivers.parsers.syslog import CorosyncMembers, CorosyncProcessorFailed, parse_syslog_events
 from fixtures.guard import (
     FenceRound,
     describe_status,
     fence_rounds,
     find_service,
     is_online,
+    member_state,
     method_of_agent,
     node_of,
     where_running,
@@ -97,6 +100,17 @@ class Edge:
         return self.moment.t if self.moment else None
 
 
+def syslog_events(lines: list[str]) -> list[Any]:
+    """The typed events of syslog lines; lines that are not syslog are skipped."""
+    out: list[Any] = []
+    for line in lines:
+        try:
+            out += parse_syslog_events([line])
+        except ParseError:
+            continue
+    return out
+
+
 def syslog_epoch(event: Any) -> float | None:
     """The syslog line's stamp as epoch seconds (classic stamps are the node's local time)."""
     stamp = getattr(getattr(event, "line", None), "timestamp", None)
@@ -128,11 +142,11 @@ class DeviceSampler:
     The BMC keeps answering while the node is hung; it goes dark when its outlet is cut.
     """
 
-    def __init__(self, lab: Any, node: Node, interval: float = POLL) -> None:
+    def __init__(self, lab: Any, node: Node, interval: float = POLL, bmc: bool = True) -> None:
         self.lab = lab
         self.node = node
         self.interval = interval
-        self.bmc = _own_bmc(lab.bmc(node.name))
+        self.bmc = _own_bmc(lab.bmc(node.name)) if bmc else None
         self.samples: list[tuple[float, str, str]] = []  # (t, source, value)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sampler {node.name}", daemon=True)
@@ -149,20 +163,19 @@ class DeviceSampler:
         """Stop sampling; do not wait (a BMC call in flight may take its whole timeout)."""
         self._stop.set()
 
-    def join(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
     def __enter__(self) -> "DeviceSampler":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.join()
+        self.stop()  # the thread ends by itself after its last call; nothing waits for it
 
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.time()
-            self._sample("bmc", self.bmc.power_status)
+            if self.bmc is not None:
+                self._sample("bmc", self.bmc.power_status)
+                if self.samples[-1][2] == "no answer":
+                    self.bmc = None  # a dark BMC: one sample says so; more would only risk pyghmi's stale sessions
             for ref in self.node.power:
                 self._sample(f"{ref.pdu}/{ref.outlet}", lambda ref=ref: self.lab.pdu(ref.pdu).outlet_status(ref.outlet))
             self._stop.wait(max(0.0, self.interval - (time.time() - started)))
@@ -235,7 +248,9 @@ class FenceWatch:
         start = time.time()
         self.status = self.lab.cluster.status(via=self.survivors[0])
         end = time.time()
-        self.declared.look(not is_online(self.inv, self.status, self.victim.name), start, end)
+        lost = [e for e in self._events(self.survivors[0]) if isinstance(e, CorosyncProcessorFailed)]
+        self.declared.look(not is_online(self.inv, self.status, self.victim.name), start, end,
+                           syslog_epoch(lost[0]) if lost else None)
         for survivor in self.survivors:
             start = time.time()
             self.windows[survivor] = self.lab.node(survivor).syslog_since(self.marks[survivor])
@@ -248,6 +263,10 @@ class FenceWatch:
             done = next((r for r in mine if r.succeeded is not None), None)
             self.succeeded.look(done is not None, start, end, syslog_epoch(done.succeeded) if done else None)
         self.rounds = [r for r in fence_rounds(self.inv, self.windows) if r.victim == self.victim.name]
+
+    def _events(self, survivor: str) -> list[Any]:
+        """Typed syslog events of the survivor's window as of the previous look."""
+        return syslog_events(self.windows.get(survivor, []))
 
     def until(self, done: Any, deadline: float) -> bool:
         """Look every POLL s until `done()` or the wall-clock `deadline`; True when done."""
@@ -327,17 +346,27 @@ def hang_words(node: Node) -> str:
 
 
 def wait_rejoined(watch: FenceWatch, after: float, what: str) -> float:
-    """Wait (expectations.rejoin_timeout from `after`) until the victim is an online member again."""
-    inv, victim = watch.inv, watch.victim
+    """Wait (expectations.rejoin_timeout from `after`) until the victim is an online member again.
+    The moment is narrowed by the survivor's corosync line listing the victim among the members."""
+    inv, victim, survivor = watch.inv, watch.victim, watch.survivors[0]
+    victim_id = getattr(member_state(inv, watch.status, victim.name), "id", None)
     edge = Edge(after)
     timeout = inv.expectations.rejoin_timeout
     deadline = after + timeout
     while True:
         start = time.time()
-        status = watch.lab.cluster.status(via=watch.survivors[0])
+        status = watch.lab.cluster.status(via=survivor)
         end = time.time()
         watch.status = status
-        edge.look(is_online(inv, status, victim.name), start, end)
+        stamp = None
+        if is_online(inv, status, victim.name) and victim_id is not None:
+            lines = watch.lab.node(survivor).syslog_since(watch.marks[survivor])
+            events = syslog_events(lines)
+            fenced = [i for i, e in enumerate(events) if type(e).__name__ in ("FenceSucceeded", "PeerFenced")]
+            joins = [e for e in events[(fenced[-1] if fenced else 0):]
+                     if isinstance(e, CorosyncMembers) and victim_id in e.node_ids]
+            stamp = syslog_epoch(joins[0]) if joins else None
+        edge.look(is_online(inv, status, victim.name), start, end, stamp)
         if edge.moment is not None:
             return edge.moment.t
         if time.time() >= deadline:
@@ -588,7 +617,7 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
                      f"expects {ref.name!r} for {node.name}; the outlet may feed another device; touched nothing")
     with record.step(f"mark the survivors' syslog and watch {node.name}'s BMC and PDU outlet"):
         watch = FenceWatch.mark(lab, node)
-        sampler = DeviceSampler(lab, node).start()
+        sampler = DeviceSampler(lab, node, bmc=False).start()  # the BMC goes dark with the outlet
     t0 = time.time()
     try:
         with record.step(f"cut {node.name}'s power: " + ", ".join(f"fence_apc_snmp -n {r.outlet} -o off ({r.pdu})" for r in node.power)):
@@ -644,7 +673,6 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
         back = wait_services_home(watch, rejoined)
         record.number("power cut to services back", back - t0, "s")
-    sampler.join()
     record.diagnosis(f"IPMI failed ({watch.failures_text()}); fenced by the PDU {watch.succeeded.t - t0:.1f} s after the cut")
 
 

@@ -226,6 +226,7 @@ def imposed_waits(inv: Inventory, soak: float | None = None) -> float:
 def test_overhead_against_the_procedures_waits(suite_runs: dict[str, SuiteRun]) -> None:
     """The whole suite on anvil-sim takes the procedure's own waits plus a bounded overhead per case."""
     run = suite_runs["anvil"]
+    assert run.returncode == 0, run.explain()
     inv = _inventory("anvil-sim.yaml")
     imposed = imposed_waits(inv)
     cases = len(_expected_ids(inv))
