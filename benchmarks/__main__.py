@@ -123,6 +123,13 @@ def p1_p2(work: Path, quick: bool) -> dict[str, Any]:
     run = SuiteRun("matrix", work / "p1-matrix", ["suites"], [DEFAULT_INVENTORY],
                    select=QUICK_MATRIX if quick else None)
     run.run(3600)
+    return analyze_matrix(run)
+
+
+def analyze_matrix(run: SuiteRun) -> dict[str, Any]:
+    """P1 and P2 from a finished matrix run (its folder: summary, event log, probe files)."""
+    from fixtures.inventory import load_inventory
+
     out: dict[str, Any] = {"p1_run_exit": run.returncode, "p1_wall_s": run.wall}
     try:
         cases = run.cases()

@@ -15,9 +15,9 @@ the same subject, the effect being the first match after the cause:
 | fence            | member_lost {node}                      | fence_done {node}                         |
 | post-join delay  | member_joined {node: X}                 | fence_start {by: X} (no member_lost)      |
 | VM restart       | vm_down {vm}                            | vm_up {vm}                                |
-| service move     | service_state {service, not started}    | service_state {service, started}          |
+| service move     | service_state {service, starting|stopping|migrating|recovering} | its next service_state |
 | switch boot      | switch_state {switch, booting}          | switch_state {switch, up}                 |
-| BMC boot         | bmc {node, answers: false}              | bmc {node, answers: true}                 |
+| BMC boot         | outlet {on: true}                       | bmc {answers: true}                       |
 
 plus every `sleep_demanded` interval the run made (the soak, "a moment inside
 the updelay": benchmarks.probe records them). The imposed time is the length
@@ -84,38 +84,73 @@ def _pairs(events: list[Event], label: str, cause: Match, effect: Callable[[Even
     return out
 
 
+def _horizons(inventory: Any) -> dict[str, float]:
+    """How long after its cause each effect may come (s), from the lab's timings with a margin:
+    an effect later than that is the harness's doing (it acted late), not the lab's wait."""
+    t = inventory.simulation.timing if inventory is not None and inventory.simulation else None
+    if t is None:
+        return {k: 30.0 for k in ("updelay", "failover", "boot", "cluster", "detect", "fence", "postjoin",
+                                  "vm", "service", "switch", "bmc")}
+    post_join = float(getattr(inventory.cluster, "post_join_delay", 0) or 0)
+    return {
+        "updelay": t.updelay_ms / 1000.0 + 1.0,
+        "failover": 3 * t.miimon_ms / 1000.0 + t.downdelay_ms / 1000.0 + 1.0,
+        "boot": t.boot + 5.0,
+        "cluster": t.cluster_start + post_join + t.late_cold_start_extra + 10.0,
+        "detect": 3 * t.token_timeout + 5.0,
+        "fence": t.ipmi_fence + t.ipmi_fence_failure + t.pdu_fence + t.slow_fence_extra + 10.0,
+        "postjoin": post_join + 10.0,
+        "vm": 30.0,
+        "service": 30.0,
+        "switch": t.switch_boot + 2 * t.switch_bounces * t.switch_bounce_interval + 5.0,
+        "bmc": t.bmc_boot + 2.0,
+    }
+
+
+TRANSITIONAL = ("starting", "stopping", "migrating", "recovering", "relocating")
+"""Service states the cluster leaves by itself (stopped/disabled/failed wait for a person)."""
+
+
 def lab_waits(events: list[Event], inventory: Any = None) -> list[Wait]:
     """Every cause→effect interval of the table above, found in one lab's event log."""
     name = _names(inventory)
+    h = _horizons(inventory)
     ev = sorted(events, key=lambda e: e["t"])
     waits: list[Wait] = []
+
+    def carrier_changed_between(c: Event, e: Event) -> bool:
+        return any(x["kind"] == "carrier" and _node(x) == _node(c) and x.get("nic") == c.get("nic")
+                   and c["t"] < x["t"] < e["t"] for x in ev)
+
     waits += _pairs(ev, "updelay", lambda c: c["kind"] == "carrier" and c.get("up") is True,
-                    lambda c, e: e["kind"] == "bond_active" and _node(e) == _node(c) and e.get("slave") == c["nic"],
-                    horizon=30.0)
+                    lambda c, e: e["kind"] == "bond_active" and _node(e) == _node(c) and e.get("slave") == c["nic"]
+                    and not carrier_changed_between(c, e), horizon=h["updelay"])
     waits += _pairs(ev, "failover", lambda c: c["kind"] == "carrier" and c.get("up") is False,
                     lambda c, e: e["kind"] == "bond_active" and _node(e) == _node(c) and e.get("previous") == c["nic"],
-                    horizon=10.0)
+                    horizon=h["failover"])
     waits += _pairs(ev, "boot", lambda c: c["kind"] == "node_state" and c.get("state") == "booting",
-                    lambda c, e: e["kind"] == "node_state" and _node(e) == _node(c) and e.get("state") == "up")
+                    lambda c, e: e["kind"] == "node_state" and _node(e) == _node(c) and e.get("state") == "up",
+                    horizon=h["boot"])
     waits += _pairs(ev, "cluster start", lambda c: c["kind"] == "node_state" and c.get("state") == "up",
-                    lambda c, e: e["kind"] == "member_joined" and name(_node(e)) == _node(c))
+                    lambda c, e: e["kind"] == "member_joined" and name(_node(e)) == _node(c), horizon=h["cluster"])
     waits += _pairs(ev, "failure detected", lambda c: c["kind"] == "node_state" and c.get("state") in ("hung", "off"),
-                    lambda c, e: e["kind"] == "member_lost" and name(_node(e)) == _node(c))
+                    lambda c, e: e["kind"] == "member_lost" and name(_node(e)) == _node(c), horizon=h["detect"])
     waits += _pairs(ev, "fence", lambda c: c["kind"] == "member_lost",
-                    lambda c, e: e["kind"] == "fence_done" and name(_node(e)) == name(_node(c)))
+                    lambda c, e: e["kind"] == "fence_done" and name(_node(e)) == name(_node(c)), horizon=h["fence"])
     lost = {name(_node(e)) for e in ev if e["kind"] == "member_lost"}
     waits += _pairs(ev, "post-join delay", lambda c: c["kind"] == "member_joined",
                     lambda c, e: e["kind"] == "fence_start" and name(str(e.get("by", ""))) == name(_node(c))
-                    and name(_node(e)) not in lost)
+                    and name(_node(e)) not in lost, horizon=h["postjoin"])
     waits += _pairs(ev, "VM restart", lambda c: c["kind"] == "vm_down",
-                    lambda c, e: e["kind"] == "vm_up" and e.get("vm") == c.get("vm"))
-    waits += _pairs(ev, "service move", lambda c: c["kind"] == "service_state" and c.get("state") != "started",
+                    lambda c, e: e["kind"] == "vm_up" and e.get("vm") == c.get("vm"), horizon=h["vm"])
+    waits += _pairs(ev, "service move", lambda c: c["kind"] == "service_state" and c.get("state") in TRANSITIONAL,
                     lambda c, e: e["kind"] == "service_state" and e.get("service") == c.get("service")
-                    and e.get("state") == "started")
+                    and e.get("state") != c.get("state"), horizon=h["service"])
     waits += _pairs(ev, "switch boot", lambda c: c["kind"] == "switch_state" and c.get("state") == "booting",
-                    lambda c, e: e["kind"] == "switch_state" and e.get("switch") == c.get("switch") and e.get("state") == "up")
-    waits += _pairs(ev, "BMC boot", lambda c: c["kind"] == "bmc" and c.get("answers") is False,
-                    lambda c, e: e["kind"] == "bmc" and _node(e) == _node(c) and e.get("answers") is True)
+                    lambda c, e: e["kind"] == "switch_state" and e.get("switch") == c.get("switch") and e.get("state") == "up",
+                    horizon=h["switch"])
+    waits += _pairs(ev, "BMC boot", lambda c: c["kind"] == "outlet" and c.get("on") is True,
+                    lambda c, e: e["kind"] == "bmc" and e.get("answers") is True, horizon=h["bmc"])
     return waits
 
 

@@ -7,7 +7,9 @@ Active only when env `HACERT_BENCH_PROBE` names a folder. Each pytest process
 - `demanded`: every `fixtures.waiting.sleep_demanded` (start, end, why) — the
   waits the procedure itself imposes (soaks, "a moment inside the updelay");
 - `ssh`: every `NodeShell.run` (count, total seconds, and the slow ones with
-  their command), to find harness time spent talking rather than waiting.
+  their command), to find harness time spent talking rather than waiting;
+- `timed`: count and total seconds of the harness steps in TIMED (the guard's
+  restore/survey, drawing timelines, starting a simulated lab, ...).
 
 It changes nothing the suites see: the wrappers call the originals.
 """
@@ -27,8 +29,59 @@ ENV = "HACERT_BENCH_PROBE"
 SLOW_SSH = 0.5
 """A NodeShell.run slower than this (s) is kept with its command."""
 
+TIMED = (
+    "labsim.runner:start_lab",
+    "fixtures.guard:Guard.restore",
+    "fixtures.guard:Guard.survey",
+    "fixtures.guard:Guard.audit",
+    "fixtures.guard:Guard.mark_syslogs",
+    "fixtures.timeline:draw_timeline",
+    "fixtures.lab:Lab.close",
+    "drivers.node:NodeShell._connect",
+    "drivers.node:Stream.stop",
+)
+"""Harness steps whose time is summed per process ("module:function" or "module:Class.method")."""
+
 _lock = threading.Lock()
-_state: dict[str, Any] = {"phases": {}, "demanded": [], "ssh": {"count": 0, "total": 0.0, "slow": []}}
+_state: dict[str, Any] = {"phases": {}, "demanded": [], "ssh": {"count": 0, "total": 0.0, "slow": []}, "timed": {}}
+
+
+def _timed(name: str, original: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with _lock:
+                n, total = _state["timed"].get(name, (0, 0.0))
+                _state["timed"][name] = (n + 1, total + time.time() - start)
+
+    return wrapper
+
+
+def _patch_timed() -> None:
+    import importlib
+    import sys
+
+    for spec in TIMED:
+        module_name, _, qualname = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        owner: Any = module
+        *path, attr = qualname.split(".")
+        for part in path:
+            owner = getattr(owner, part, None)
+        original = getattr(owner, attr, None) if owner is not None else None
+        if original is None:
+            continue
+        wrapped = _timed(qualname, original)
+        setattr(owner, attr, wrapped)
+        if not path:  # a function others imported by name: replace their reference too
+            for other in list(sys.modules.values()):
+                if other is not None and getattr(other, attr, None) is original:
+                    setattr(other, attr, wrapped)
 
 
 def _folder() -> Path | None:
@@ -77,6 +130,7 @@ def _patch() -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if _folder() is not None:
         _patch()
+        _patch_timed()
 
 
 def _phase(item: pytest.Item, name: str) -> Iterator[None]:
@@ -113,7 +167,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def read_probes(folder: Path) -> dict[str, Any]:
     """Every process's probe file merged: phases by case id, demanded sleeps, SSH statistics."""
-    merged: dict[str, Any] = {"phases": {}, "demanded": [], "ssh": {"count": 0, "total": 0.0, "slow": []}}
+    merged: dict[str, Any] = {"phases": {}, "demanded": [], "ssh": {"count": 0, "total": 0.0, "slow": []}, "timed": {}}
     for path in sorted(folder.glob("*.json")):
         data = json.loads(path.read_text())
         merged["phases"].update(data["phases"])
@@ -121,4 +175,7 @@ def read_probes(folder: Path) -> dict[str, Any]:
         merged["ssh"]["count"] += data["ssh"]["count"]
         merged["ssh"]["total"] += data["ssh"]["total"]
         merged["ssh"]["slow"] += data["ssh"]["slow"]
+        for name, (n, total) in data.get("timed", {}).items():
+            m, t = merged["timed"].get(name, (0, 0.0))
+            merged["timed"][name] = (m + n, t + total)
     return merged

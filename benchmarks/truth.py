@@ -18,6 +18,8 @@ duration). Each figure name the suites record maps to a rule:
 | <fault> to declared failed / fence start / fence success / rejoin | fault → member_lost / fence_start / fence_done / member_joined {victim}; fault = node_state {victim, hung} (hang) or the first outlet {victim's outlet, on: false} (power cut) |
 | power cut to IPMI failure                       | fault → fence_attempt {victim, method: ipmi, ok: false} |
 | downtime after destroy N                        | the Nth vm_down {vm, reason: destroyed} → the next vm_up {vm} |
+| pings lost after destroy N                      | lost_seqs of ping_done {target: the VM} sent (first_t + (seq-1) × interval) between destroy N and the next vm_up |
+| pings lost, all VMs                             | ping_done {target: any VM address}: transmitted - received |
 | VM downtime (node crash)                        | vm_down {vm} → vm_up {vm} |
 | crash to rejoin / reboot to rejoin              | first node_state {victim} leaving up → member_joined {victim} |
 
@@ -214,6 +216,28 @@ class CaseTruth:
             if not after:
                 return None, f"no {kind} after the {fault}"
             return after[0]["t"] - t0, f"{fault} → {kind}"
+        m = re.fullmatch(r"pings lost after destroy (\d+)", name)
+        if m:
+            vm = self._vm()
+            address = self.inv.vm(vm).address if vm else None
+            pings = self._pings(None, address) if address else []
+            downs = [e for e in self.events if e["kind"] == "vm_down" and e.get("vm") == vm and e.get("reason") == "destroyed"]
+            n = int(m.group(1))
+            if not pings or len(downs) < n:
+                return None, "no ping_done or destroy"
+            up = _first(_after(self.events, downs[n - 1]["t"]), kind="vm_up", vm=vm)
+            if up is None:
+                return None, "no vm_up after the destroy"
+            start, end = downs[n - 1]["t"] - self.interval, up["t"] + self.interval
+            lost = sum(1 for p in pings for seq in p.get("lost_seqs") or []
+                       if start <= p["first_t"] + (seq - 1) * self.interval < end)
+            return float(lost), "ping_done lost_seqs sent while the VM was down"
+        if name == "pings lost, all VMs":
+            addresses = {vm.address for vm in self.inv.vms}
+            pings = [e for e in self.events if e["kind"] == "ping_done" and e.get("target") in addresses]
+            if not pings:
+                return None, "no ping_done to a VM"
+            return float(sum(p["transmitted"] - p["received"] for p in pings)), "ping_done to every VM: transmitted - received"
         m = re.fullmatch(r"downtime after destroy (\d+)", name)
         if m:
             vm = self._vm()

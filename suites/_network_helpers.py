@@ -96,12 +96,18 @@ class FloodResult:
 
     @property
     def longest_gap(self) -> float:
-        """Longest interval without a reply (s), counting the start and end of the flood."""
-        stamps = sorted(r.timestamp for r in self.result.replies if r.timestamp is not None and not r.duplicate)
-        if not stamps:
-            return round(self.stopped - self.started, 3)
-        gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-        return round(max(gaps, default=self.interval), 3)
+        """Longest time without an answer (s), on ping's own schedule: (longest run of lost
+        probes + 1) x interval. icmp_seq is the clock here, not -D: a pinger that was late to
+        send (a busy node) does not lengthen the network's outage."""
+        longest = run = 0
+        for seq in range(1, self.transmitted + 1):
+            run = 0 if seq in self._answered else run + 1
+            longest = max(longest, run)
+        return round((longest + 1) * self.interval, 3)
+
+    @property
+    def _answered(self) -> set[int]:
+        return set(self.result.answered_seqs)
 
     def seq_times(self) -> dict[int, float]:
         """When each probe was sent (s): replies and -O lines pin some, the rest is interpolated."""
@@ -164,11 +170,15 @@ class FloodResult:
         lines = [f"{self.label}: {self.transmitted} transmitted, {self.transmitted - self.lost} received, "
                  f"{self.lost} lost, longest gap {self.longest_gap:.3f} s"]
         for a, b, n in self.loss_windows():
-            lines.append(f"  lost {n} probe(s) sent {time.strftime('%H:%M:%S', time.localtime(a))}"
-                         f"+{a % 1:.3f} .. +{b - a:.3f} s")
+            lines.append(f"  lost {n} probe(s) sent from {_clock_text(a)} over {b - a + self.interval:.2f} s")
         if r.error_lines:
             lines.append(f"  {len(r.error_lines)} ICMP error line(s), first: {r.error_lines[0].message}")
         return "\n".join(lines)
+
+
+def _clock_text(t: float) -> str:
+    """Wall-clock time of day with milliseconds, as syslog readers think of it."""
+    return time.strftime("%H:%M:%S", time.localtime(t)) + f".{int((t % 1) * 1000):03d}"
 
 
 class PingFlood:
@@ -291,6 +301,8 @@ class BondWatcher:
         self.status: dict[tuple[str, str], BondStatus] = {}
         self.texts: dict[tuple[str, str], str] = {}
         self.polls = 0
+        self.slowest_poll = 0.0
+        """The longest a poll took (s): a change is timestamped within half of it, plus one interval."""
 
     # -- lifecycle
 
@@ -334,7 +346,8 @@ class BondWatcher:
         before = self._clock()
         text = shell.run("cat " + " ".join(path for _, path, _ in items) + "; ip -o link",
                          timeout=self.command_timeout).stdout
-        seen = (before + self._clock()) / 2
+        after = self._clock()
+        seen = (before + after) / 2
         lines = text.splitlines()
         cut = next((i for i, line in enumerate(lines) if _LINK_LINE.match(line)), len(lines))
         files = split_bond_files("\n".join(lines[:cut]))
@@ -343,6 +356,7 @@ class BondWatcher:
         carrier_of = carriers("\n".join(lines[cut:])) if cut < len(lines) else {}
         with self._cond:
             self.polls += 1
+            self.slowest_poll = max(self.slowest_poll, after - before)
             for (bond, _, nics), text in zip(items, files):
                 status = parse_bonding(text)
                 key = (node, bond)
@@ -535,8 +549,7 @@ class Timeline:
         """Rows for the CSV: time since t0, wall clock (ms), lane, event, detail."""
         out = []
         for t, lane, event, detail in self.sorted_rows():
-            wall = time.strftime("%H:%M:%S", time.localtime(t)) + f".{int((t % 1) * 1000):03d}"
-            out.append((f"{t - self.t0:.3f}", wall, lane, event, detail))
+            out.append((f"{t - self.t0:.3f}", _clock_text(t), lane, event, detail))
         return out
 
     def csv(self) -> str:

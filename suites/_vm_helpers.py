@@ -32,7 +32,9 @@ def ping_source(inv: Inventory, vm_name: str | None, avoid: Iterable[str] = (), 
 
     The inventory's `ping_from` when it names a node the case does not take down;
     else the first node neither taken down (`avoid`) nor involved (`prefer_not`);
-    else the first node not taken down.
+    else the first node not taken down. 'observer' and 'self' are not served yet:
+    the harness host never pings lab addresses, and pinging from inside the VM needs
+    a login to it; both fall back to a node (the case records which one it used).
     """
     avoid, prefer_not = set(avoid), set(prefer_not)
     if vm_name is not None:
@@ -148,6 +150,10 @@ class PingLog:
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
+
+    def closed_gaps(self) -> list[tuple[float, float, str]]:
+        """(start, end, label) of every silence that ended, for a timeline."""
+        return [(g.start, g.end, f"{self.address}: {g.lost} lost") for g in self.gaps() if g.end is not None]
 
     def summary(self) -> str:
         return (f"ping {self.address} from {self.source} every {self.interval:g} s: {self.transmitted} sent, "

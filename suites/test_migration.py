@@ -78,7 +78,9 @@ def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> No
     before = cluster_text(lab, via)
     window = SyslogWindow(lab)
     ping = PingWatch(lab, pinger, spec.address, expect.ping_interval, name).start()
+    record.fact("pinged from", pinger)
     domains = DomainPoller(lab, name, source, target)
+    started: float | None = None
     try:
         with record.step(f"ping {spec.address} from {pinger} every {expect.ping_interval:g} s"):
             if ping.wait_answers(time.time() - 1, timeout=expect.vm_restart_timeout) is None:
@@ -105,6 +107,7 @@ def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> No
             record.number("longest gap", log.longest_gap(), "s", expected=f"<= {expect.migration_max_gap:g}")
             stops = domains.stopped_at()
             if stops:
+                assert started is not None
                 fail(record, f"{name} stopped during its migration to {target}: neither {source} nor {target} "
                              f"ran it at +{stops[0] - started:.2f} s")
             if log.lost > expect.migration_max_lost_pings or log.longest_gap() > expect.migration_max_gap:
@@ -117,7 +120,12 @@ def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> No
                 fail(record, f"{name} did not migrate back to {source}: it is {state_words(inv, look.status, name)}")
     finally:
         domains.stop()
-        evidence(record, lab, window, before, via, [ping.stop()])
+        final = ping.stop()
+        evidence(record, lab, window, before, via, [final])
+        if started is not None:
+            states = {f"{name} on {source}": [(t, src or "-") for t, src, _ in domains.samples],
+                      f"{name} on {target}": [(t, dst or "-") for t, _, dst in domains.samples]}
+            record.attach_timeline([(started, f"migrate to {target}")], final.closed_gaps(), states, t0=started)
     record.diagnosis(f"migration of {name} to {target} lost {log.lost} pings, longest gap {log.longest_gap():.2f} s"
                      + (f", hypervisor downtime {downtime:g} ms" if downtime is not None else ""))
 

@@ -112,7 +112,9 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
     before = cluster_text(lab, via)
     window = SyslogWindow(lab)
     ping = PingWatch(lab, source, spec.address, expect.ping_interval, name).start()
+    record.fact("pinged from", source)
     command = spec.destroy_command.format(vm=name, node=host)
+    moments: list[tuple[float, str]] = []
     try:
         with record.step(f"ping {spec.address} from {source}"):
             if ping.wait_answers(time.time() - 1, timeout=expect.vm_restart_timeout) is None:
@@ -127,6 +129,7 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
                 guard.changed("service", name)
                 sent = time.time()
                 lab.node(host).run(command, timeout=30)
+                moments.append((sent, f"destroy #{number}"))
                 first = first if first is not None else sent
             with record.step(f"wait up to {expect.vm_restart_timeout:g} s for the cluster to start {name} again"):
                 gap = ping.wait_back(sent, expect.vm_restart_timeout)
@@ -164,12 +167,9 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
         log = ping.stop()
         attach_pings(record, [log])
         attach_evidence(record, lab, window, before, via)
-    record.diagnosis(f"{name} restarted on {host} {expect.max_restarts} times, relocated to "
-                     f"{record_fact_owner(owner)} on destroy #{destroys}")
-
-
-def record_fact_owner(owner: str | None) -> str:
-    return owner or "nowhere"
+        if moments:
+            record.attach_timeline(moments, log.closed_gaps(), t0=moments[0][0])
+    record.diagnosis(f"{name} restarted on {host} {expect.max_restarts} times, relocated to {owner} on destroy #{destroys}")
 
 
 def possible_hosts(inv: Inventory, vm: str) -> list[str]:

@@ -145,3 +145,46 @@ def test_lab_keys_come_from_the_endpoints_of_a_simulated_lab() -> None:
     assert lab_device_key(lab, "switch_power", "sw1") == "pdu:127.0.0.1:40200"
     with pytest.raises(ValueError):
         lab_device_key(lab, "toaster", "sw1")
+
+
+def test_real_drivers_act_under_the_lock_of_their_device(tmp_path: Path) -> None:
+    """A switch powered through a PDU outlet: power_off locks the PDU (the switch's power IS the PDU),
+    the PDU's outlet_off inside it re-enters the same lock; another process meanwhile waits."""
+    from drivers.switch import PduSwitchPower
+    from fixtures.lab import Lab
+    from fixtures.locks import ACTING_METHODS
+    from labsim.runner import start_lab
+
+    inventory = ROOT / "tests/parallel/inventories/anvil-par-a.yaml"
+    running = start_lab(inventory, tmp_path / "lab", cluster=False)
+    set_lock_dir(tmp_path / "locks")
+    try:
+        lab = Lab(load_inventory(inventory), running.endpoints)
+        key = lab_device_key(lab, "switch_power", "sw1")
+        assert key == f"pdu:127.0.0.1:{running.endpoints['pdus']['pdu1']['port']}"
+        pdu = LockedDriver(lab.pdu("pdu1"), lab_device_key(lab, "pdu", "pdu1"), ACTING_METHODS["pdu"])
+        power = LockedDriver(PduSwitchPower("sw1", pdu, 1, "sw1"), key, ACTING_METHODS["switch_power"])
+        seen: list[str] = []
+        original = lab.pdu("pdu1").outlet_off
+
+        def spying_outlet_off(n: int) -> None:
+            holder = holder_of(key, tmp_path / "locks")
+            seen.append(holder.what if holder else "unlocked")
+            original(n)
+
+        lab.pdu("pdu1").outlet_off = spying_outlet_off
+        power.power_off()
+        assert seen == ["power_off()"], seen  # the outermost holder is the switch power-off
+        assert power.is_on() is False
+        proc = _hold_in_subprocess(key, tmp_path / "locks", hold=1.0)
+        try:
+            started = time.monotonic()
+            power.power_on()
+            assert time.monotonic() - started >= 0.5, "powered the switch on while another process held its PDU"
+        finally:
+            proc.wait(10)
+        assert power.is_on() is True
+        lab.close()
+    finally:
+        set_lock_dir(None)
+        running.stop()

@@ -119,9 +119,14 @@ class Pending:
         self.process = subprocess.Popen(command, cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, text=True)
 
+    @property
+    def finished(self) -> bool:
+        """Ended, or past its timeout (then `result()` kills it and says so)."""
+        return self.process.poll() is not None or time.monotonic() - self.started > self.timeout
+
     def result(self) -> SuiteRun:
         try:
-            code = self.process.wait(timeout=self.timeout)
+            code = self.process.wait(timeout=max(0.1, self.timeout - (time.monotonic() - self.started)))
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)

@@ -39,6 +39,7 @@ class SuiteRun:
     inventory: Path
     select: str | None
     base: Path
+    extra: tuple[str, ...] = ()
     process: subprocess.Popen[str] | None = None
     started: float = 0.0
     wall: float = 0.0
@@ -65,7 +66,7 @@ class SuiteRun:
         cmd += [arg for plugin in missing_plugins() for arg in ("-p", plugin)]
         if self.select:
             cmd += ["-k", self.select]
-        return cmd
+        return cmd + list(self.extra)
 
     def start(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
@@ -132,8 +133,8 @@ def faulty_inventory(tmp: Path, source: str, faults: list[dict[str, str]]) -> Pa
     return path
 
 
-# name -> (inventory or (source, faults), -k selection)
-RUNS: dict[str, tuple[Any, str | None]] = {
+# name -> (inventory or (source, faults), -k selection[, extra options])
+RUNS: dict[str, tuple[Any, ...]] = {
     "anvil": ("anvil-sim.yaml", None),
     "three-node": ("three-node-sim.yaml", None),
     "bond_no_backup": (("anvil-sim.yaml", [{"name": "bond_no_backup", "target": "an-node02/bond1"}]),
@@ -143,7 +144,7 @@ RUNS: dict[str, tuple[Any, str | None]] = {
     "updelay_zero-switch": (("three-node-sim.yaml", [{"name": "updelay_zero"}]),
                             "test_switch_power_cycle and core-a"),
     "stp_after_switch_boot": (("anvil-sim.yaml", [{"name": "stp_after_switch_boot", "target": "sw1"}]),
-                              "test_switch_power_cycle and sw1"),
+                              "test_switch_power_cycle and sw1", ("--soak", "7")),
 }
 
 
@@ -160,11 +161,11 @@ def suite_runs() -> Iterator[dict[str, SuiteRun]]:
     processes of the same user may rotate away while these runs still write."""
     base = Path(tempfile.mkdtemp(prefix="hacert-network-suite-"))
     runs: dict[str, SuiteRun] = {}
-    for name, (what, select) in RUNS.items():
+    for name, (what, select, *extra) in RUNS.items():
         folder = base / name
         folder.mkdir()
         inventory = ROOT / "inventories" / what if isinstance(what, str) else faulty_inventory(folder, *what)
-        runs[name] = SuiteRun(name, inventory, select, folder)
+        runs[name] = SuiteRun(name, inventory, select, folder, tuple(extra[0]) if extra else ())
     deadline = time.monotonic() + RUN_TIMEOUT
 
     def lane(names: tuple[str, ...]) -> None:

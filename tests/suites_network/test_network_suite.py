@@ -201,6 +201,15 @@ def test_seeded_fault_fails_with_the_diagnosis(suite_runs: dict[str, SuiteRun], 
     assert run.returncode == 1, run.explain()
 
 
+def test_soak_option_overrides_the_inventory(suite_runs: dict[str, SuiteRun]) -> None:
+    """The stp run passes --soak 7 (the inventory says 5): the case soaks 7 s after the power returns."""
+    run = suite_runs["stp_after_switch_boot"]
+    (row,) = run.cases().values()
+    assert row["title"].endswith("soak 7.0 s"), row["title"]
+    soak = next(s for s in row["steps"] if s["name"].startswith("restore the power of sw1"))
+    assert soak["duration_s"] >= 7.0, soak
+
+
 # ---------------------------------------------------------------- overhead
 
 

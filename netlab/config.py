@@ -1,0 +1,104 @@
+"""The `netlab:` section of an inventory, and the names/addresses netlab derives from it.
+
+Everything netlab creates on the host is named with `prefix` (network namespaces,
+the management bridge, veth ends). Addresses come from `subnet` (a /24 used only
+inside netlab's own namespaces): node i (0-based) .11+i, its BMC .101+i, PDU j .201+j.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fixtures.inventory import Inventory
+
+
+class NetlabError(RuntimeError):
+    """netlab cannot build or run the lab (what is missing is in the message)."""
+
+
+@dataclass(frozen=True)
+class NetlabSettings:
+    prefix: str = "hn-"
+    subnet: str = "10.213.7"
+    boot_delay: float = 1.0
+    stack_at_boot: bool = True
+    workdir: str = "/tmp/netlab"
+    ready_timeout: float = 120.0
+    token_ms: int = 3000
+    fence_delay: int = 5  # seconds, on the first node's IPMI device (against fence races)
+    dummies: int = 2
+    no_stack_at_boot: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(inv: Inventory) -> "NetlabSettings":
+        raw: dict[str, Any] = dict(inv.netlab or {})
+        known = set(NetlabSettings.__dataclass_fields__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise NetlabError(f"netlab: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        if "no_stack_at_boot" in raw:
+            raw["no_stack_at_boot"] = tuple(raw["no_stack_at_boot"])
+        settings = NetlabSettings(**raw)
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,3}-", settings.prefix):
+            raise NetlabError(f"netlab.prefix must be 1-4 lowercase letters/digits and a dash (got {settings.prefix!r})")
+        if not re.fullmatch(r"(10|172\.(1[6-9]|2\d|3[01])|192\.168)(\.\d{1,3}){0,2}", settings.subnet) \
+                or settings.subnet.count(".") != 2:
+            raise NetlabError(f"netlab.subnet must be the first three octets of a private /24 (got {settings.subnet!r})")
+        return settings
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Names and addresses of one lab's netlab objects."""
+
+    inventory: Inventory
+    settings: NetlabSettings
+    workdir: Path
+    nodes: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def of(inv: Inventory, workdir: Path | None = None) -> "Plan":
+        settings = NetlabSettings.of(inv)
+        if len(inv.nodes) > 8:
+            raise NetlabError("netlab builds at most 8 nodes")
+        return Plan(inv, settings, Path(workdir or settings.workdir) / inv.lab, [n.name for n in inv.nodes])
+
+    @property
+    def prefix(self) -> str:
+        return self.settings.prefix
+
+    @property
+    def mgmt_ns(self) -> str:
+        return f"{self.prefix}mgmt"
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.prefix}br0"
+
+    def node_ns(self, node: str) -> str:
+        return f"{self.prefix}{node}"
+
+    def index(self, node: str) -> int:
+        return self.nodes.index(node)
+
+    def veth(self, node: str) -> str:
+        return f"{self.prefix}n{self.index(node)}"
+
+    def node_ip(self, node: str) -> str:
+        return f"{self.settings.subnet}.{11 + self.index(node)}"
+
+    def bmc_ip(self, node: str) -> str:
+        return f"{self.settings.subnet}.{101 + self.index(node)}"
+
+    def pdu_ip(self, pdu: str) -> str:
+        return f"{self.settings.subnet}.{201 + [p.name for p in self.inventory.pdus].index(pdu)}"
+
+    @property
+    def mgmt_ip(self) -> str:
+        return f"{self.settings.subnet}.1"
+
+    def node_dir(self, node: str) -> Path:
+        return self.workdir / "nodes" / node

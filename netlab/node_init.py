@@ -1,0 +1,123 @@
+"""PID 1 of one netlab node (stdlib only; run by the supervisor inside the node's namespaces).
+
+Order matters and is the safety argument of netlab: the node's /proc/sysrq-trigger
+is masked by the FIFO netlab watches and checked BEFORE anything else runs in the
+node; the supervisor checks it again from outside (through /proc/PID/root) and
+only then answers "GO". Without GO this process exits and the node stays off.
+
+Then: a private /dev (own devpts, /dev/shm, /dev/log served by this process as the
+node's syslog), the node's private folders bind-mounted over the system ones,
+the hostname, sshd, and (unless told not to) corosync + pacemaker through the
+node's `systemctl` shim. Afterwards it reaps orphans until the node is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+SYSRQ = "/proc/sysrq-trigger"
+NETLAB_SYSRQ = "/run/netlab-sysrq"
+
+
+def sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
+
+
+def mask_sysrq(fifo: str, kernel_has_sysrq: bool) -> str:
+    """MASKED: the node's /proc/sysrq-trigger is netlab's FIFO; ABSENT: this kernel has no
+    magic sysrq at all (procfs cannot grow the file, so nothing can reach the kernel)."""
+    if not kernel_has_sysrq:
+        if os.path.lexists(SYSRQ):
+            raise SystemExit(f"netlab node: {SYSRQ} exists although the host had none: refusing to start")
+        return "ABSENT"
+    sh("mount", "--bind", fifo, SYSRQ)
+    masked, owned = os.stat(SYSRQ), os.stat(fifo)
+    if not stat.S_ISFIFO(masked.st_mode) or (masked.st_dev, masked.st_ino) != (owned.st_dev, owned.st_ino):
+        raise SystemExit(f"netlab node: {SYSRQ} is not netlab's FIFO after the bind mount: refusing to start")
+    return "MASKED"
+
+
+def private_dev() -> None:
+    sh("mount", "-t", "tmpfs", "-o", "mode=755,size=4m", "netlab-dev", "/dev")
+    for name, major, minor in (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+                               ("urandom", 1, 9), ("tty", 5, 0)):
+        os.mknod(f"/dev/{name}", 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        os.chmod(f"/dev/{name}", 0o666)
+    os.mkdir("/dev/pts")
+    sh("mount", "-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=620,gid=5", "devpts", "/dev/pts")
+    os.symlink("pts/ptmx", "/dev/ptmx")
+    os.mkdir("/dev/shm")
+    sh("mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", "netlab-shm", "/dev/shm")
+    for i, name in enumerate(("stdin", "stdout", "stderr")):
+        os.symlink(f"/proc/self/fd/{i}", f"/dev/{name}")
+    os.symlink("/proc/self/fd", "/dev/fd")
+
+
+def serve_syslog(hostname: str, path: str) -> None:
+    """/dev/log → `Mon DD HH:MM:SS host tag[pid]: msg` lines in `path`."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("/dev/log")
+    os.chmod("/dev/log", 0o666)
+
+    def run() -> None:
+        with open(path, "a", buffering=1) as out:
+            while True:
+                data = sock.recv(65536).decode(errors="replace").rstrip("\n\x00")
+                if data.startswith("<") and ">" in data[:5]:
+                    data = data[data.index(">") + 1:]
+                if len(data) > 16 and data[3] == " " and data[15] == " ":
+                    data = data[16:]  # glibc's own stamp: use the receive time, same format
+                now = time.localtime()
+                stamp = time.strftime("%b ", now) + f"{now.tm_mday:2d}" + time.strftime(" %H:%M:%S", now)
+                out.write(f"{stamp} {hostname} {data}\n")
+
+    threading.Thread(target=run, name="syslog", daemon=True).start()
+
+
+def main() -> None:
+    config = json.loads(open(sys.argv[1]).read())
+    print(mask_sysrq(config["sysrq_fifo"], config["kernel_has_sysrq"]), flush=True)
+    if sys.stdin.readline().strip() != "GO":
+        raise SystemExit("netlab node: the supervisor did not confirm the sysrq mask: refusing to start")
+    devnull = os.open("/dev/null", os.O_RDWR)
+    private_dev()
+    for target in config["tmpfs"]:
+        sh("mount", "-t", "tmpfs", "-o", "mode=755", "netlab-tmp", target)
+    os.chmod("/tmp", 0o1777)
+    open(NETLAB_SYSRQ, "w").close()
+    sh("mount", "--bind", config["sysrq_fifo"], NETLAB_SYSRQ)  # always there, for poweroff/reboot
+    for source, target in config["binds"]:
+        sh("mount", "--bind", source, target)
+    for folder, owner, mode in config["run_dirs"]:
+        os.makedirs(folder, exist_ok=True)
+        uid, gid = owner
+        os.chown(folder, uid, gid)
+        os.chmod(folder, mode)
+    sh("hostname", config["hostname"])
+    serve_syslog(config["hostname"], "/var/log/messages")
+    os.dup2(devnull, 0)
+    log = os.open("/var/log/netlab-init.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.environ.update(config["env"])
+    os.chdir("/")
+    for argv in config["boot"]:
+        subprocess.Popen(argv, start_new_session=True)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            time.sleep(1.0)  # nothing to reap right now; orphans arrive later
+
+
+if __name__ == "__main__":
+    main()

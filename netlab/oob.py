@@ -1,0 +1,202 @@
+"""Out-of-band devices of netlab: the simulated lab's BMC and APC PDU code, acting on netlab nodes.
+
+`Power` answers the World queries and actions that labsim's endpoints call
+(bmc_answers, chassis_on, chassis_control, outlets, outlet_on, outlet_name,
+set_outlet, lock, started, device_faults). The BMC and PDU sockets are made in
+netlab's management namespace, on the devices' own addresses; the harness
+reaches them through the loopback relays (relay.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from fixtures.inventory import Inventory
+
+from .config import Plan
+from .nodes import NodePower
+from . import ns
+
+
+class _NoFaults:
+    def active(self, name: str, target: str | None = None) -> bool:
+        return False
+
+
+class Power:
+    """The power model: PDU outlets feed nodes; a node's BMC answers while any of its outlets is on."""
+
+    OUTLET_REBOOT_OFF = 2.0  # seconds an outlet stays off on an APC 'reboot' command
+
+    def __init__(self, inventory: Inventory, nodes: dict[str, NodePower]) -> None:
+        self.inventory = inventory
+        self.nodes = nodes
+        self.lock = threading.RLock()
+        self.started = time.time()
+        self.device_faults = _NoFaults()
+        self._outlets: dict[tuple[str, int], bool] = {}
+        self._names: dict[tuple[str, int], str] = {}
+        self._feeds: dict[tuple[str, int], list[str]] = {}
+        for pdu in inventory.pdus:
+            for n in range(1, pdu.outlets + 1):
+                self._outlets[(pdu.name, n)] = True
+                self._names[(pdu.name, n)] = f"Outlet {n}"
+        for node in inventory.nodes:
+            for ref in node.power:
+                self._names[(ref.pdu, ref.outlet)] = ref.name
+                self._feeds.setdefault((ref.pdu, ref.outlet), []).append(node.name)
+
+    # ------------------------------------------------------------ queries (labsim World API)
+
+    def has_power(self, node: str) -> bool:
+        refs = self.inventory.node(node).power
+        return not refs or any(self._outlets[(r.pdu, r.outlet)] for r in refs)
+
+    def bmc_answers(self, node: str) -> bool:
+        with self.lock:
+            return self.has_power(node)
+
+    def chassis_on(self, node: str) -> bool:
+        return self.nodes[node].state != "off"
+
+    def outlets(self, pdu: str) -> list[int]:
+        return sorted(n for (p, n) in self._outlets if p == pdu)
+
+    def outlet_on(self, pdu: str, n: int) -> bool:
+        with self.lock:
+            return self._outlets[(pdu, n)]
+
+    def outlet_name(self, pdu: str, n: int) -> str:
+        return self._names.get((pdu, n), f"Outlet {n}")
+
+    # ------------------------------------------------------------ actions
+
+    def chassis_control(self, node: str, action: str) -> None:
+        if not self.bmc_answers(node):
+            raise RuntimeError(f"{node}'s BMC has no power")
+        print(f"netlab: {node}: chassis power {action}", file=sys.stderr, flush=True)
+        power = self.nodes[node]
+        if action == "on":
+            power.power_on()
+        elif action == "off":
+            threading.Thread(target=power.power_off, daemon=True).start()
+        elif action in ("cycle", "reset"):
+            threading.Thread(target=power.reset, daemon=True).start()
+        else:
+            raise ValueError(action)
+
+    def set_outlet(self, pdu: str, n: int, action: str) -> None:
+        key = (pdu, n)
+        if key not in self._outlets:
+            raise KeyError(f"{pdu} has no outlet {n}")
+        print(f"netlab: {pdu} outlet {n}: {action}", file=sys.stderr, flush=True)
+        if action == "reboot":
+            self._switch(key, False)
+            threading.Timer(self.OUTLET_REBOOT_OFF, self._switch, (key, True)).start()
+        else:
+            self._switch(key, action == "on")
+
+    def _switch(self, key: tuple[str, int], on: bool) -> None:
+        with self.lock:
+            if self._outlets[key] == on:
+                return
+            self._outlets[key] = on
+            fed = list(self._feeds.get(key, []))
+        for node in fed:
+            power = self.nodes[node]
+            if not on and not self.has_power(node):
+                threading.Thread(target=power.power_off, daemon=True).start()
+            elif on and self.has_power(node) and power.state == "off":
+                power.power_on()  # power restore policy: always on
+
+
+class Bmcs:
+    """One pyghmi BMC per node (labsim's SimBmc) on its own address in the management netns."""
+
+    def __init__(self, plan: Plan, power: Power, user: str, password: str) -> None:
+        import pyghmi.ipmi.bmc as pyghmi_bmc
+        import pyghmi.ipmi.private.session as ipmisession
+
+        from labsim.bmc import SimBmc
+
+        class NetlabBmc(SimBmc):
+            def __init__(self, node: str, address: str) -> None:
+                self.world = power  # type: ignore[assignment]
+                self.node = node
+                pyghmi_bmc.Bmc.__init__(self, {user: password}, port=623, address=f"::ffff:{address}")
+                self.port = 623
+                ipmisession.Session.bmc_handlers[self.serversocket] = {0: self}
+
+        self._session = ipmisession.Session
+        with ns.in_netns(plan.mgmt_ns):
+            self.bmcs = {n: NetlabBmc(n, plan.bmc_ip(n)) for n in plan.nodes}
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, name="netlab-bmc", daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self._session.wait_for_rsp(timeout=1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class PduAgent:
+    """labsim's APC PDU (pdu_device + its MIB instrumentation), served on the PDU's own address."""
+
+    def __init__(self, plan: Plan, power: Power, community_ro: str, community_rw: str) -> None:
+        from pysnmp.carrier.asyncio.dgram import udp
+        from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
+        from pysnmp.entity import config, engine
+        from pysnmp.entity.rfc3413 import cmdrsp, context
+
+        from labsim.snmp import _GatedUdp, _Instrumentation, pdu_device
+
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.engine = engine.SnmpEngine()
+        dispatcher = AsyncioDispatcher(loop=self.loop)
+        dispatcher.set_timer_resolution(5.0)
+        self.engine.register_transport_dispatcher(dispatcher)
+        routes = {}
+        for k, pdu in enumerate(plan.inventory.pdus, start=1):
+            device = pdu_device(power, pdu.name)  # type: ignore[arg-type]
+            sock = ns.netns_socket(plan.mgmt_ns, socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind((plan.pdu_ip(pdu.name), 161))
+            transport = _GatedUdp(loop=self.loop)
+            transport.gate = device.answers  # type: ignore[assignment]
+            domain = udp.DOMAIN_NAME + (k,)
+            config.add_transport(self.engine, domain, transport.open_server_mode(sock=sock))
+            routes[domain] = device
+        config.add_v1_system(self.engine, "ro-area", community_ro)
+        config.add_v1_system(self.engine, "rw-area", community_rw)
+        nothing = (1, 3, 6, 1, 6, 3, 255, 255)
+        for model in (1, 2):
+            config.add_vacm_user(self.engine, model, "ro-area", "noAuthNoPriv", readSubTree=(1, 3, 6), writeSubTree=nothing)
+            config.add_vacm_user(self.engine, model, "rw-area", "noAuthNoPriv", readSubTree=(1, 3, 6), writeSubTree=(1, 3, 6))
+        snmp_context = context.SnmpContext(self.engine)
+        snmp_context.unregister_context_name(b"")
+        snmp_context.register_context_name(b"", _Instrumentation(routes))
+        for responder in (cmdrsp.GetCommandResponder, cmdrsp.NextCommandResponder,
+                          cmdrsp.BulkCommandResponder, cmdrsp.SetCommandResponder):
+            responder(self.engine, snmp_context)
+        threading.Thread(target=self.loop.run_forever, name="netlab-pdu", daemon=True).start()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def wake_socket(netns: str) -> None:
+    """pyghmi's I/O thread is woken by a datagram its FIRST socket sends to itself on
+    loopback: make that first socket a loopback one inside the management netns, so
+    the wake-ups stay there (a BMC socket on its own address could not be reached so)."""
+    import pyghmi.ipmi.private.session as ipmisession
+
+    with ns.in_netns(netns):
+        info = socket.getaddrinfo("::ffff:127.0.0.1", 0, 0, socket.SOCK_DGRAM)[0]
+        ipmisession.Session._assignsocket(info)

@@ -1,0 +1,360 @@
+"""The netlab supervisor: builds the lab, serves its devices, keeps the nodes' power, tears it all down.
+
+`python -m netlab _serve INVENTORY --workdir DIR` runs it in the foreground
+(`netlab up` starts it detached). It writes DIR/<lab>/state.json at once and
+DIR/<lab>/endpoints.json when the cluster is quorate with every node online and
+configured; SIGTERM/SIGINT tear everything down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from fixtures.inventory import Inventory
+
+from .config import NetlabError, Plan
+from .nodes import NodeFiles, NodePower
+from . import ns
+
+SSH_USER = "root"
+BMC_USER = "admin"
+LOOPBACK = "127.0.0.1"
+
+
+def log(message: str) -> None:
+    print(f"netlab {time.strftime('%H:%M:%S')}: {message}", file=sys.stderr, flush=True)
+
+
+def corosync_conf(plan: Plan) -> str:
+    inv = plan.inventory
+    nodes = "".join(
+        f"    node {{\n        ring0_addr: {plan.node_ip(n.name)}\n        name: {n.member_name}\n"
+        f"        nodeid: {i + 1}\n    }}\n"
+        for i, n in enumerate(inv.nodes)
+    )
+    two_node = inv.cluster.two_node if inv.cluster.two_node is not None else len(inv.nodes) == 2
+    return (
+        "totem {\n    version: 2\n"
+        f"    cluster_name: {inv.cluster.name}\n    transport: knet\n"
+        f"    token: {plan.settings.token_ms}\n"
+        "    crypto_cipher: aes256\n    crypto_hash: sha256\n}\n"
+        f"nodelist {{\n{nodes}}}\n"
+        "quorum {\n    provider: corosync_votequorum\n"
+        f"    two_node: {1 if two_node else 0}\n}}\n"
+        "logging {\n    to_logfile: yes\n    logfile: /var/log/cluster/corosync.log\n    to_syslog: yes\n"
+        "    timestamp: on\n}\n"
+    )
+
+
+class Netlab:
+    def __init__(self, inventory: Inventory, workdir: Path) -> None:
+        self.plan = Plan.of(inventory, workdir)
+        self.inv = inventory
+        self.started = time.monotonic()
+        self.ssh_password = f"netlab-{secrets.token_hex(6)}"
+        self.bmc_password = f"netlab-{secrets.token_hex(6)}"
+        tag = secrets.token_hex(4)
+        self.community_ro = f"netlab-ro-{tag}"
+        self.community_rw = f"netlab-rw-{tag}"
+        self.nodes: dict[str, NodePower] = {}
+        self.relays: list[Any] = []
+        self.parts: list[Any] = []
+        self.state_changes: list[tuple[float, str, str]] = []
+        self._check_ports()
+
+    def _check_ports(self) -> None:
+        for node in self.inv.nodes:
+            for what, access in (("ssh", node.ssh), ("bmc", node.bmc)):
+                if access is not None and access.host != LOOPBACK:
+                    raise NetlabError(f"nodes.{node.name}.{what}.host must be {LOOPBACK} for netlab (its relay)")
+        for pdu in self.inv.pdus:
+            if pdu.host not in (None, LOOPBACK):
+                raise NetlabError(f"pdus.{pdu.name}.host must be {LOOPBACK} for netlab (its relay)")
+
+    # ------------------------------------------------------------ build
+
+    def build(self) -> None:
+        ns.require()
+        plan = self.plan
+        left = ns.sweep(plan.prefix)
+        if left:
+            raise NetlabError("leftovers of an earlier netlab could not be removed: " + ", ".join(left))
+        plan.workdir.mkdir(parents=True, exist_ok=True)
+        self._network()
+        root_hash = ns.run("openssl", "passwd", "-6", self.ssh_password).stdout.strip()
+        conf, authkey = corosync_conf(plan), os.urandom(256)
+        for name in plan.nodes:
+            files = NodeFiles(plan, name, root_hash, conf, authkey)
+            self.nodes[name] = NodePower(plan, name, files, self._on_state)
+        self._oob()
+        self._relays()
+        for power in self.nodes.values():
+            power.power_on(delay=0)
+
+    def _on_state(self, node: str, state: str) -> None:
+        self.state_changes.append((time.time(), node, state))
+        log(f"{node}: {state}")
+        net = self.plan.node_ns(node)
+        if state == "off":
+            ns.run("ip", "-n", net, "link", "set", "mgmt0", "down", check=False)
+        elif state == "booting":
+            ns.run("ip", "-n", net, "link", "set", "mgmt0", "up", check=False)
+
+    def _network(self) -> None:
+        plan, s = self.plan, self.plan.settings
+        mgmt = plan.mgmt_ns
+        ns.run("ip", "netns", "add", mgmt)
+        ns.run("ip", "-n", mgmt, "link", "set", "lo", "up")
+        ns.run("ip", "-n", mgmt, "link", "add", plan.bridge, "type", "bridge")
+        ns.run("ip", "-n", mgmt, "link", "set", plan.bridge, "up")
+        addresses = [plan.mgmt_ip] + [plan.bmc_ip(n) for n in plan.nodes] + [plan.pdu_ip(p.name) for p in self.inv.pdus]
+        for address in addresses:
+            ns.run("ip", "-n", mgmt, "addr", "add", f"{address}/24", "dev", plan.bridge)
+        for node in plan.nodes:
+            net = plan.node_ns(node)
+            ns.run("ip", "netns", "add", net)
+            ns.run("ip", "-n", net, "link", "set", "lo", "up")
+            ns.run("ip", "-n", mgmt, "link", "add", plan.veth(node), "type", "veth", "peer", "name", "mgmt0", "netns", net)
+            ns.run("ip", "-n", mgmt, "link", "set", plan.veth(node), "master", plan.bridge, "up")
+            ns.run("ip", "-n", net, "addr", "add", f"{plan.node_ip(node)}/24", "dev", "mgmt0")
+            ns.run("ip", "-n", net, "link", "set", "mgmt0", "up")
+        del s
+
+    def _oob(self) -> None:
+        from .oob import Bmcs, PduAgent, Power, wake_socket
+
+        self.power = Power(self.inv, self.nodes)
+        wake_socket(self.plan.mgmt_ns)
+        self.parts.append(Bmcs(self.plan, self.power, BMC_USER, self.bmc_password))
+        if self.inv.pdus:
+            self.parts.append(PduAgent(self.plan, self.power, self.community_ro, self.community_rw))
+
+    def _relays(self) -> None:
+        from .relay import TcpRelay, UdpRelay
+
+        mgmt = self.plan.mgmt_ns
+        self.ports: dict[str, dict[str, int]] = {"ssh": {}, "bmc": {}, "pdu": {}}
+        for node in self.inv.nodes:
+            ssh_port = node.ssh.port if node.ssh else 0
+            relay = TcpRelay(mgmt, ssh_port, (self.plan.node_ip(node.name), 22))
+            self.relays.append(relay)
+            self.ports["ssh"][node.name] = relay.port
+            bmc_port = node.bmc.port if node.bmc else 0
+            udp = UdpRelay(mgmt, bmc_port, (self.plan.bmc_ip(node.name), 623))
+            self.relays.append(udp)
+            self.ports["bmc"][node.name] = udp.port
+        for pdu in self.inv.pdus:
+            udp = UdpRelay(mgmt, pdu.port if pdu.host else 0, (self.plan.pdu_ip(pdu.name), 161))
+            self.relays.append(udp)
+            self.ports["pdu"][pdu.name] = udp.port
+
+    # ------------------------------------------------------------ inside the nodes
+
+    def node_run(self, node: str, command: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        pid = self.nodes[node].init_pid
+        if not pid:
+            raise NetlabError(f"{node} is not running")
+        argv = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--", "/bin/sh", "-c", command]
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+
+    def cluster_view(self, node: str) -> tuple[bool, dict[str, bool]]:
+        """(quorate, {member name: online}) as node's crm_mon says; (False, {}) when it cannot say."""
+        try:
+            result = self.node_run(node, "crm_mon -1 --output-as=xml", timeout=15)
+        except (NetlabError, subprocess.TimeoutExpired):
+            return False, {}
+        if result.returncode != 0:
+            return False, {}
+        try:
+            root = ET.fromstring(result.stdout)
+        except ET.ParseError:
+            return False, {}
+        dc = root.find("./summary/current_dc")
+        quorate = dc is not None and dc.get("with_quorum") == "true"
+        online = {n.get("name", ""): n.get("online") == "true" for n in root.iterfind("./nodes/node")}
+        return quorate, online
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.plan.settings.ready_timeout
+        first = self.plan.nodes[0]
+        members = {n.member_name for n in self.inv.nodes if n.name not in self.plan.settings.no_stack_at_boot}
+        while True:
+            failed = [n for n, p in self.nodes.items() if p.last_error]
+            if failed:
+                raise NetlabError("; ".join(f"{n}: {self.nodes[n].last_error}" for n in failed))
+            quorate, online = self.cluster_view(first) if self.nodes[first].state == "up" else (False, {})
+            if quorate and all(online.get(m) for m in members):
+                return
+            if time.monotonic() > deadline:
+                raise NetlabError(f"the cluster did not form within {self.plan.settings.ready_timeout:.0f} s "
+                                  f"(quorate={quorate}, online={online}); see {self.plan.workdir}/nodes/*/var-log")
+            time.sleep(0.5)
+
+    def configure(self) -> None:
+        """Fence devices, fencing topology and Dummy resources, loaded from the first node."""
+        first = self.plan.nodes[0]
+        xml = self.cib_resources()
+        script = "\n".join([
+            "set -e",
+            f"cibadmin --create -o resources --xml-text '{xml['resources']}'",
+            f"cibadmin --create -o configuration --xml-text '{xml['topology']}'",
+            "crm_attribute --type crm_config --name stonith-enabled --update true",
+            "crm_attribute --type crm_config --name stonith-timeout --update 60s",
+        ])
+        result = self.node_run(first, script, timeout=60)
+        if result.returncode != 0:
+            raise NetlabError(f"configuring the CIB on {first} failed: {result.stderr.strip() or result.stdout.strip()}")
+
+    def fence_devices(self) -> list[dict[str, Any]]:
+        """Every fence device: id, agent, the node it fences, its level, its parameters."""
+        out: list[dict[str, Any]] = []
+        for i, node in enumerate(self.inv.nodes):
+            for level, method in enumerate(node.fence, start=1):
+                if method == "ipmi":
+                    params = {"ip": self.plan.bmc_ip(node.name), "ipport": "623", "username": BMC_USER,
+                              "password": self.bmc_password, "lanplus": "1", "pcmk_host_list": node.member_name}
+                    if i == 0 and self.plan.settings.fence_delay:
+                        params["delay"] = str(self.plan.settings.fence_delay)
+                    out.append({"id": f"fence-{node.name}-ipmi", "agent": "fence_ipmilan", "node": node.member_name,
+                                "level": level, "params": params})
+                elif method == "pdu":
+                    for ref in node.power:
+                        params = {"ip": self.plan.pdu_ip(ref.pdu), "community": self.community_rw,
+                                  "plug": str(ref.outlet), "pcmk_host_list": node.member_name}
+                        out.append({"id": f"fence-{node.name}-{ref.pdu}-{ref.outlet}", "agent": "fence_apc_snmp",
+                                    "node": node.member_name, "level": level, "params": params})
+        return out
+
+    def cib_resources(self) -> dict[str, str]:
+        resources = ET.Element("resources")
+        for dev in self.fence_devices():
+            prim = ET.SubElement(resources, "primitive", id=dev["id"], **{"class": "stonith", "type": dev["agent"]})
+            attrs = ET.SubElement(prim, "instance_attributes", id=f"{dev['id']}-ia")
+            for name, value in dev["params"].items():
+                ET.SubElement(attrs, "nvpair", id=f"{dev['id']}-{name}", name=name, value=value)
+            ops = ET.SubElement(prim, "operations")
+            ET.SubElement(ops, "op", id=f"{dev['id']}-monitor", name="monitor", interval="60s")
+        for k in range(1, self.plan.settings.dummies + 1):
+            rid = f"dummy{k}"
+            prim = ET.SubElement(resources, "primitive", id=rid, **{"class": "ocf", "provider": "pacemaker", "type": "Dummy"})
+            ops = ET.SubElement(prim, "operations")
+            ET.SubElement(ops, "op", id=f"{rid}-monitor", name="monitor", interval="10s")
+        topology = ET.Element("fencing-topology")
+        levels: dict[tuple[str, int], list[str]] = {}
+        for dev in self.fence_devices():
+            levels.setdefault((dev["node"], dev["level"]), []).append(dev["id"])
+        for (node, level), devices in levels.items():
+            ET.SubElement(topology, "fencing-level", id=f"fl-{node}-{level}", target=node, index=str(level),
+                          devices=",".join(devices))
+        # resources hold no quote: they are passed inside single quotes to the node's shell
+        return {"resources": "".join(ET.tostring(r, encoding="unicode") for r in resources),
+                "topology": ET.tostring(topology, encoding="unicode")}
+
+    # ------------------------------------------------------------ published
+
+    def endpoints(self) -> dict[str, Any]:
+        inv = self.inv
+        return {
+            "lab": inv.lab,
+            "pid": os.getpid(),
+            "workdir": str(self.plan.workdir),
+            "netlab": {"prefix": self.plan.prefix, "mgmt_netns": self.plan.mgmt_ns,
+                       "node_netns": {n: self.plan.node_ns(n) for n in self.plan.nodes},
+                       "node_addresses": {n: self.plan.node_ip(n) for n in self.plan.nodes},
+                       "bmc_addresses": {n: self.plan.bmc_ip(n) for n in self.plan.nodes},
+                       "fence_devices": [{k: v for k, v in d.items() if k != "params"} for d in self.fence_devices()]},
+            "nodes": {
+                n.name: {
+                    "ssh": {"host": LOOPBACK, "port": self.ports["ssh"][n.name], "user": SSH_USER,
+                            "password": self.ssh_password},
+                    "bmc": {"host": LOOPBACK, "port": self.ports["bmc"][n.name], "user": BMC_USER,
+                            "password": self.bmc_password},
+                }
+                for n in inv.nodes
+            },
+            "pdus": {
+                p.name: {"host": LOOPBACK, "port": self.ports["pdu"][p.name], "community_ro": self.community_ro,
+                         "community_rw": self.community_rw, "version": "1",
+                         "outlets": {str(n): self.power.outlet_name(p.name, n) for n in self.power.outlets(p.name)}}
+                for p in inv.pdus
+            },
+            "switches": {},
+            "startup_seconds": round(time.monotonic() - self.started, 1),
+            "memory_mb": round(self.memory_mb(), 1),
+        }
+
+    def memory_mb(self) -> float:
+        """Proportional set size of the supervisor and every process in netlab's namespaces."""
+        pids = {os.getpid()}
+        for name in ns.netns_list(self.plan.prefix):
+            pids.update(ns.netns_pids(name))
+        total_kb = 0
+        for pid in pids:
+            try:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total_kb += int(line.split()[1])
+            except OSError:
+                pass
+        return total_kb / 1024
+
+    # ------------------------------------------------------------ teardown
+
+    def teardown(self) -> list[str]:
+        for power in self.nodes.values():
+            power.shutdown()
+        for relay in self.relays:
+            relay.close()
+        for part in self.parts:
+            part.stop()
+        return ns.sweep(self.plan.prefix)
+
+
+def serve(inventory: Inventory, workdir: Path) -> int:
+    lab = Netlab(inventory, workdir)
+    lab.plan.workdir.mkdir(parents=True, exist_ok=True)
+    state = lab.plan.workdir / "state.json"
+    endpoints = lab.plan.workdir / "endpoints.json"
+    endpoints.unlink(missing_ok=True)
+    state.write_text(json.dumps({"pid": os.getpid(), "prefix": lab.plan.prefix, "lab": inventory.lab}))
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    code = 0
+    try:
+        lab.build()
+        lab.wait_ready()
+        log(f"cluster formed in {time.monotonic() - lab.started:.1f} s; configuring fencing and resources")
+        lab.configure()
+        data = lab.endpoints()
+        tmp = endpoints.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(endpoints)
+        log(f"ready in {data['startup_seconds']} s, {data['memory_mb']} MB")
+        done.wait()
+    except NetlabError as exc:
+        log(f"ERROR: {exc}")
+        code = 2
+    except Exception as exc:  # the lab must be torn down whatever broke
+        log(f"ERROR: {type(exc).__name__}: {exc}")
+        code = 3
+    finally:
+        left = lab.teardown()
+        endpoints.unlink(missing_ok=True)
+        state.unlink(missing_ok=True)
+        if left:
+            log("left behind: " + ", ".join(left))
+            code = code or 4
+        log("down")
+    return code

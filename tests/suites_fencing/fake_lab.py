@@ -1,0 +1,197 @@
+"""A lab made of plain Python objects for the guard's own tests: no simulated lab, no network.
+
+Its devices hold their state in one `FakeState`, so a test sets the lab up broken in exactly the
+way it wants (an outlet off, a BMC that never powers on, a service on the wrong node, bad news in
+a syslog, SSH that drops) and reads back what the guard did (`state.calls`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.cluster.base import ClusterStatus, Member, ServiceState
+from drivers.errors import DeviceUnreachable
+from drivers.node import SyslogMark
+from fixtures.guard import expected_homes
+from fixtures.inventory import Inventory
+
+BOND = """Ethernet Channel Bonding Driver: v3.6.0 (September 26, 2009)
+
+Bonding Mode: fault-tolerance (active-backup)
+Primary Slave: {primary} (primary_reselect always)
+Currently Active Slave: {active}
+MII Status: up
+MII Polling Interval (ms): 100
+Up Delay (ms): 120000
+Down Delay (ms): 0
+
+Slave Interface: {primary}
+MII Status: up
+Link Failure Count: 0
+Permanent HW addr: 00:e0:81:c7:ec:49
+Slave queue ID: 0
+
+Slave Interface: {backup}
+MII Status: up
+Link Failure Count: 0
+Permanent HW addr: 00:1b:21:9d:59:fc
+Slave queue ID: 0
+"""
+
+
+@dataclass
+class FakeState:
+    inv: Inventory
+    outlets: dict[tuple[str, int], str] = field(default_factory=dict)
+    power: dict[str, str] = field(default_factory=dict)
+    stuck_off: set[str] = field(default_factory=set)  # BMCs whose power_on does nothing
+    members: dict[str, bool] = field(default_factory=dict)
+    owners: dict[str, str | None] = field(default_factory=dict)
+    syslog: dict[str, list[str]] = field(default_factory=dict)
+    ssh_down: set[str] = field(default_factory=set)
+    calls: list[str] = field(default_factory=list)
+
+    @classmethod
+    def healthy(cls, inv: Inventory) -> "FakeState":
+        state = cls(inv)
+        for node in inv.nodes:
+            state.power[node.name] = "on"
+            state.members[node.name] = True
+            state.syslog[node.name] = []
+            for ref in node.power:
+                state.outlets[(ref.pdu, ref.outlet)] = "on"
+        for switch in inv.switches:
+            if switch.power.method == "pdu" and switch.power.pdu and switch.power.outlet:
+                state.outlets[(switch.power.pdu, switch.power.outlet)] = "on"
+        state.owners = dict(expected_homes(inv))
+        return state
+
+
+class FakeShell:
+    def __init__(self, state: FakeState, name: str) -> None:
+        self.state, self.name = state, name
+
+    def _check(self, what: str) -> None:
+        if self.name in self.state.ssh_down:
+            raise DeviceUnreachable(self.name, "fake", what, "connection reset by peer")
+
+    def reachable(self, timeout: float = 2.0) -> bool:
+        return self.name not in self.state.ssh_down
+
+    def read_file(self, path: str, timeout: float | None = None) -> str:
+        self._check(f"read {path}")
+        node = self.state.inv.node(self.name)
+        bond = next(b for b in node.bonds if b.status_file == path)
+        return BOND.format(primary=bond.primary.nic, backup=bond.backup.nic, active=bond.primary.nic)
+
+    def syslog_mark(self) -> SyslogMark:
+        self._check("mark syslog")
+        return SyslogMark("/var/log/messages", len(self.state.syslog[self.name]))
+
+    def syslog_since(self, mark: SyslogMark) -> list[str]:
+        self._check("read syslog")
+        return self.state.syslog[self.name][mark.lines:]
+
+    def run(self, cmd: str, timeout: float | None = None, check: bool = True) -> Any:
+        self._check(f"run {cmd!r}")
+        raise NotImplementedError(cmd)
+
+
+class FakeBmc:
+    host, port, user, timeout = "192.0.2.10", 623, "admin", 5.0
+
+    def __init__(self, state: FakeState, name: str) -> None:
+        self.state, self.name = state, name
+
+    def power_status(self) -> str:
+        return self.state.power[self.name]
+
+    def power_on(self) -> None:
+        self.state.calls.append(f"power on {self.name}")
+        if self.name not in self.state.stuck_off:
+            self.state.power[self.name] = "on"
+
+    def power_cycle(self) -> None:
+        self.state.calls.append(f"power cycle {self.name}")
+
+
+class FakeSnmp:
+    host, port = "192.0.2.20", 161
+
+
+class FakePdu:
+    snmp = FakeSnmp()
+
+    def __init__(self, state: FakeState, name: str) -> None:
+        self.state, self.name = state, name
+
+    def outlet_status(self, n: int) -> str:
+        return self.state.outlets.get((self.name, n), "on")
+
+    def outlet_on(self, n: int) -> None:
+        self.state.calls.append(f"outlet on {self.name}/{n}")
+        self.state.outlets[(self.name, n)] = "on"
+
+
+class FakePorts:
+    def port_is_up(self, port: str) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return "fake"
+
+
+class FakeCluster:
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+
+    def status(self, via: str | None = None) -> ClusterStatus:
+        if via in self.state.ssh_down:
+            raise DeviceUnreachable(via or "?", "fake", "clustat", "connection reset by peer")
+        inv = self.state.inv
+        members = {n.name: Member(n.name, i + 1, self.state.members[n.name], n.name == via) for i, n in enumerate(inv.nodes)}
+        services = {name: ServiceState(name, "vm", owner, "started" if owner else "stopped")
+                    for name, owner in self.state.owners.items()}
+        return ClusterStatus(True, members, services, via=via or "")
+
+    def migrate(self, vm: str, node: str, via: str | None = None) -> None:
+        self.state.calls.append(f"migrate {vm} {node}")
+        self.state.owners[vm] = node
+
+    relocate = migrate
+
+    def enable(self, svc: str, node: str | None = None, via: str | None = None) -> None:
+        self.state.calls.append(f"enable {svc} {node}")
+        self.state.owners[svc] = node
+
+    def disable(self, svc: str, via: str | None = None) -> None:
+        self.state.calls.append(f"disable {svc}")
+        self.state.owners[svc] = None
+
+    def start_stack(self, node: str) -> None:
+        self.state.calls.append(f"start stack {node}")
+        self.state.members[node] = True
+
+
+class FakeLab:
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+        self.inventory = state.inv
+        self.cluster = FakeCluster(state)
+
+    @property
+    def name(self) -> str:
+        return self.inventory.lab
+
+    def node(self, name: str) -> FakeShell:
+        return FakeShell(self.state, name)
+
+    def bmc(self, name: str) -> FakeBmc:
+        return FakeBmc(self.state, name)
+
+    def pdu(self, name: str) -> FakePdu:
+        return FakePdu(self.state, name)
+
+    def switch_ports(self, name: str) -> FakePorts:
+        return FakePorts()

@@ -1,0 +1,173 @@
+"""The guard on a lab of plain Python objects: audit, restore, session-start heal, the run stopping
+when the lab cannot be restored, and lab faults reported as errors rather than cluster failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from fixtures.guard import Guard, LabNotReady, RestoreFailed, fence_rounds, method_of_agent
+from fixtures.inventory import load_inventory
+
+from .fake_lab import FakeLab, FakeState
+from .harness import ANVIL, REPO
+
+INV = load_inventory(ANVIL)
+N1, N2 = INV.nodes[0].name, INV.nodes[1].name
+
+
+def lab(**broken: object) -> FakeLab:
+    state = FakeState.healthy(INV)
+    for key, value in broken.items():
+        getattr(state, key).update(value)  # type: ignore[arg-type]
+    return FakeLab(state)
+
+
+def test_audit_passes_on_a_healthy_lab_and_lists_every_problem_otherwise() -> None:
+    Guard(lab()).audit()
+    broken = lab(outlets={("pdu2", 1): "off"}, members={N2: False}, owners={"vm0001-dev": N2}, ssh_down={N1})
+    with pytest.raises(LabNotReady) as caught:
+        Guard(broken).audit()
+    text = str(caught.value)
+    assert text.startswith("lab not ready: ")
+    for symptom in ("PDU pdu2 outlet 1 (feeds an-node01) is off", f"{N1} does not answer over SSH",
+                    f"{N2} is not an online cluster member", f"vm0001-dev runs on {N2}, not its home {N1}"):
+        assert symptom in text
+
+
+def test_audit_reports_bad_news_in_syslog_since_the_last_case() -> None:
+    fake = lab()
+    guard = Guard(fake)
+    guard.restore()  # marks every syslog
+    fake.state.syslog[N2].append(f"Dec 13 12:42:41 {N2} fenced[2817]: fencing node an-node01.alteeve.ca")
+    with pytest.raises(LabNotReady, match="an-node02 logged since the last case: .*fencing node an-node01"):
+        guard.audit()
+
+
+def test_restore_puts_back_what_the_case_changed() -> None:
+    fake = lab(outlets={("pdu2", 1): "off"}, owners={"vm0001-dev": N2, "vm0003-db": None}, members={N2: False})
+    guard = Guard(fake)
+    guard.changed("outlet", "pdu2/1")
+    guard.restore()
+    assert "outlet on pdu2/1" in fake.state.calls
+    assert f"migrate vm0001-dev {N1}" in fake.state.calls
+    assert f"enable vm0003-db {N2}" in fake.state.calls
+    assert f"start stack {N2}" in fake.state.calls
+    assert any("turned PDU pdu2 outlet 1 (an-node01) back on" in a for a in guard.actions)
+    guard.audit()
+
+
+def test_restore_of_a_healthy_lab_touches_nothing() -> None:
+    fake = lab()
+    guard = Guard(fake)
+    guard.restore()
+    assert fake.state.calls == [] and guard.actions == []
+
+
+def test_restore_that_cannot_fix_the_lab_says_what_is_left_and_how_to_fix_it() -> None:
+    fake = lab(power={N1: "off"}, stuck_off={N1})
+    with pytest.raises(RestoreFailed) as caught:
+        Guard(fake).restore()
+    text = str(caught.value)
+    assert "could not restore lab anvil-sim" in text
+    assert f"{N1}'s BMC says power off" in text
+    assert 'fix by hand: ipmitool -I lanplus -H 192.0.2.10 -p 623 -U admin -P "$IPMI_PASSWORD" chassis power on' in text
+    assert f"powered {N1} on through its BMC" in text
+
+
+def test_fence_rounds_from_cman_and_pacemaker_logs() -> None:
+    cman = [
+        "Dec 13 12:45:48 an-node02 fenced[2817]: fencing node an-node01.alteeve.ca",
+        "Dec 13 12:46:08 an-node02 fenced[2817]: fence an-node01.alteeve.ca dev 0.0 agent fence_ipmilan result: error from agent",
+        "Dec 13 12:46:08 an-node02 fenced[2817]: fence an-node01.alteeve.ca success",
+    ]
+    (rnd,) = fence_rounds(INV, {N2: cman})
+    assert (rnd.victim, rnd.fencer, rnd.succeeded is not None) == (N1, N2, True)
+    assert [(f.agent, f.result) for f in rnd.failures] == [("fence_ipmilan", "error from agent")]
+    pending = fence_rounds(INV, {N2: cman[:2]})
+    assert pending[0].succeeded is None
+    assert [method_of_agent(a) for a in ("fence_ipmilan", "fence_apc_snmp", "fence_scsi", "fence_xvm")] == ["ipmi", "pdu", "scsi", None]
+
+
+# ---------------------------------------------------------------- inside pytest
+
+SUITE = '''
+import pytest
+from drivers.errors import DeviceUnreachable
+from fixtures.inventory import load_inventory
+from tests.suites_fencing.fake_lab import FakeLab, FakeState
+
+STATE = FakeState.healthy(load_inventory({anvil!r}))
+{setup}
+
+@pytest.fixture(scope="session")
+def _fake():
+    return FakeLab(STATE)
+
+@pytest.fixture
+def lab(_fake):
+    return _fake
+
+def test_a_cluster_defect(guard):
+    guard.audit()
+    assert False, "the cluster did not recover"
+
+def test_a_device_that_stops_answering(guard):
+    guard.audit()
+    raise DeviceUnreachable("an-node02", "127.0.0.1:22", "run 'clustat -x'", "connection reset by peer")
+
+def test_breaks_the_lab(guard):
+    guard.audit()
+    STATE.outlets[("pdu2", 1)] = "off"
+    guard.changed("outlet", "pdu2/1")
+    {breaks}
+
+def test_after(guard):
+    guard.audit()
+'''
+
+
+def run_fake(tmp_path: Path, setup: str = "", breaks: str = "pass") -> tuple[int, str, dict[str, str]]:
+    suite = tmp_path / "test_fake_suite.py"
+    suite.write_text(textwrap.dedent(SUITE.format(anvil=str(ANVIL), setup=setup, breaks=breaks)))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", str(tmp_path), "-p", "no:cacheprovider",
+         "-p", "fixtures.guard", str(suite), "--junitxml", str(tmp_path / "junit.xml"), "-q", "-rA"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    outcomes = {}
+    if (tmp_path / "junit.xml").exists():
+        for case in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase"):
+            kind = next((k for k in ("failure", "error", "skipped") if case.find(k) is not None), "passed")
+            outcomes[case.get("name", "")] = kind
+    return done.returncode, done.stdout + done.stderr, outcomes
+
+
+def test_lab_faults_are_errors_cluster_defects_are_failures_and_the_lab_is_healed(tmp_path: Path) -> None:
+    code, output, outcomes = run_fake(tmp_path, setup='STATE.outlets[("pdu1", 2)] = "off"  # left by a crashed run')
+    assert outcomes == {"test_a_cluster_defect": "failure", "test_a_device_that_stops_answering": "error",
+                        "test_breaks_the_lab": "passed", "test_after": "passed"}, output
+    assert "healed lab anvil-sim at session start: turned PDU pdu1 outlet 2 (sw2) back on" in output
+    assert "turned PDU pdu2 outlet 1 (an-node01) back on" in output
+    assert code == 1
+
+
+def test_a_lab_that_cannot_be_restored_stops_the_run_with_exit_code_3(tmp_path: Path) -> None:
+    code, output, outcomes = run_fake(tmp_path, breaks=f'STATE.power[{N1!r}] = "off"; STATE.stuck_off.add({N1!r})')
+    assert code == 3, output
+    assert "hacert could not restore lab anvil-sim; the run stops here" in output
+    assert f"{N1}'s BMC says power off" in output and "chassis power on" in output
+    assert "test_after" not in outcomes, "a case started on a dirty lab"
+
+
+def test_ctrl_c_mid_case_still_restores(tmp_path: Path) -> None:
+    code, output, _ = run_fake(tmp_path, breaks="raise KeyboardInterrupt")
+    assert code == 2, output  # pytest's "interrupted"
+    assert "turned PDU pdu2 outlet 1 (an-node01) back on" in output
