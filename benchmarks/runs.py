@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,23 @@ def lab_copies(source: Path, count: int, folder: Path, prefix: str = "par") -> l
         path.write_text(yaml.safe_dump(copy, sort_keys=False))
         paths.append(path)
     return paths
+
+
+PYCACHE = Path(tempfile.gettempdir()) / "hacert-pycache"
+
+
+def bytecode_cached_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment with compiled-module caching on, the caches outside the source tree.
+
+    With PYTHONDONTWRITEBYTECODE set (as in this project's shells) every process
+    recompiles every module and pytest re-rewrites every asserting module: about
+    2 CPU-seconds per process here, paid again by each xdist worker. Users run with
+    caching on; PYTHONPYCACHEPREFIX keeps the tree clean (labsim.runner does the same).
+    """
+    env = dict(os.environ if base is None else base)
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        env.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
+    return env
 
 
 @dataclass
@@ -93,7 +111,7 @@ class SuiteRun:
         return cmd + self.extra
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = bytecode_cached_env()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env.pop("HACERT_INVENTORY", None)
         env["CI"] = "1"  # never ask a person anything

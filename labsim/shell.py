@@ -112,8 +112,8 @@ class NullIO:
 
 
 class Simple:
-    def __init__(self, argv: list[str], stdout_to: str | None, append: bool):
-        self.argv, self.stdout_to, self.append = argv, stdout_to, append
+    def __init__(self, argv: list[str], stdout_to: str | None, append: bool, stdin_from: str | None = None):
+        self.argv, self.stdout_to, self.append, self.stdin_from = argv, stdout_to, append, stdin_from
 
 
 def _tokens(line: str) -> list[str]:
@@ -134,21 +134,24 @@ def parse(line: str) -> list[tuple[str, list[Simple]]]:
     pipeline: list[Simple] = []
     words: list[str] = []
     redirect: tuple[str | None, bool] = (None, False)
+    stdin_from: str | None = None
     i = 0
 
     def close_simple() -> None:
-        nonlocal words, redirect
+        nonlocal words, redirect, stdin_from
         if not words:
             raise ShellSyntaxError("syntax error near unexpected token")
-        pipeline.append(Simple(words, redirect[0], redirect[1]))
-        words, redirect = [], (None, False)
+        pipeline.append(Simple(words, redirect[0], redirect[1], stdin_from))
+        words, redirect, stdin_from = [], (None, False), None
 
     while i < len(tokens):
         tok = tokens[i]
         if tok in (">", ">>", "<"):
             if i + 1 >= len(tokens) or tokens[i + 1] in _OPERATORS:
                 raise ShellSyntaxError("syntax error near unexpected token `newline'")
-            if tok != "<":
+            if tok == "<":
+                stdin_from = tokens[i + 1]
+            else:
                 redirect = (tokens[i + 1], tok == ">>")
             i += 2
             continue
@@ -230,6 +233,11 @@ def _run_simple(world, node: str, simple: Simple, io: ShellIO, stdin: str | None
         argv.pop(0)
     if not argv:
         return 0
+    if simple.stdin_from is not None:
+        stdin = read_file(world, node, simple.stdin_from)
+        if stdin is None:
+            io.write_err(f"bash: {simple.stdin_from}: No such file or directory\n")
+            return 1
     target = simple.stdout_to
     sink: ShellIO = io
     capture: CaptureIO | None = None

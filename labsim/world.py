@@ -155,6 +155,11 @@ class World:
         for fault in (inv.simulation.faults if inv.simulation else []):
             if fault.name == "wrong_outlet":
                 self._swap_feeds(feeds, fault.target)
+                # the PDU's own labels follow the real wiring, not the inventory
+                for node in inv.nodes:
+                    label = node.power[0].name if node.power else node.name
+                    for outlet in feeds[node.name]:
+                        self._outlet_names[outlet] = label
 
         for sw in inv.switches:
             feed = (sw.power.pdu, sw.power.outlet) if sw.power.method == "pdu" and sw.power.pdu and sw.power.outlet else None
@@ -415,15 +420,23 @@ class World:
             else:
                 raise ValueError(f"unknown chassis action {action!r}")
 
+    def _os_shutdown(self, node: str) -> None:
+        # RHEL's rc scripts stop rgmanager and cman before the halt: a clean leave, no fence
+        cluster = getattr(self, "cluster", None)
+        if cluster is not None and hasattr(cluster, "os_shutdown"):
+            cluster.os_shutdown(node)
+
     def power_off_os(self, node: str) -> None:
         """`poweroff` inside the node: the OS halts and switches the chassis off."""
         with self.lock:
+            self._os_shutdown(node)
             model = self.nodes[node]
             model.chassis_on = False
             self._set_state(model, "off")
 
     def reboot_os(self, node: str) -> None:
         with self.lock:
+            self._os_shutdown(node)
             model = self.nodes[node]
             self._set_state(model, "off")
             self._start_boot(model)

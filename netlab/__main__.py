@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
         down(inv, args.workdir)
         started = time.monotonic()
-        running = start_netlab(inv, args.workdir)
+        running = start_netlab(inv, args.workdir, reuse=False)
         ep = running.endpoints
         print(f"netlab up: {inv.lab}: cluster quorate, every node online, in {time.monotonic() - started:.1f} s; "
               f"memory {ep['memory_mb']} MB (PSS); supervisor pid {running.pid}; log {running.log_path}")

@@ -89,13 +89,13 @@ def main() -> None:
         raise SystemExit("netlab node: the supervisor did not confirm the sysrq mask: refusing to start")
     devnull = os.open("/dev/null", os.O_RDWR)
     private_dev()
-    for target in config["tmpfs"]:
-        sh("mount", "-t", "tmpfs", "-o", "mode=755", "netlab-tmp", target)
-    os.chmod("/tmp", 0o1777)
+    # netlab's files may live under /tmp: every bind is made before /tmp turns private
+    sh("mount", "-t", "tmpfs", "-o", "mode=755", "netlab-run", "/run")
     open(NETLAB_SYSRQ, "w").close()
     sh("mount", "--bind", config["sysrq_fifo"], NETLAB_SYSRQ)  # always there, for poweroff/reboot
     for source, target in config["binds"]:
         sh("mount", "--bind", source, target)
+    sh("mount", "-t", "tmpfs", "-o", "mode=1777", "netlab-tmp", "/tmp")
     for folder, owner, mode in config["run_dirs"]:
         os.makedirs(folder, exist_ok=True)
         uid, gid = owner

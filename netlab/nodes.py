@@ -36,6 +36,7 @@ PRIVATE_DIRS = {
     "var-log": "/var/log",
     "var-lib-pcsd": "/var/lib/pcsd",
     "root": "/root",
+    "etc-ssh": "/etc/ssh",
 }
 PRIVATE_FILES = {"hosts": "/etc/hosts", "hostname": "/etc/hostname", "shadow": "/etc/shadow"}
 
@@ -112,16 +113,16 @@ class NodeFiles:
         self.shim = self.dir / "systemctl"
         shutil.copy(HERE / "systemctl.sh", self.shim)
         self.shim.chmod(0o755)
-        self.sshd_config = self.dir / "sshd_config"
-        host_key = self.dir / "ssh_host_ed25519_key"
-        ns.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key))
-        self.sshd_config.write_text(
-            "Port 22\nListenAddress 0.0.0.0\n"
-            f"HostKey {host_key}\n"
+        ssh = self.dir / "etc-ssh"
+        for name in ("moduli", "ssh_config"):
+            if Path("/etc/ssh", name).exists():
+                shutil.copy(Path("/etc/ssh", name), ssh / name)
+        ns.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "ssh_host_ed25519_key"))
+        (ssh / "sshd_config").write_text(
+            "Port 22\nListenAddress 0.0.0.0\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
             "PermitRootLogin yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
             "UsePAM no\nUseDNS no\nPidFile /run/sshd.pid\nMaxStartups 50:30:100\nMaxSessions 50\n"
             "AcceptEnv LANG LC_*\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
-            "ClientAliveInterval 0\n"
         )
 
     def init_config(self, stack_at_boot: bool) -> Path:
@@ -130,14 +131,13 @@ class NodeFiles:
         binds += [[str(self.dir / name), target] for name, target in PRIVATE_FILES.items()]
         binds.append([str(self.shim), "/usr/bin/systemctl"])
         hacluster = list(_ids("hacluster", "haclient"))
-        boot = [["/usr/sbin/sshd", "-f", str(self.sshd_config)]]
+        boot = [["/usr/sbin/sshd"]]
         if stack_at_boot:
             boot.append(["/bin/sh", "-c", "systemctl start corosync && systemctl start pacemaker"])
         config = {
             "sysrq_fifo": str(self.sysrq),
             "kernel_has_sysrq": kernel_has_sysrq(),
             "hostname": member,
-            "tmpfs": ["/run", "/tmp"],
             "binds": binds,
             "run_dirs": [["/run/sshd", [0, 0], 0o755], ["/run/systemd/system", [0, 0], 0o755],
                          ["/run/pacemaker", hacluster, 0o770], ["/run/corosync", [0, 0], 0o755]],
@@ -251,6 +251,17 @@ class NodePower:
                 self._set("off")
                 return
             self._set("up")
+            threading.Thread(target=self._watch_init, args=(self.proc, generation), daemon=True).start()
+
+    def _watch_init(self, proc: subprocess.Popen[bytes], generation: int) -> None:
+        """A node whose init dies by itself is off (netlab's own power-offs change the generation)."""
+        proc.wait()
+        with self.lock:
+            if generation == self._generation and self.state != "off":
+                self.last_error = f"its init exited ({proc.returncode}); see {self.files.dir / 'init.out'}"
+                print(f"netlab: {self.node}: {self.last_error}", file=sys.stderr, flush=True)
+                self.init_pid, self.proc = None, None
+                self._set("off")
 
     def _handshake(self) -> None:
         """The node says its sysrq is masked; check it from outside; only then say GO."""

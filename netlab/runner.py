@@ -36,23 +36,29 @@ def _tail(path: Path, lines: int = 25) -> str:
 class RunningNetlab:
     """A netlab supervisor started by `start_netlab`: `.endpoints` (labsim's shape), `.stop()`."""
 
-    def __init__(self, plan: Plan, proc: subprocess.Popen[bytes], endpoints: dict[str, Any], log_path: Path) -> None:
+    def __init__(self, plan: Plan, proc: subprocess.Popen[bytes] | None, endpoints: dict[str, Any], log_path: Path) -> None:
         self.plan, self.proc, self.endpoints, self.log_path = plan, proc, endpoints, log_path
         self.event_log = None
+        self.owned = proc is not None  # False: attached to a lab `netlab up` started; stop() leaves it up
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self.proc.pid if self.proc is not None else int(self.endpoints["pid"])
 
     @property
     def startup_seconds(self) -> float:
         return float(self.endpoints.get("startup_seconds", 0.0))
 
     def alive(self) -> bool:
+        if self.proc is None:
+            return ns._is_netlab_supervisor(self.pid)
         return self.proc.poll() is None
 
     def stop(self, timeout: float = 90.0) -> int:
-        """SIGTERM the supervisor (it tears the lab down), then sweep whatever is left."""
+        """SIGTERM the supervisor (it tears the lab down), then sweep whatever is left.
+        A lab this object only attached to is left running."""
+        if self.proc is None:
+            return 0
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -66,13 +72,32 @@ class RunningNetlab:
         return self.proc.returncode
 
 
+def attach(plan: Plan) -> RunningNetlab | None:
+    """The lab `netlab up` left running for this inventory, if its supervisor is alive and ready."""
+    try:
+        endpoints = json.loads((plan.workdir / "endpoints.json").read_text())
+        state = json.loads((plan.workdir / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if endpoints.get("pid") != state.get("pid") or not ns._is_netlab_supervisor(int(state["pid"])):
+        return None
+    return RunningNetlab(plan, None, endpoints, plan.workdir / "netlab.log")
+
+
 def start_netlab(inventory: str | os.PathLike[str] | Inventory, workdir: str | os.PathLike[str] | None = None,
-                 timeout: float | None = None) -> RunningNetlab:
+                 timeout: float | None = None, reuse: bool = True) -> RunningNetlab:
+    """Build the lab in a detached supervisor and wait until it is ready. With `reuse`, a lab
+    of this inventory already up (`python -m netlab up`) is attached to instead (and left up)."""
     plan = _plan(inventory, workdir)
     ns.require()
     source = plan.inventory.source
     if source is None:
         raise NetlabError("netlab needs the inventory's file")
+    if reuse:
+        running = attach(plan)
+        if running is not None:
+            return running
+    down(plan.inventory, workdir)
     plan.workdir.mkdir(parents=True, exist_ok=True)
     log_path = plan.workdir / "netlab.log"
     endpoints = plan.workdir / "endpoints.json"

@@ -190,9 +190,9 @@ class Netlab:
         first = self.plan.nodes[0]
         members = {n.member_name for n in self.inv.nodes if n.name not in self.plan.settings.no_stack_at_boot}
         while True:
-            failed = [n for n, p in self.nodes.items() if p.last_error]
+            failed = [n for n, p in self.nodes.items() if p.last_error or p.state == "off"]
             if failed:
-                raise NetlabError("; ".join(f"{n}: {self.nodes[n].last_error}" for n in failed))
+                raise NetlabError("; ".join(f"{n}: {self.nodes[n].last_error or 'off'}" for n in failed))
             quorate, online = self.cluster_view(first) if self.nodes[first].state == "up" else (False, {})
             if quorate and all(online.get(m) for m in members):
                 return
@@ -207,7 +207,7 @@ class Netlab:
         xml = self.cib_resources()
         script = "\n".join([
             "set -e",
-            f"cibadmin --create -o resources --xml-text '{xml['resources']}'",
+            f"cibadmin --replace -o resources --xml-text '{xml['resources']}'",
             f"cibadmin --create -o configuration --xml-text '{xml['topology']}'",
             "crm_attribute --type crm_config --name stonith-enabled --update true",
             "crm_attribute --type crm_config --name stonith-timeout --update 60s",
@@ -215,6 +215,23 @@ class Netlab:
         result = self.node_run(first, script, timeout=60)
         if result.returncode != 0:
             raise NetlabError(f"configuring the CIB on {first} failed: {result.stderr.strip() or result.stdout.strip()}")
+        wanted = {d["id"] for d in self.fence_devices()} | {f"dummy{k}" for k in range(1, self.plan.settings.dummies + 1)}
+        deadline = time.monotonic() + 60
+        while True:
+            started = self.started_resources(first)
+            if wanted <= started:
+                return
+            if time.monotonic() > deadline:
+                raise NetlabError(f"resources not started within 60 s: {', '.join(sorted(wanted - started))}")
+            time.sleep(0.5)
+
+    def started_resources(self, node: str) -> set[str]:
+        try:
+            result = self.node_run(node, "crm_mon -1 --output-as=xml", timeout=15)
+            root = ET.fromstring(result.stdout)
+        except (NetlabError, subprocess.TimeoutExpired, ET.ParseError):
+            return set()
+        return {r.get("id", "") for r in root.iter("resource") if r.get("role") == "Started" and r.get("active") == "true"}
 
     def fence_devices(self) -> list[dict[str, Any]]:
         """Every fence device: id, agent, the node it fences, its level, its parameters."""
@@ -258,7 +275,7 @@ class Netlab:
             ET.SubElement(topology, "fencing-level", id=f"fl-{node}-{level}", target=node, index=str(level),
                           devices=",".join(devices))
         # resources hold no quote: they are passed inside single quotes to the node's shell
-        return {"resources": "".join(ET.tostring(r, encoding="unicode") for r in resources),
+        return {"resources": ET.tostring(resources, encoding="unicode"),
                 "topology": ET.tostring(topology, encoding="unicode")}
 
     # ------------------------------------------------------------ published

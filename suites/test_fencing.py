@@ -21,7 +21,6 @@ not see it and the first that did, narrowed by the syslog line's own stamp.
 from __future__ import annotations
 
 import copy
-import re
 import shlex
 import subprocess
 import threading
@@ -42,7 +41,6 @@ from fixtures.guard import (
     is_online,
     member_state,
     method_of_agent,
-    node_of,
     where_running,
 )
 from fixtures.inventory import Inventory, Node
@@ -245,24 +243,24 @@ class FenceWatch:
         self.__post_init__()
 
     def look(self) -> None:
+        """One look at every survivor's syslog, then at the membership through the first survivor."""
+        start = time.time()
+        for survivor in self.survivors:
+            self.windows[survivor] = self.lab.node(survivor).syslog_since(self.marks[survivor])
+        end = time.time()
+        self.rounds = [r for r in fence_rounds(self.inv, self.windows) if r.victim == self.victim.name]
+        started = next((r.started for r in self.rounds if r.started is not None), None)
+        ipmi = [f for r in self.rounds for f in r.failures if method_of_agent(f.agent) == "ipmi"]
+        done = next((r.succeeded for r in self.rounds if r.succeeded is not None), None)
+        self.started.look(bool(self.rounds), start, end, syslog_epoch(started) if started is not None else None)
+        self.ipmi_failed.look(bool(ipmi), start, end, syslog_epoch(ipmi[0].event) if ipmi else None)
+        self.succeeded.look(done is not None, start, end, syslog_epoch(done) if done is not None else None)
+        lost = [e for e in self._events(self.survivors[0]) if isinstance(e, CorosyncProcessorFailed)]
         start = time.time()
         self.status = self.lab.cluster.status(via=self.survivors[0])
         end = time.time()
-        lost = [e for e in self._events(self.survivors[0]) if isinstance(e, CorosyncProcessorFailed)]
         self.declared.look(not is_online(self.inv, self.status, self.victim.name), start, end,
                            syslog_epoch(lost[0]) if lost else None)
-        for survivor in self.survivors:
-            start = time.time()
-            self.windows[survivor] = self.lab.node(survivor).syslog_since(self.marks[survivor])
-            end = time.time()
-            mine = [r for r in fence_rounds(self.inv, {survivor: self.windows[survivor]}) if r.victim == self.victim.name]
-            first = mine[0] if mine else None
-            self.started.look(first is not None, start, end, syslog_epoch(first.started) if first and first.started else None)
-            ipmi = [f for r in mine for f in r.failures if method_of_agent(f.agent) == "ipmi"]
-            self.ipmi_failed.look(bool(ipmi), start, end, syslog_epoch(ipmi[0].event) if ipmi else None)
-            done = next((r for r in mine if r.succeeded is not None), None)
-            self.succeeded.look(done is not None, start, end, syslog_epoch(done.succeeded) if done else None)
-        self.rounds = [r for r in fence_rounds(self.inv, self.windows) if r.victim == self.victim.name]
 
     def _events(self, survivor: str) -> list[Any]:
         """Typed syslog events of the survivor's window as of the previous look."""
@@ -678,7 +676,6 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
 
 # ---------------------------------------------------------------- SCSI-3 persistent reservations
 
-_KEY = re.compile(r"0x[0-9a-fA-F]+")
 
 
 def _scsi_view(lab: Any, via: str) -> tuple[list[str], str | None]:

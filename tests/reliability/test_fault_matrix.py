@@ -50,12 +50,11 @@ MATRIX = [
         r"an-node01 was fenced by the PDU, not IPMI: IPMI attempt failed with 'error from agent'",
         (f"{FENCING}::test_hang_and_fence[an-node02]",)),
     Row("no_pdu_fence", "an-node01", f"{FENCING}::test_pdu_power_cut[an-node01]", "failed",
-        r"no fence of an-node01 within 6 s of its power cut: .*no other method succeeded",
+        r"no fence of an-node01 within 6 s: fence_ipmilan failed \d+x \('error from agent'\), and no other method succeeded",
         (f"{FENCING}::test_hang_and_fence[an-node01]",)),
     Row("bond_no_backup", "an-node02/bond1", f"{NETWORK}::test_bond_cable_pull[an-node02-bond1-failover]", "failed",
         r"bond1 on an-node02 did not fail over to eth4 within [\d.]+ s after eth1's cable was pulled",
-        (f"{NETWORK}::test_bond_cable_pull[an-node02-bond0-failover]",
-         f"{NETWORK}::test_bond_cable_pull[an-node01-bond1-failover]")),
+        (f"{NETWORK}::test_bond_cable_pull[an-node01-bond1-failover]",)),
     Row("updelay_zero", "an-node01/bond2", f"{NETWORK}::test_bond_cable_pull[an-node01-bond2-updelay_return]", "failed",
         r"bond2 on an-node01 returned to eth2 [\d.]+ s after its link came up: its updelay is 0 ms",
         (f"{NETWORK}::test_bond_cable_pull[an-node01-bond0-updelay_return]",)),
@@ -72,28 +71,40 @@ MATRIX = [
         r"an-node01 did not rejoin the cluster within 8 s of its fence: it booted \(SSH answers\) but did not join",
         (f"{FENCING}::test_hang_and_fence[an-node02]",)),
     Row("slow_fence", "an-node01", f"{FENCING}::test_hang_and_fence[an-node01]", "failed",
-        r"no fence of an-node01 within 6 s of the hang: fencing started after [\d.]+ s",
+        r"no fence of an-node01 within 6 s: fencing started after [\d.]+ s and had not finished",
         (f"{FENCING}::test_pdu_power_cut[an-node02]",)),
     Row("migration_drops", "vm0001-dev", f"{MIGRATION}::test_live_migration[vm0001-dev-to-an-node02]", "failed",
         r"migration of vm0001-dev lost ",
         (f"{MIGRATION}::test_live_migration[vm0003-db-to-an-node01]",)),
     Row("wrong_outlet", "an-node01", f"{FENCING}::test_pdu_power_cut[an-node01]", "failed",
-        r"refused: PDU pdu2 outlet 1 is named 'an-node02'.*'an-node01'",
+        r"refused: PDU pdu2 outlet 1 is named 'an-node02'",
         (f"{FENCING}::test_hang_and_fence[an-node01]",)),
     Row("late_cold_start", "an-node02", f"{COLD}::test_cold_stop_start", "failed",
-        r"an-node02 (being )?fenced by an-node01 during the cold start",
+        r"fenced during the cold start: an-node02 (being )?fenced by an-node01",
         (f"{FENCING}::test_hang_and_fence[an-node01]",), cluster={"post_join_delay": 3}),
 ]
 
 LANES = 2
 
 
+def _selected(session: pytest.Session) -> list[Row]:
+    """The rows whose test was selected (`-k slow_fence` runs one lab, not twelve); all for the table."""
+    wanted: set[str] = set()
+    for item in session.items:
+        row = getattr(getattr(item, "callspec", None), "params", {}).get("row")
+        if isinstance(row, Row):
+            wanted.add(row.fault)
+        elif getattr(item, "originalname", item.name) == "test_print_fault_table":
+            wanted |= {r.fault for r in MATRIX}
+    return [r for r in MATRIX if r.fault in wanted]
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Finished]:
-    """One run per fault (its case, then its neighbours), LANES at a time."""
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Finished]:
+    """One run per selected fault (its case, then its neighbours), LANES at a time."""
     base = tmp_path_factory.mktemp("fault-matrix")
     out: dict[str, Finished] = {}
-    queue = list(MATRIX)
+    queue = _selected(request.session)
     lock = threading.Lock()
 
     def lane() -> None:
