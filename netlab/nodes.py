@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import NetlabError, Plan
-from . import ns
+from . import events, ns
 
 HERE = Path(__file__).resolve().parent
 SYSRQ = "/proc/sysrq-trigger"
@@ -233,6 +233,8 @@ class NodePower:
             config = self.files.init_config(self.stack_at_boot and not self._no_stack_marker())
             argv = ["ip", "netns", "exec", self.plan.node_ns(self.node),
                     "unshare", "--pid", "--fork", "--mount", "--uts", "--ipc", "--mount-proc", "--propagation", "private",
+                    # a time namespace whose boot time is now: the node's /proc/uptime starts at 0
+                    "--time", f"--boottime={-int(_host_uptime()) + 1}",
                     sys.executable, str(HERE / "node_init.py"), str(config)]
             log = open(self.files.dir / "init.out", "ab")
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
@@ -300,13 +302,17 @@ class NodePower:
             os.close(keep)
 
     def sysrq(self, letter: str) -> None:
-        print(f"netlab: {self.node}: sysrq {letter!r}", file=sys.stderr, flush=True)
+        events.emit("sysrq", node=self.node, letter=letter)
         if letter == "c":
             self.hang()
         elif letter == "b":
             threading.Thread(target=self.reset, daemon=True).start()
         elif letter == "o":
             threading.Thread(target=self.power_off, daemon=True).start()
+
+
+def _host_uptime() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0])
 
 
 def _stopped(pid: int) -> bool:

@@ -20,7 +20,7 @@ from fixtures.inventory import Inventory
 
 from .config import Plan
 from .nodes import NodePower
-from . import ns
+from . import events, ns
 
 
 class _NoFaults:
@@ -79,7 +79,7 @@ class Power:
     def chassis_control(self, node: str, action: str) -> None:
         if not self.bmc_answers(node):
             raise RuntimeError(f"{node}'s BMC has no power")
-        print(f"netlab: {node}: chassis power {action}", file=sys.stderr, flush=True)
+        events.emit("chassis", node=node, action=action)
         power = self.nodes[node]
         if action == "on":
             power.power_on()
@@ -94,7 +94,7 @@ class Power:
         key = (pdu, n)
         if key not in self._outlets:
             raise KeyError(f"{pdu} has no outlet {n}")
-        print(f"netlab: {pdu} outlet {n}: {action}", file=sys.stderr, flush=True)
+        events.emit("outlet", pdu=pdu, outlet=n, action=action)
         if action == "reboot":
             self._switch(key, False)
             threading.Timer(self.OUTLET_REBOOT_OFF, self._switch, (key, True)).start()

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ from fixtures.inventory import Inventory
 
 from .config import NetlabError, Plan
 from .nodes import NodeFiles, NodePower
-from . import ns
+from . import events, ns
 
 SSH_USER = "root"
 BMC_USER = "admin"
@@ -69,7 +70,6 @@ class Netlab:
         self.nodes: dict[str, NodePower] = {}
         self.relays: list[Any] = []
         self.parts: list[Any] = []
-        self.state_changes: list[tuple[float, str, str]] = []
         self._check_ports()
 
     def _check_ports(self) -> None:
@@ -102,8 +102,7 @@ class Netlab:
             power.power_on(delay=0)
 
     def _on_state(self, node: str, state: str) -> None:
-        self.state_changes.append((time.time(), node, state))
-        log(f"{node}: {state}")
+        events.emit("node_state", node=node, state=state)
         net = self.plan.node_ns(node)
         if state == "off":
             ns.run("ip", "-n", net, "link", "set", "mgmt0", "down", check=False)
@@ -168,6 +167,18 @@ class Netlab:
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
 
+    def ssh_answers(self, node: str) -> bool:
+        """Does the node's sshd send its banner (seen from the management netns)?"""
+        sock = ns.netns_socket(self.plan.mgmt_ns, socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(2.0)
+        try:
+            sock.connect((self.plan.node_ip(node), 22))
+            return sock.recv(64).startswith(b"SSH-")
+        except OSError:
+            return False
+        finally:
+            sock.close()
+
     def cluster_view(self, node: str) -> tuple[bool, dict[str, bool]]:
         """(quorate, {member name: online}) as node's crm_mon says; (False, {}) when it cannot say."""
         try:
@@ -185,16 +196,27 @@ class Netlab:
         online = {n.get("name", ""): n.get("online") == "true" for n in root.iterfind("./nodes/node")}
         return quorate, online
 
+    @property
+    def stack_nodes(self) -> list[str]:
+        return [n for n, p in self.nodes.items() if p.stack_at_boot]
+
     def wait_ready(self) -> None:
+        """Every node up; with a cluster stack: quorate, every stack node online (seen by the first)."""
         deadline = time.monotonic() + self.plan.settings.ready_timeout
-        first = self.plan.nodes[0]
-        members = {n.member_name for n in self.inv.nodes if n.name not in self.plan.settings.no_stack_at_boot}
+        if not self.stack_nodes:
+            while not all(p.state == "up" and self.ssh_answers(n) for n, p in self.nodes.items()):
+                if time.monotonic() > deadline:
+                    raise NetlabError("the nodes did not boot in time")
+                time.sleep(0.1)
+            return
+        first = self.stack_nodes[0]
+        members = {self.inv.node(n).member_name for n in self.stack_nodes}
         while True:
             failed = [n for n, p in self.nodes.items() if p.last_error or p.state == "off"]
             if failed:
                 raise NetlabError("; ".join(f"{n}: {self.nodes[n].last_error or 'off'}" for n in failed))
             quorate, online = self.cluster_view(first) if self.nodes[first].state == "up" else (False, {})
-            if quorate and all(online.get(m) for m in members):
+            if quorate and all(online.get(m) for m in members) and all(self.ssh_answers(n) for n in self.nodes):
                 return
             if time.monotonic() > deadline:
                 raise NetlabError(f"the cluster did not form within {self.plan.settings.ready_timeout:.0f} s "
@@ -203,19 +225,20 @@ class Netlab:
 
     def configure(self) -> None:
         """Fence devices, fencing topology and Dummy resources, loaded from the first node."""
-        first = self.plan.nodes[0]
+        first = self.stack_nodes[0]
         xml = self.cib_resources()
         script = "\n".join([
             "set -e",
             f"cibadmin --replace -o resources --xml-text '{xml['resources']}'",
             f"cibadmin --create -o configuration --xml-text '{xml['topology']}'",
+            f"cibadmin --replace -o constraints --xml-text '{xml['constraints']}'",
             "crm_attribute --type crm_config --name stonith-enabled --update true",
             "crm_attribute --type crm_config --name stonith-timeout --update 60s",
         ])
         result = self.node_run(first, script, timeout=60)
         if result.returncode != 0:
             raise NetlabError(f"configuring the CIB on {first} failed: {result.stderr.strip() or result.stdout.strip()}")
-        wanted = {d["id"] for d in self.fence_devices()} | {f"dummy{k}" for k in range(1, self.plan.settings.dummies + 1)}
+        wanted = {d["id"] for d in self.fence_devices()} | {rid for rid, _ in self.dummy_resources()}
         deadline = time.monotonic() + 60
         while True:
             started = self.started_resources(first)
@@ -240,7 +263,9 @@ class Netlab:
             for level, method in enumerate(node.fence, start=1):
                 if method == "ipmi":
                     params = {"ip": self.plan.bmc_ip(node.name), "ipport": "623", "username": BMC_USER,
-                              "password": self.bmc_password, "lanplus": "1", "pcmk_host_list": node.member_name}
+                              "password": self.bmc_password, "lanplus": "1", "pcmk_host_list": node.member_name,
+                              # a dark BMC costs one agent timeout, not two, before the PDU level
+                              "pcmk_reboot_retries": "1"}
                     if i == 0 and self.plan.settings.fence_delay:
                         params["delay"] = str(self.plan.settings.fence_delay)
                     out.append({"id": f"fence-{node.name}-ipmi", "agent": "fence_ipmilan", "node": node.member_name,
@@ -253,6 +278,12 @@ class Netlab:
                                     "node": node.member_name, "level": level, "params": params})
         return out
 
+    def dummy_resources(self) -> list[tuple[str, str | None]]:
+        """(id, home node) of the Dummy resources standing in for VMs: the inventory's non-storage
+        services (preferring their home), else `netlab.dummies` resources dummy1.. with no home."""
+        services = [(svc.name, svc.home) for svc in self.inv.services if not svc.storage]
+        return services or [(f"dummy{k}", None) for k in range(1, self.plan.settings.dummies + 1)]
+
     def cib_resources(self) -> dict[str, str]:
         resources = ET.Element("resources")
         for dev in self.fence_devices():
@@ -262,8 +293,7 @@ class Netlab:
                 ET.SubElement(attrs, "nvpair", id=f"{dev['id']}-{name}", name=name, value=value)
             ops = ET.SubElement(prim, "operations")
             ET.SubElement(ops, "op", id=f"{dev['id']}-monitor", name="monitor", interval="60s")
-        for k in range(1, self.plan.settings.dummies + 1):
-            rid = f"dummy{k}"
+        for rid, home in self.dummy_resources():
             prim = ET.SubElement(resources, "primitive", id=rid, **{"class": "ocf", "provider": "pacemaker", "type": "Dummy"})
             ops = ET.SubElement(prim, "operations")
             ET.SubElement(ops, "op", id=f"{rid}-monitor", name="monitor", interval="10s")
@@ -275,7 +305,13 @@ class Netlab:
             ET.SubElement(topology, "fencing-level", id=f"fl-{node}-{level}", target=node, index=str(level),
                           devices=",".join(devices))
         # resources hold no quote: they are passed inside single quotes to the node's shell
+        constraints = ET.Element("constraints")
+        for rid, home in self.dummy_resources():
+            if home:
+                ET.SubElement(constraints, "rsc_location", id=f"prefer-{rid}-home", rsc=rid,
+                              node=self.inv.node(home).member_name, score="100")
         return {"resources": ET.tostring(resources, encoding="unicode"),
+                "constraints": ET.tostring(constraints, encoding="unicode"),
                 "topology": ET.tostring(topology, encoding="unicode")}
 
     # ------------------------------------------------------------ published
@@ -286,6 +322,7 @@ class Netlab:
             "lab": inv.lab,
             "pid": os.getpid(),
             "workdir": str(self.plan.workdir),
+            "netlab_events": str(self.plan.workdir / "events.jsonl"),
             "netlab": {"prefix": self.plan.prefix, "mgmt_netns": self.plan.mgmt_ns,
                        "node_netns": {n: self.plan.node_ns(n) for n in self.plan.nodes},
                        "node_addresses": {n: self.plan.node_ip(n) for n in self.plan.nodes},
@@ -344,6 +381,7 @@ def serve(inventory: Inventory, workdir: Path) -> int:
     state = lab.plan.workdir / "state.json"
     endpoints = lab.plan.workdir / "endpoints.json"
     endpoints.unlink(missing_ok=True)
+    events.open_log(lab.plan.workdir / "events.jsonl")
     state.write_text(json.dumps({"pid": os.getpid(), "prefix": lab.plan.prefix, "lab": inventory.lab}))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -352,8 +390,9 @@ def serve(inventory: Inventory, workdir: Path) -> int:
     try:
         lab.build()
         lab.wait_ready()
-        log(f"cluster formed in {time.monotonic() - lab.started:.1f} s; configuring fencing and resources")
-        lab.configure()
+        if lab.stack_nodes:
+            log(f"cluster formed in {time.monotonic() - lab.started:.1f} s; configuring fencing and resources")
+            lab.configure()
         data = lab.endpoints()
         tmp = endpoints.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))

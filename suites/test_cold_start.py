@@ -26,6 +26,7 @@ POLL = 0.1
 
 
 def fail(message: str) -> None:
+    """End the case as a failure of the cluster; the message is also the summary's diagnosis."""
     pytest.fail(message, pytrace=False)
 
 
@@ -124,7 +125,6 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
             fences = _fences(lab, marks)
             if fences:
                 late = [n for n in nodes if status is None or not is_online(inv, status, n)]
-                record.diagnosis(f"fenced during the cold start: {'; '.join(fences)}")
                 fail(f"{'; '.join(fences)} during the cold start: "
                      + (f"{', '.join(late)} did not join within post_join_delay ({inv.cluster.post_join_delay:g} s); "
                         if late else "")
@@ -132,7 +132,6 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
             if storage_at is not None:
                 break
             if time.time() >= deadline:
-                record.diagnosis("cluster not formed in time")
                 fail(f"the cluster did not come back within {expect.cold_start_timeout:g} s of power-on: "
                      f"last cluster state: {describe_status(inv, status)}")
             time.sleep(POLL)

@@ -56,6 +56,7 @@ METHOD_WORDS = {"ipmi": "IPMI", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
 
 
 def fail(message: str) -> None:
+    """End the case as a failure of the cluster; the message is also the summary's diagnosis."""
     pytest.fail(message, pytrace=False)
 
 
@@ -188,8 +189,10 @@ class DeviceSampler:
     def seen(self, source: str, value: str, start: float = 0.0, end: float = float("inf")) -> list[float]:
         return [t for t, s, v in list(self.samples) if s == source and v == value and start <= t <= end]
 
-    def values(self, source: str, start: float = 0.0, end: float = float("inf")) -> set[str]:
-        return {v for t, s, v in list(self.samples) if s == source and start <= t <= end}
+    def first_dark(self, source: str, start: float, end: float) -> float | None:
+        """When `source` first read off or stopped answering within [start, end]."""
+        times = self.seen(source, "off", start, end) + self.seen(source, "no answer", start, end)
+        return min(times) if times else None
 
     def timeline(self) -> dict[str, list[tuple[float, str]]]:
         out: dict[str, list[tuple[float, str]]] = {}
@@ -495,7 +498,7 @@ def test_hang_and_fence(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     node = inv.node(victim.node)
     expect = inv.expectations
     if not inv.peers(node.name):
-        pytest.skip(f"{node.name} has no peer to fence it")
+        pytest.skip(f"not applicable: {node.name} has no peer to fence it")
     first = node.fence[0] if node.fence else None
     record.subject(node.name)
     record.title(f"Hang {node.name} — a survivor fences it by {METHOD_WORDS.get(first or '', first or 'nothing')}")
@@ -530,7 +533,6 @@ def test_hang_and_fence(victim: Any, lab: Any, guard: Any, record: Any) -> None:
                 detail = f"fencing started after {watch.started.t - t0:.1f} s ({watch.failures_text()}) and never succeeded"
             else:
                 detail = f"fencing started after {watch.started.t - t0:.1f} s and had not finished"
-            record.diagnosis(f"no fence of {node.name} within {expect.fence_timeout:g} s: {detail}")
             fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of the hang: {detail}; "
                  f"last cluster state: {watch.state_text()}")
         fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
@@ -539,26 +541,21 @@ def test_hang_and_fence(victim: Any, lab: Any, guard: Any, record: Any) -> None:
             # keep watching the outlet a moment after the fence: a PDU reboot must not slip between two looks
             time.sleep(POLL * 3)
             window_end = time.time()
-            cut = [f"{o} went {'off' if sampler.seen(o, 'off', t0, window_end) else 'dark'} at "
-                   f"+{min(sampler.seen(o, 'off', t0, window_end) + sampler.seen(o, 'no answer', t0, window_end)) - t0:.1f} s"
-                   for o in sampler.outlets
-                   if sampler.seen(o, "off", t0, window_end) or sampler.seen(o, "no answer", t0, window_end)]
-            if first == "ipmi":
-                if method != "ipmi" or cut:
-                    how = METHOD_WORDS.get(method or "", method or "an unknown method")
-                    if rnd and rnd.failures:
-                        why = f"IPMI attempt failed with '{rnd.failures[0].result}'"
-                    else:
-                        why = "IPMI is not what succeeded"
-                    if method == "ipmi":
-                        how, why = "the PDU too", "its outlet was cut during the fence"
-                    extra = f"; its outlet {', '.join(cut)}" if cut else ""
-                    record.diagnosis(f"{node.name} was fenced by {how}, not IPMI: {why}")
-                    fail(f"{node.name} was fenced by {how}, not IPMI: {why}{extra}")
-                off = sampler.seen("bmc", "off", t0, window_end)
-                if off:
-                    bmc_proof = f"its BMC read power off at +{off[0] - t0:.1f} s"
-                record.fact("PDU outlet", f"{', '.join(sampler.outlets) or 'none'} stayed on through the fence")
+            dark = {o: sampler.first_dark(o, t0, window_end) for o in sampler.outlets}
+            cut = [f"{o} went off at +{t - t0:.1f} s" for o, t in dark.items() if t is not None]
+            expected = METHOD_WORDS.get(first or "", first or "its first method")
+            if method != first:
+                how = METHOD_WORDS.get(method or "", method or "an unknown method")
+                why = (f"{'IPMI' if first == 'ipmi' else expected} attempt failed with '{rnd.failures[0].result}'"
+                       if rnd and rnd.failures else f"{expected} is not what succeeded")
+                fail(f"{node.name} was fenced by {how}, not {expected}: {why}"
+                     + (f"; its outlet {', '.join(cut)}" if cut else ""))
+            if cut:
+                fail(f"{node.name} was fenced by {expected}, but its PDU outlet was cut too: {', '.join(cut)}")
+            record.fact("PDU outlet", f"{', '.join(sampler.outlets) or 'none'} stayed on through the fence")
+            off = sampler.seen("bmc", "off", t0, window_end)
+            if off:
+                bmc_proof = f"its BMC read power off at +{off[0] - t0:.1f} s"
         sampler.stop()
     with record.step(f"wait up to {expect.rejoin_timeout:g} s for {node.name} to boot and rejoin"):
         rejoined = wait_rejoined(watch, fence_end, "its fence")
@@ -597,9 +594,9 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     record.title(f"Cut {node.name}'s power — IPMI fails, the PDU fences it")
     record.story("Testing Fencing: cut the victim's power")
     if not node.power:
-        pytest.skip(f"{node.name} has no PDU outlet in the inventory: its power cannot be cut")
+        pytest.skip(f"not applicable: {node.name} has no PDU outlet in the inventory: its power cannot be cut")
     if "pdu" not in node.fence:
-        pytest.skip(f"{node.name}'s fence methods ({', '.join(node.fence)}) have no PDU: the cluster could not fence a power cut")
+        pytest.skip(f"not applicable: {node.name}'s fence methods ({', '.join(node.fence)}) have no PDU: the cluster could not fence a power cut")
 
     with record.step("audit the lab healthy"):
         guard.audit()
@@ -610,7 +607,6 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
                 fail(f"refused: PDU {ref.pdu} outlet {ref.outlet} is declared shared (it feeds more than {node.name}); "
                      "cutting it would take down more than the victim; touched nothing")
             if shown != ref.name:
-                record.diagnosis(f"refused: PDU {ref.pdu} outlet {ref.outlet} is named {shown!r}, not {ref.name!r}")
                 fail(f"refused: PDU {ref.pdu} outlet {ref.outlet} is named {shown!r} on the PDU, but the inventory "
                      f"expects {ref.name!r} for {node.name}; the outlet may feed another device; touched nothing")
     with record.step(f"mark the survivors' syslog and watch {node.name}'s BMC and PDU outlet"):
@@ -644,7 +640,6 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
             detail = f"{tried}, and no other method succeeded (is the PDU a fence method of the cluster?)"
         else:
             detail = "fencing started but no method finished"
-        record.diagnosis(f"no fence of {node.name} within {expect.fence_timeout:g} s: {detail}")
         fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of its power cut: {detail}; "
              f"last cluster state: {watch.state_text()}")
     with record.step("prove IPMI failed and the PDU succeeded"):
@@ -713,9 +708,9 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     node = inv.node(victim.node)
     expect = inv.expectations
     if "scsi" not in node.fence:
-        pytest.skip(f"{node.name} is not fenced by SCSI-3 reservations (its fence methods: {', '.join(node.fence)})")
+        pytest.skip(f"not applicable: {node.name} is not fenced by SCSI-3 reservations (its fence methods: {', '.join(node.fence)})")
     if inv.cluster.manager != "rgmanager":
-        pytest.skip("the SCSI-3 check reads cman_tool; this cluster runs pacemaker")
+        pytest.skip("not applicable: the SCSI-3 check reads cman_tool; this cluster runs pacemaker")
     record.subject(node.name)
     record.title(f"Hang {node.name} — its SCSI-3 key is removed from the shared disk")
     record.story("Test node failure and IO fencing (SCSI-3 persistent reservations)")

@@ -532,8 +532,13 @@ def test_bond_cable_pull(bond_case: Any, lab: Any, guard: Any, record: Any, scen
         _require_primary(sc, node, bond)
     VARIANTS[bond_case.variant](sc, node, bond)
     sc.stop()
-    with record.step("no fence, membership unchanged"):
+    with record.step("no fence, membership unchanged, the peer's bond untouched"):
         sc.check_cluster("while the cables were pulled")
+        assert sc.watcher is not None
+        for other in watch.get(peer, []):
+            for change in sc.watcher.changes_of(peer, other.name):
+                sc.bad_news.append(f"{other.name} on {peer} (the peer) switched from {change.previous} to "
+                                   f"{change.active} at +{_fmt(change.t - sc.t0)} s")
         if sc.bad_news:
             _fail(sc, f"while {bond.name} on {node} lost a cable: " + "; ".join(sc.bad_news))
     with record.step("return to the ideal state"):

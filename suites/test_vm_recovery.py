@@ -102,7 +102,7 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
     record.story("Uncontrolled VM failure: destroy the VM until the cluster relocates it")
     record.title(f"Destroy {name} {destroys} times — restarted in place {expect.max_restarts} times, then relocated")
     if len(possible_hosts(inv, name)) < 2:
-        pytest.skip(f"{name} may run on one node only (its failover domain): there is nowhere to relocate it")
+        pytest.skip(f"not applicable: {name} may run on one node only (its failover domain): there is nowhere to relocate it")
     via = [n.name for n in inv.nodes]
 
     with record.step("audit the lab healthy"):
@@ -350,7 +350,7 @@ def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -
         status = guard.audit()
     victims = running_vms(inv, status, name)
     if not victims:
-        pytest.skip(f"{name} hosts no VM: this case has no VM to recover")
+        pytest.skip(f"not applicable: {name} hosts no VM: this case has no VM to recover")
     before = cluster_text(lab, survivors)
     window = SyslogWindow(lab)
     pings = {v: PingWatch(lab, ping_source(inv, v, avoid={name}), inv.vm(v).address, expect.ping_interval, v)

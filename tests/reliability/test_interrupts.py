@@ -11,6 +11,7 @@ ground truth: outlets on, ports up, nodes up, every node a member.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from dataclasses import dataclass
@@ -129,7 +130,46 @@ def _interrupt(phase: Phase, lab: RunningLab, folder: Path) -> Interrupted:
     return Interrupted(phase, done.returncode, done.output, seen, at, time.time() - at, audit)
 
 
+@dataclass
+class Crashed:
+    left_down: bool  # the killed run left the port down
+    healed: str  # the next run's session-start heal line
+    next_outcome: str
+    audit: str
+    output: str
+
+
+CRASH_CASE = "suites/test_network.py::test_bond_cable_pull[an-node02-bond0-failover]"
+NEXT_CASE = "suites/test_migration.py::test_live_migration[vm0001-dev-to-an-node02]"
+
+
+def _crash_and_heal(lab: RunningLab, folder: Path) -> Crashed:
+    """SIGKILL (no teardown at all) while sw1 port 4 is down; the next run's guard must heal it first."""
+    started = time.time()
+    run = SuiteRun(folder / "killed", ANVIL, [CRASH_CASE], endpoints=lab.workdir / "endpoints.json", timeout=120)
+    try:
+        wait_event(lab.event_log, _is("port", switch="sw1", port="4", admin_up=False), 90, "sw1 port 4 down",
+                   run.running, since=started)
+    finally:
+        run.process.send_signal(signal.SIGKILL)
+        run.result()
+    left_down = _final_state(lab.event_log)["ports"].get("sw1/4", (True, True))[0] is False
+    after = SuiteRun(folder / "next", ANVIL, [NEXT_CASE], endpoints=lab.workdir / "endpoints.json", timeout=180).result()
+    healed = next((line for line in after.output.splitlines() if "at session start" in line), "")
+    outcome = after.junit().get(NEXT_CASE.split("::")[1], ("not run", ""))[0]
+    attached = Lab(load_inventory(ANVIL), lab.endpoints)
+    try:
+        Guard(attached).audit()
+        audit = "healthy"
+    except LabNotReady as exc:
+        audit = str(exc)
+    finally:
+        attached.close()
+    return Crashed(left_down, healed, outcome, audit, after.output)
+
+
 RUNS: dict[str, Interrupted] = {}
+CRASHES: dict[str, Crashed] = {}
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +187,11 @@ def interrupted(labs: dict[str, RunningLab], tmp_path_factory: pytest.TempPathFa
             except BaseException as exc:  # reported by the phase's test
                 errors.append(exc)
                 RUNS[phase.key] = Interrupted(phase, -1, repr(exc), {}, 0.0, 0.0, f"not run: {exc!r}")
+        if name == "2":
+            try:
+                CRASHES["killed"] = _crash_and_heal(labs[name], base / "crash")
+            except BaseException as exc:  # reported by its test
+                CRASHES["killed"] = Crashed(False, "", f"not run: {exc!r}", "", "")
 
     threads = [threading.Thread(target=lane, args=(name,)) for name in labs]
     for t in threads:
@@ -172,6 +217,16 @@ def test_sigint_leaves_the_lab_healthy(phase: Phase, interrupted: dict[str, Inte
     assert all(s == "up" for s in state["nodes"].values()), f"a node is not up: {state['nodes']}"
     assert len(state["members"]) == len(load_inventory(ANVIL).nodes), f"members: {state['members']}"
     assert got.exited_after < 120, f"the interrupted run took {got.exited_after:.0f} s to restore and exit"
+
+
+def test_killed_run_is_healed_by_the_next_run(interrupted: dict[str, Interrupted]) -> None:
+    """kill -9 while a port is down (no teardown runs): the next run's guard heals the lab at session
+    start, says what it did, and its case runs on a healthy lab."""
+    crash = CRASHES["killed"]
+    assert crash.left_down, "the killed run did not leave sw1 port 4 down: nothing to heal"
+    assert re.search(r"healed lab anvil-sim at session start: .*sw1 port 4", crash.healed), crash.output[-3000:]
+    assert crash.next_outcome == "passed", crash.output[-3000:]
+    assert crash.audit == "healthy", crash.audit
 
 
 def test_print_interrupt_table(interrupted: dict[str, Interrupted], capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,66 @@
+"""Helpers for netlab's own tests: real namespaces, real daemons, checked through real clients.
+
+Every test here skips, with the reason, when this machine cannot run netlab (not root,
+namespaces refused, a Debian package missing); nothing else makes them skip.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from netlab import ns
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def require_netlab() -> None:
+    problems = ns.missing_requirements()
+    if problems:
+        pytest.skip("netlab cannot run here: " + "; ".join(problems))
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout:g} s (last: {last!r})")
+
+
+def leftovers(prefix: str, pids: list[int] = ()) -> list[str]:  # type: ignore[assignment]
+    """Whatever of netlab's (this prefix) still exists: netns, host links, processes."""
+    out = [f"netns {n}" for n in ns.netns_list(prefix)]
+    out += [f"host link {link}" for link in ns.host_links(prefix)]
+    out += [f"pid {p} still alive" for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)]
+    return out
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def host_mount_lines(marker: str) -> list[str]:
+    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if marker in line]
+
+
+def node_shell(endpoints: dict[str, Any], node: str, connect_timeout: float = 5.0) -> Any:
+    from drivers.node import NodeShell
+
+    ssh = endpoints["nodes"][node]["ssh"]
+    return NodeShell(node, ssh["host"], int(ssh["port"]), ssh["user"], password=ssh["password"],
+                     connect_timeout=connect_timeout)
+
+
+def everyone_in(prefix: str) -> list[int]:
+    return [pid for name in ns.netns_list(prefix) for pid in ns.netns_pids(name) if pid != os.getpid()]

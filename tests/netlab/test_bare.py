@@ -1,0 +1,250 @@
+"""netlab without the cluster stack (nodes boot to sshd only, ~3 s): namespaces, the sysrq
+mask and its refusal, power through the real BMC/PDU clients, hang, clean teardown
+(also after the supervisor was SIGKILLed)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from drivers.errors import DeviceUnreachable
+from fixtures.inventory import load_inventory
+from labsim.runner import bmc_answers
+from netlab import NetlabError, Plan, down, events, start_netlab
+from netlab import nodes as netlab_nodes
+from netlab import ns
+
+from .conftest import everyone_in, host_mount_lines, leftovers, node_shell, require_netlab, wait_until
+
+PREFIX = "hb-"
+NODES = ("node-a", "node-b")
+
+INVENTORY = """
+lab: netlab-bare
+cluster: {{name: bare, manager: pacemaker}}
+nodes:
+  - name: node-a
+    ssh: {{host: 127.0.0.1, port: 42611}}
+    bmc: {{host: 127.0.0.1, port: 42621}}
+    power: [{{pdu: pdu1, outlet: 1, name: node-a}}]
+  - name: node-b
+    ssh: {{host: 127.0.0.1, port: 42612}}
+    bmc: {{host: 127.0.0.1, port: 42622}}
+    power: [{{pdu: pdu1, outlet: 2, name: node-b}}]
+pdus:
+  - {{name: pdu1, host: 127.0.0.1, port: 42631, outlets: 4}}
+netlab:
+  prefix: {prefix}
+  subnet: 10.213.9
+  stack_at_boot: false
+  boot_delay: 0.5
+  ready_timeout: 30
+  workdir: {workdir}
+"""
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def inventory_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_netlab()
+    folder = tmp_path_factory.mktemp("netlab-bare")
+    path = folder / "bare.yaml"
+    path.write_text(INVENTORY.format(prefix=PREFIX, workdir=folder / "work"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab(inventory_path: Path) -> Iterator[Any]:
+    assert not leftovers(PREFIX), f"a netlab with prefix {PREFIX} is already there: {leftovers(PREFIX)}"
+    running = start_netlab(inventory_path, reuse=False)
+    try:
+        yield running
+    finally:
+        running.stop()
+        assert not leftovers(PREFIX)
+
+
+def init_pid(lab: Any, node: str) -> int:
+    """The node's init as the host sees it: the child of `unshare` in the node's netns."""
+    for pid in ns.netns_pids(lab.endpoints["netlab"]["node_netns"][node]):
+        if b"node_init.py" in Path(f"/proc/{pid}/cmdline").read_bytes() and \
+                os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid"):
+            return pid
+    raise AssertionError(f"{node} has no init")
+
+
+def fifo(lab: Any, node: str) -> Path:
+    return Path(lab.endpoints["workdir"]) / "nodes" / node / "sysrq-trigger"
+
+
+def netlab_events(lab: Any, kind: str, since: float) -> list[dict[str, Any]]:
+    return [e for e in events.read(Path(lab.endpoints["netlab_events"])) if e["kind"] == kind and e["t"] >= since]
+
+
+# ---------------------------------------------------------------- namespaces
+
+
+def test_every_object_is_named_with_the_prefix_and_the_host_is_untouched(lab: Any) -> None:
+    names = ns.netns_list(PREFIX)
+    assert sorted(names) == sorted([f"{PREFIX}mgmt"] + [f"{PREFIX}{n}" for n in NODES])
+    assert not ns.host_links(PREFIX), "netlab put an interface in the host's namespace"
+    assert not host_mount_lines(lab.endpoints["workdir"]), "a node's bind mount leaked into the host"
+    host_routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    assert "10.213.9." not in host_routes
+
+
+def test_nodes_are_separate_machines(lab: Any) -> None:
+    seen = {}
+    for node in NODES:
+        with node_shell(lab.endpoints, node) as shell:
+            out = shell.run("hostname; ps -e -o pid=,comm=; ip -o -4 addr show mgmt0; cat /proc/uptime").stdout
+        lines = out.splitlines()
+        assert lines[0] == node
+        processes = {line.split()[1] for line in lines[1:] if line.strip() and line.split()[0].isdigit()}
+        assert "sshd" in processes and len(processes) < 12, f"{node} sees processes not its own: {processes}"
+        assert float(lines[-1].split()[0]) < 600, "the node's uptime is the host's, not its own"
+        seen[node] = out
+    assert "10.213.9.11/24" in seen["node-a"] and "10.213.9.12/24" in seen["node-b"]
+
+
+# ---------------------------------------------------------------- sysrq safety
+
+
+def test_sysrq_is_netlabs_in_every_node(lab: Any) -> None:
+    kernel_has_sysrq = netlab_nodes.kernel_has_sysrq()
+    for node in NODES:
+        pid = init_pid(lab, node)
+        assert netlab_nodes.sysrq_mask_ok(pid, fifo(lab, node))
+        with node_shell(lab.endpoints, node) as shell:
+            inside = shell.run("test -p /proc/sysrq-trigger && echo fifo; test -e /proc/sysrq-trigger || echo absent; "
+                               "test -p /run/netlab-sysrq && echo netlab").stdout.split()
+        assert inside == (["fifo", "netlab"] if kernel_has_sysrq else ["absent", "netlab"])
+
+
+def test_a_node_whose_sysrq_is_not_masked_is_refused(inventory_path: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's init is told the opposite of what this kernel has, so the mask (or the
+    absence) cannot be proven: netlab must refuse and leave nothing running in the node."""
+    inv = load_inventory(inventory_path).model_copy(update={"netlab": {"prefix": "hr-", "subnet": "10.213.10"}})
+    inv._source = inventory_path  # type: ignore[attr-defined]
+    plan = Plan.of(inv, tmp_path)
+    real = netlab_nodes.kernel_has_sysrq()
+    monkeypatch.setattr(netlab_nodes, "kernel_has_sysrq", lambda: not real)
+    netns = plan.node_ns("node-a")
+    ns.run("ip", "netns", "add", netns)
+    power = None
+    try:
+        files = netlab_nodes.NodeFiles(plan, "node-a", "!", "", b"k" * 128)
+        power = netlab_nodes.NodePower(plan, "node-a", files, lambda node, state: None)
+        power.power_on(delay=0)
+        wait_until("the unmasked node refused", lambda: power.last_error and power.state == "off", 20)
+        assert "sysrq" in power.last_error
+        assert "GO" not in (files.dir / "init.out").read_text(errors="replace")
+        assert not ns.netns_pids(netns), "something still runs in the refused node"
+        assert not (files.dir / "var-log" / "messages").stat().st_size, "the refused node started something"
+    finally:
+        if power is not None:
+            power.shutdown()
+        ns.sweep("hr-")
+    assert not leftovers("hr-")
+
+
+# ---------------------------------------------------------------- power and out-of-band
+
+
+def test_bmc_power_off_and_on_act_on_that_node_only(lab: Any) -> None:
+    from drivers.ipmi import IpmiBmc
+
+    ep = lab.endpoints["nodes"]["node-b"]["bmc"]
+    bmc = IpmiBmc("node-b", ep["host"], int(ep["port"]), ep["user"], ep["password"])
+    try:
+        assert bmc.power_status() == "on"
+        before = init_pid(lab, "node-a")
+        bmc.power_off()
+        wait_until("node-b off", lambda: not ns.netns_pids(lab.endpoints["netlab"]["node_netns"]["node-b"]), 15)
+        assert bmc.power_status() == "off"
+        assert init_pid(lab, "node-a") == before, "node-a was touched"
+        bmc.power_on()
+        wait_until("node-b's sshd back", lambda: node_shell(lab.endpoints, "node-b").reachable(timeout=1), 20)
+    finally:
+        bmc.close()
+
+
+def test_pdu_outlet_feeds_the_node_and_its_bmc(lab: Any) -> None:
+    from drivers.pdu import ApcPdu
+
+    ep = lab.endpoints["pdus"]["pdu1"]
+    bmc = lab.endpoints["nodes"]["node-a"]["bmc"]
+    pdu = ApcPdu("pdu1", ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], settle_timeout=10)
+    try:
+        assert pdu.outlet_name(1) == "node-a" and pdu.outlet_status(1) == "on"
+        assert bmc_answers(bmc["host"], int(bmc["port"]), timeout=2)
+        pdu.outlet_off(1)
+        assert not bmc_answers(bmc["host"], int(bmc["port"]), timeout=1), "the BMC answers without power"
+        wait_until("node-a off", lambda: not ns.netns_pids(lab.endpoints["netlab"]["node_netns"]["node-a"]), 15)
+        pdu.outlet_on(1)
+        wait_until("node-a's BMC back", lambda: bmc_answers(bmc["host"], int(bmc["port"]), timeout=1), 10)
+        wait_until("node-a booted (power restore: on)",
+                   lambda: node_shell(lab.endpoints, "node-a").reachable(timeout=1), 20)
+    finally:
+        pdu.close()
+
+
+def test_sysrq_c_hangs_every_process_of_the_node(lab: Any) -> None:
+    since = time.time()
+    pid = init_pid(lab, "node-a")
+    with open(fifo(lab, "node-a"), "w") as trigger:
+        trigger.write("c")
+    wait_until("node-a hung", lambda: netlab_events(lab, "node_state", since) and
+               netlab_events(lab, "node_state", since)[-1]["state"] == "hung", 10)
+    members = ns.pidns_members(pid)
+    states = {p: Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] for p in members}
+    assert members and all(s in "Tt" for s in states.values()), states
+    with pytest.raises(DeviceUnreachable):
+        node_shell(lab.endpoints, "node-a", connect_timeout=2).run("true")
+    assert node_shell(lab.endpoints, "node-b").run("true").exit_code == 0
+    with open(fifo(lab, "node-a"), "w") as trigger:
+        trigger.write("b")  # sysrq b: reset
+    wait_until("node-a back after sysrq b", lambda: node_shell(lab.endpoints, "node-a").reachable(timeout=1), 20)
+
+
+def test_poweroff_inside_a_node_powers_off_that_node_only(lab: Any) -> None:
+    since = time.time()
+    node_shell(lab.endpoints, "node-b").fire_and_forget("poweroff")
+    wait_until("node-b off", lambda: any(e["state"] == "off" and e["node"] == "node-b"
+                                         for e in netlab_events(lab, "node_state", since)), 30)
+    assert [e["letter"] for e in netlab_events(lab, "sysrq", since)] == ["o"]
+    assert node_shell(lab.endpoints, "node-a").run("true").exit_code == 0
+    lab_bmc = lab.endpoints["nodes"]["node-b"]["bmc"]
+    done = subprocess.run(["ipmitool", "-I", "lanplus", "-H", lab_bmc["host"], "-p", str(lab_bmc["port"]),
+                           "-U", lab_bmc["user"], "-P", lab_bmc["password"], "-R", "2", "-N", "2",
+                           "chassis", "power", "on"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    wait_until("node-b back", lambda: node_shell(lab.endpoints, "node-b").reachable(timeout=1), 20)
+
+
+# ---------------------------------------------------------------- teardown
+
+
+def test_down_after_sigkill_leaves_nothing(inventory_path: Path, lab: Any) -> None:
+    """Runs last: its own lab (the module's is stopped first), killed with SIGKILL, then `down`."""
+    lab.stop()
+    assert not leftovers(PREFIX), "netlab's stop() left something"
+    running = start_netlab(inventory_path, reuse=False)
+    pids = everyone_in(PREFIX)
+    assert len(pids) >= 4, f"expected node processes in the netns, found {pids}"
+    os.kill(running.pid, signal.SIGKILL)
+    running.proc.wait(timeout=10)
+    time.sleep(0.5)
+    assert everyone_in(PREFIX), "the nodes died with the supervisor: this test would prove nothing"
+    left = down(inventory_path)
+    assert not left and not leftovers(PREFIX, pids + [running.pid])
+    with pytest.raises(NetlabError):
+        Plan.of(load_inventory(inventory_path).model_copy(update={"netlab": {"prefix": "BAD"}}))

@@ -1,0 +1,106 @@
+"""The benchmarks' arithmetic on made-up event logs: imposed waits (P1) and ground truth (P2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import imposed, truth
+from benchmarks.runs import lab_copies
+from fixtures.inventory import load_inventory
+
+ROOT = Path(__file__).resolve().parents[2]
+INV = load_inventory(ROOT / "inventories" / "anvil-sim.yaml")
+
+
+def ev(t: float, kind: str, **fields: object) -> dict[str, object]:
+    return {"t": t, "kind": kind, **fields}
+
+
+def test_union_counts_overlaps_once_and_clips() -> None:
+    waits = [imposed.Wait(0, 2, "a"), imposed.Wait(1, 3, "b"), imposed.Wait(10, 11, "c")]
+    assert imposed.union_seconds(waits) == pytest.approx(4.0)
+    assert imposed.union_seconds(waits, start=2.5, end=10.5) == pytest.approx(1.0)
+
+
+def test_a_bond_returning_late_is_the_harness_not_the_lab() -> None:
+    events = [
+        ev(100.0, "carrier", node="an-node01", nic="eth0", up=False),
+        ev(100.1, "bond_active", node="an-node01", bond="bond0", slave="eth3", previous="eth0"),
+        ev(101.0, "carrier", node="an-node01", nic="eth0", up=True),
+        ev(103.0, "bond_active", node="an-node01", bond="bond0", slave="eth0", previous="eth3"),
+        # the backup's cable comes back; the bond only moves to it 20 s later, when the harness pulls eth0
+        ev(104.0, "carrier", node="an-node01", nic="eth3", up=True),
+        ev(124.0, "bond_active", node="an-node01", bond="bond0", slave="eth3", previous="eth0"),
+    ]
+    waits = imposed.lab_waits(events, INV)
+    assert sorted((w.label, round(w.seconds, 3)) for w in waits) == [("failover", 0.1), ("updelay", 2.0)]
+
+
+def test_fence_chain_and_demanded_sleeps() -> None:
+    events = [
+        ev(10.0, "node_state", node="an-node01", state="hung"),
+        ev(11.0, "member_lost", node="an-node01.alteeve.ca", observer="an-node02.alteeve.ca"),
+        ev(11.5, "fence_start", node="an-node01.alteeve.ca", by="an-node02.alteeve.ca"),
+        ev(12.0, "fence_done", node="an-node01.alteeve.ca", method="ipmi", ok=True, by="an-node02.alteeve.ca"),
+        ev(12.0, "node_state", node="an-node01", state="booting"),
+        ev(14.0, "node_state", node="an-node01", state="up"),
+        ev(14.5, "member_joined", node="an-node01.alteeve.ca"),
+    ]
+    waits = imposed.lab_waits(events, INV) + imposed.demanded_waits([{"start": 20.0, "end": 25.0, "why": "soak"}])
+    assert imposed.union_seconds(waits) == pytest.approx(4.5 + 5.0)
+    labels = imposed.by_label(waits)
+    assert labels["fence"] == (1, pytest.approx(1.0)) and labels["demanded sleeps"] == (1, pytest.approx(5.0))
+
+
+def _case(case_id: str, subject: str, numbers: list[tuple[str, float, str]]) -> dict[str, object]:
+    return {"id": case_id, "subject": subject, "verdict": "passed", "started": 0.0, "duration_s": 1000.0,
+            "numbers": [{"name": n, "value": v, "unit": u} for n, v, u in numbers]}
+
+
+def test_measured_figures_against_the_event_log() -> None:
+    events = [
+        ev(100.0, "carrier", node="an-node01", nic="eth0", up=False),
+        ev(100.2, "bond_active", node="an-node01", bond="bond0", slave="eth3", previous="eth0"),
+        ev(101.0, "ping_done", node="an-node01", target="10.20.0.2", transmitted=40, received=37, lost_seqs=[5, 6, 9],
+           first_t=99.0, last_t=101.0),
+        ev(101.5, "carrier", node="an-node01", nic="eth0", up=True),
+        ev(103.5, "bond_active", node="an-node01", bond="bond0", slave="eth0", previous="eth3"),
+    ]
+    case = _case("suites/test_network.py::test_bond_cable_pull[an-node01-bond0-updelay_return]", "an-node01/bond0", [
+        ("seconds to fail over to eth3", 0.45, "s"),
+        ("seconds link-up to primary active", 2.0, "s"),
+        ("packets lost an-node01 -> an-node02 (bcn)", 5, "packets"),
+        ("longest gap an-node01 -> an-node02 (bcn)", 0.15, "s"),
+        ("link bounces seen", 2, "bounces"),
+    ])
+    got = {c.figure: c for c in truth.compare_run([case], {"anvil-sim": INV}, {"anvil-sim": events}, {})}
+    assert got["seconds to fail over to eth3"].error == pytest.approx(0.25)
+    assert got["seconds link-up to primary active"].truth == pytest.approx(2.0)
+    assert got["packets lost an-node01 -> an-node02 (bcn)"].truth == 3 and got["packets lost an-node01 -> an-node02 (bcn)"].error == 2
+    assert got["longest gap an-node01 -> an-node02 (bcn)"].truth == pytest.approx(3 * INV.expectations.ping_interval)
+    assert got["link bounces seen"].truth is None
+    assert truth.worst(list(got.values())) == (pytest.approx(0.25), 2)
+
+
+def test_hang_to_fence_and_the_lab_of_a_case() -> None:
+    events = [
+        ev(50.0, "node_state", node="an-node02", state="hung"),
+        ev(51.2, "member_lost", node="an-node02.alteeve.ca", observer="an-node01.alteeve.ca"),
+        ev(52.0, "fence_done", node="an-node02.alteeve.ca", method="ipmi", ok=True, by="an-node01.alteeve.ca"),
+    ]
+    case = _case("suites/test_fencing.py::test_hang_and_fence[lab-b-an-node02]", "an-node02",
+                 [("hang to declared failed", 1.0, "s"), ("hang to fence success", 2.1, "s")])
+    labs = {"lab-a": INV, "lab-b": INV}
+    assert truth.lab_of_case(case, labs) == "lab-b"
+    got = {c.figure: c for c in truth.compare_run([case], labs, {"lab-b": events, "lab-a": []}, {})}
+    assert got["hang to declared failed"].error == pytest.approx(0.2)
+    assert got["hang to fence success"].error == pytest.approx(0.1)
+
+
+def test_lab_copies_differ_only_in_name(tmp_path: Path) -> None:
+    paths = lab_copies(ROOT / "inventories" / "anvil-sim.yaml", 3, tmp_path)
+    labs = [load_inventory(p) for p in paths]
+    assert [inv.lab for inv in labs] == ["par-1", "par-2", "par-3"]
+    assert all(inv.simulation.base_port == "auto" and len(inv.nodes) == len(INV.nodes) for inv in labs)
