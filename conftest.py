@@ -4,6 +4,7 @@ apply to suites/ (the certification matrix) and tests/ (the harness's own tests)
 - fixtures.plugin: options, inventories, the matrix, the `lab` fixture, --plan
 - fixtures.guard:  audit before every case, restore after it, whatever happened
 - fixtures.report: Allure metadata, the `record` fixture, the certification summary
+- fixtures.locks:  one lock per device, so labs sharing a PDU never act on it at once
 """
 
-pytest_plugins = ["fixtures.plugin", "fixtures.guard", "fixtures.report"]
+pytest_plugins = ["fixtures.plugin", "fixtures.guard", "fixtures.report", "fixtures.locks"]

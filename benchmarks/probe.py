@@ -8,6 +8,8 @@ Active only when env `HACERT_BENCH_PROBE` names a folder. Each pytest process
   waits the procedure itself imposes (soaks, "a moment inside the updelay");
 - `ssh`: every `NodeShell.run` (count, total seconds, and the slow ones with
   their command), to find harness time spent talking rather than waiting;
+- `cpu`: per case and phase, the CPU seconds the process used (all its threads);
+  `cpu_total`: the process's CPU seconds at its end;
 - `timed`: count and total seconds of the harness steps in TIMED (the guard's
   restore/survey, drawing timelines, starting a simulated lab, ...).
 
@@ -43,7 +45,8 @@ TIMED = (
 """Harness steps whose time is summed per process ("module:function" or "module:Class.method")."""
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"phases": {}, "demanded": [], "ssh": {"count": 0, "total": 0.0, "slow": []}, "timed": {}}
+_state: dict[str, Any] = {"phases": {}, "demanded": [], "ssh": {"count": 0, "total": 0.0, "slow": []}, "timed": {},
+                         "cpu": {}}
 
 
 def _timed(name: str, original: Any) -> Any:
@@ -133,11 +136,17 @@ def pytest_configure(config: pytest.Config) -> None:
         _patch_timed()
 
 
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def _phase(item: pytest.Item, name: str) -> Iterator[None]:
-    start = time.time()
+    start, cpu = time.time(), _cpu()
     yield
     with _lock:
         _state["phases"].setdefault(item.nodeid, {})[name] = [start, time.time()]
+        _state["cpu"].setdefault(item.nodeid, {})[name] = _cpu() - cpu
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -161,7 +170,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     folder.mkdir(parents=True, exist_ok=True)
     with _lock:
-        data = {"worker": _worker(), "pid": os.getpid(), **_state}
+        data = {"worker": _worker(), "pid": os.getpid(), "cpu_total": _cpu(), **_state}
     (folder / f"{_worker()}.json").write_text(json.dumps(data))
 
 

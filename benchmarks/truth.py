@@ -8,7 +8,7 @@ duration). Each figure name the suites record maps to a rule:
 
 | figure (name in the summary)                    | truth from the event log                                  |
 |-------------------------------------------------|-----------------------------------------------------------|
-| seconds to fail over to X / take X back at once | carrier {node, nic: N, up: false} → bond_active {slave: X, previous: N} |
+| seconds to fail over to X / take X back at once | carrier {node, nic: N, up: false} → bond_active {slave: X, previous: N or none} |
 | seconds link-up to primary active [node/bond]   | last carrier {primary nic, up: true} → bond_active {slave: primary} |
 | seconds to failover node/bond (switch cycle)    | outlet {the switch's outlet, on: false} → bond_active {previous: nic} |
 | packets lost A -> B (net)                       | ping_done {node: A, target: B's address on net}: transmitted - received |
@@ -20,7 +20,7 @@ duration). Each figure name the suites record maps to a rule:
 | downtime after destroy N                        | the Nth vm_down {vm, reason: destroyed} → the next vm_up {vm} |
 | pings lost after destroy N                      | lost_seqs of ping_done {target: the VM} sent (first_t + (seq-1) × interval) between destroy N and the next vm_up |
 | pings lost, all VMs                             | ping_done {target: any VM address}: transmitted - received |
-| VM downtime (node crash)                        | vm_down {vm} → vm_up {vm} |
+| VM downtime / VM pings lost (node crash)        | vm_down {vm} → vm_up {vm} / ping_done {target: the VM}: transmitted - received |
 | crash to rejoin / reboot to rejoin              | first node_state {victim} leaving up → member_joined {victim} |
 
 Figures without a rule (counts, spreads, "services back", ...) are listed as
@@ -144,8 +144,10 @@ class CaseTruth:
                      and e.get("up") is False and e.get("nic") in (bond.primary.nic, bond.backup.nic)]
             pairs = []
             for down in downs:
-                active = _first(_after(self.events, down["t"]), kind="bond_active", node=node, bond=bond.name,
-                                slave=target, previous=down["nic"])
+                # the bond may pass through "no active slave" (previous: None) on its way to the target
+                active = next((e for e in _after(self.events, down["t"]) if e["kind"] == "bond_active"
+                               and e.get("node") == node and e.get("bond") == bond.name and e.get("slave") == target
+                               and e.get("previous") in (down["nic"], None) and e["t"] - down["t"] <= 10.0), None)
                 if active is not None:
                     pairs.append(active["t"] - down["t"])
             if pairs:
@@ -248,6 +250,12 @@ class CaseTruth:
                 if up is not None:
                     return up["t"] - downs[n - 1]["t"], "vm_down destroyed → vm_up"
             return None, "no vm_down → vm_up pair"
+        m = re.fullmatch(r"(\S+) pings lost", name)
+        if m and m.group(1) in [v.name for v in self.inv.vms]:
+            pings = self._pings(None, self.inv.vm(m.group(1)).address)
+            if not pings:
+                return None, "no ping_done to the VM"
+            return float(sum(p["transmitted"] - p["received"] for p in pings)), "ping_done transmitted - received"
         m = re.fullmatch(r"(\S+) downtime", name)
         if m and m.group(1) in [v.name for v in self.inv.vms]:
             vm = m.group(1)

@@ -38,6 +38,11 @@ class CommandRefused(LabError):
     """The device accepted the login but refused the request (privilege, bad outlet, read-only)."""
 
 
+class CommandIgnored(LabError):
+    """The device acknowledged a command but its state never changed (a switch that
+    answers a port shutdown and keeps the port up, a PDU whose outlet stays on)."""
+
+
 class CommandFailed(LabError):
     """A command ran on a node and exited non-zero (or did not finish in time)."""
 

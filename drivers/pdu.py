@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import CommandRefused, WaitTimeout
-from .snmp import Oid, SnmpClient, oid, oid_str
+from .errors import CommandRefused
+from .snmp import Oid, SnmpClient, oid, oid_str, wait_until_reads
 
 OutletState = Literal["on", "off"]
 
@@ -198,12 +198,5 @@ class ApcPdu:
         self._wait_for(n, want)
 
     def _wait_for(self, n: int, want: OutletState) -> None:
-        deadline = time.monotonic() + self.settle_timeout
-        seen: OutletState | None = None
-        while True:
-            seen = self.outlet_status(n)
-            if seen == want:
-                return
-            if time.monotonic() >= deadline:
-                raise WaitTimeout(f"{self.name} outlet {n} to read {want!r}", self.settle_timeout, seen)
-            time.sleep(self.poll_interval)
+        wait_until_reads(lambda: self.outlet_status(n), want, f"{self.name} outlet {n} to read {want!r}",
+                         self.settle_timeout, self.poll_interval, client=self.snmp)

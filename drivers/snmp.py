@@ -9,8 +9,10 @@ outer deadline in case the engine itself stalls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from typing import Any, Iterator
+import time
+from typing import Any, Callable, Iterator, TypeVar
 
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
@@ -25,10 +27,11 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 from pysnmp.proto import rfc1902, rfc1905
 
-from .errors import CommandRefused, DeviceUnreachable
+from .errors import CommandIgnored, CommandRefused, DeviceUnreachable, WaitTimeout
 from .redact import reveal
 
 Oid = tuple[int, ...]
+T = TypeVar("T")
 
 _NO_SUCH_NAME = 2
 
@@ -140,6 +143,15 @@ class SnmpClient:
                 self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
+    def _abandon_loop(self) -> None:
+        old, engine = self._loop, self._engine
+        self._loop, self._engine = asyncio.new_event_loop(), None
+        with contextlib.suppress(BaseException):
+            if engine is not None:
+                engine.close_dispatcher()
+        with contextlib.suppress(BaseException):
+            old.close()
+
     def __enter__(self) -> "SnmpClient":
         return self
 
@@ -161,6 +173,12 @@ class SnmpClient:
                 raise DeviceUnreachable(self.device, self.address, what, f"no answer within {self.deadline:.1f} s") from None
             except OSError as exc:
                 raise DeviceUnreachable(self.device, self.address, what, str(exc)) from exc
+            except BaseException:
+                # Ctrl-C (or SystemExit) inside the loop leaves a half-finished task holding the
+                # KeyboardInterrupt, which fires again at the next request on this loop - e.g. while
+                # the guard restores the lab after the interrupt. The next request gets a fresh loop.
+                self._abandon_loop()
+                raise
         if error_indication:
             raise DeviceUnreachable(
                 self.device,
@@ -205,3 +223,23 @@ class SnmpClient:
 
 def _missing(value: Any) -> bool:
     return isinstance(value, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView))
+
+
+def wait_until_reads(read: Callable[[], T], want: T, awaited: str, timeout: float, interval: float,
+                     client: "SnmpClient | None" = None) -> None:
+    """Poll `read()` (an object read back after a SET) until it returns `want`.
+
+    A device that took the SET but never shows its effect is misbehaving: with the
+    `client` known that is a CommandIgnored (a lab error naming the device), else a
+    WaitTimeout with the last value seen, once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = read()
+        if seen == want:
+            return
+        if time.monotonic() >= deadline:
+            if client is not None:
+                raise CommandIgnored(client.device, client.address, f"waiting for {awaited}",
+                                     f"the device accepted the SET but still reads {seen!r} after {timeout:.1f} s")
+            raise WaitTimeout(awaited, timeout, seen)
+        time.sleep(interval)

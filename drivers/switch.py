@@ -20,13 +20,12 @@ from __future__ import annotations
 import re
 import select
 import sys
-import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence, TextIO, runtime_checkable
 
 from .errors import CommandRefused, WaitTimeout
 from .pdu import ApcPdu
-from .snmp import SnmpClient, oid
+from .snmp import SnmpClient, oid, wait_until_reads
 
 IF_DESCR = oid("1.3.6.1.2.1.2.2.1.2")
 IF_ADMIN_STATUS = oid("1.3.6.1.2.1.2.2.1.7")
@@ -119,15 +118,10 @@ class SnmpSwitchPorts:
     def _set_admin(self, port: str, value: int) -> None:
         column = IF_ADMIN_STATUS + (self.ifindex(port),)
         self.snmp.set(column, value)
-        deadline = time.monotonic() + self.settle_timeout
-        while True:
-            seen = int(self.snmp.get_one(column))
-            if seen == value:
-                return
-            if time.monotonic() >= deadline:
-                want = "up" if value == _UP else "down"
-                raise WaitTimeout(f"{self.name} port {port} ifAdminStatus to read {want}", self.settle_timeout, seen)
-            time.sleep(self.poll_interval)
+        want = "up" if value == _UP else "down"
+        wait_until_reads(lambda: int(self.snmp.get_one(column)), value,
+                         f"{self.name} port {port} ifAdminStatus to read {want}", self.settle_timeout, self.poll_interval,
+                         client=self.snmp)
 
     def close(self) -> None:
         self.snmp.close()

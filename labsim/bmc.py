@@ -41,6 +41,12 @@ class _SimServerSession(serversession.ServerSession):
             return
         super().process_pktqueue()
 
+    def sessionless_data(self, data, sockaddr):  # type: ignore[no-untyped-def]
+        # pyghmi's Session routes a packet from a client it has no session for to
+        # sessionless_data, which only its server class has: hand it to our BMC,
+        # or the BMC's I/O thread dies with an AttributeError and every BMC goes dark.
+        return self.bmc.sessionless_data(data, sockaddr)
+
 
 serversession.ServerSession = _SimServerSession  # type: ignore[misc]
 

@@ -37,6 +37,18 @@ def _err(ctx: CommandContext, text: str, code: int = 1) -> int:
     return code
 
 
+def _member_report(ctx: CommandContext, render: Callable[[ClusterModel], str], not_running: str, code: int = 1) -> int:
+    """Write what `render` makes of the cluster, as seen from this node; `not_running` when
+    the node's cluster stack is down."""
+    model = _model(ctx)
+    with ctx.world.lock:
+        if not model.nodes[ctx.node].cman:
+            return _err(ctx, not_running, code)
+        text = render(model)
+    ctx.io.write(text)
+    return 0
+
+
 def _resolve_node(model: ClusterModel, name: str) -> str | None:
     try:
         return model.node_of(name)
@@ -48,13 +60,8 @@ def _resolve_node(model: ClusterModel, name: str) -> str | None:
 
 @COMMANDS.register("clustat")
 def clustat(ctx: CommandContext) -> int:
-    model = _model(ctx)
-    with ctx.world.lock:
-        if not model.nodes[ctx.node].cman:
-            return _err(ctx, "Could not connect to CMAN: No such file or directory")
-        text = formats.clustat_xml(model, ctx.node) if "-x" in ctx.argv[1:] else formats.clustat_text(model, ctx.node)
-    ctx.io.write(text)
-    return 0
+    render = formats.clustat_xml if "-x" in ctx.argv[1:] else formats.clustat_text
+    return _member_report(ctx, lambda model: render(model, ctx.node), "Could not connect to CMAN: No such file or directory")
 
 
 @COMMANDS.register("cman_tool")
@@ -327,17 +334,15 @@ def sg_persist(ctx: CommandContext) -> int:
 
 @COMMANDS.register("crm_mon")
 def crm_mon(ctx: CommandContext) -> int:
-    model = _model(ctx)
     args = ctx.argv[1:]
-    with ctx.world.lock:
-        if not model.nodes[ctx.node].cman:
-            return _err(ctx, "crm_mon: Error: cluster is not available on this node", 102)
-        if "--output-as=xml" in args or "--as-xml" in args or "-X" in args or ("--output-as" in args and "xml" in args):
-            text = formats.crm_mon_xml(model, ctx.node)
-        else:
-            text = formats.pcs_status(model, ctx.node).split("\n", 1)[1]
-    ctx.io.write(text)
-    return 0
+    xml = "--output-as=xml" in args or "--as-xml" in args or "-X" in args or ("--output-as" in args and "xml" in args)
+
+    def render(model: ClusterModel) -> str:
+        if xml:
+            return formats.crm_mon_xml(model, ctx.node)
+        return formats.pcs_status(model, ctx.node).split("\n", 1)[1]  # without pcs's first line
+
+    return _member_report(ctx, render, "crm_mon: Error: cluster is not available on this node", 102)
 
 
 @COMMANDS.register("stonith_admin")
@@ -363,12 +368,8 @@ def pcs(ctx: CommandContext) -> int:
     model = _model(ctx)
     args = ctx.argv[1:]
     if not args or args[0] == "status":
-        with ctx.world.lock:
-            if not model.nodes[ctx.node].cman:
-                return _err(ctx, "Error: error running crm_mon, is pacemaker running?")
-            text = formats.pcs_status(model, ctx.node)
-        ctx.io.write(text)
-        return 0
+        return _member_report(ctx, lambda m: formats.pcs_status(m, ctx.node),
+                              "Error: error running crm_mon, is pacemaker running?")
     if args[0] == "resource" and len(args) >= 3 and args[1] in ("move", "clear", "enable", "disable"):
         return _pcs_resource(ctx, model, args[1], args[2], args[3] if len(args) > 3 else None)
     if args[0] == "node" and len(args) >= 3 and args[1] in ("standby", "unstandby"):

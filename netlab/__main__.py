@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.inventory:
             parser.error("INVENTORY is required")
         inv = load_inventory(args.inventory)
+        from .ns import require
+
+        require()
         if args.command == "_serve":
             from .config import Plan
             from .supervisor import serve

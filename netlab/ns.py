@@ -148,7 +148,9 @@ def sweep(prefix: str, supervisor_pid: int | None = None, timeout: float = 15.0)
 
 
 def _is_netlab_supervisor(pid: int) -> bool:
+    """Is `pid` (e.g. from a stale state.json) still a netlab supervisor, not a reused pid?"""
     try:
-        return b"netlab" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
+    return b"netlab" in argv and b"_serve" in argv

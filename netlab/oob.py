@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 import threading
 import time
-from typing import Any
 
 from fixtures.inventory import Inventory
 

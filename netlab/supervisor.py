@@ -110,7 +110,7 @@ class Netlab:
             ns.run("ip", "-n", net, "link", "set", "mgmt0", "up", check=False)
 
     def _network(self) -> None:
-        plan, s = self.plan, self.plan.settings
+        plan = self.plan
         mgmt = plan.mgmt_ns
         ns.run("ip", "netns", "add", mgmt)
         ns.run("ip", "-n", mgmt, "link", "set", "lo", "up")
@@ -127,7 +127,7 @@ class Netlab:
             ns.run("ip", "-n", mgmt, "link", "set", plan.veth(node), "master", plan.bridge, "up")
             ns.run("ip", "-n", net, "addr", "add", f"{plan.node_ip(node)}/24", "dev", "mgmt0")
             ns.run("ip", "-n", net, "link", "set", "mgmt0", "up")
-        del s
+
 
     def _oob(self) -> None:
         from .oob import Bmcs, PduAgent, Power, wake_socket

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from drivers.errors import HacertError
+from drivers.errors import DeviceUnreachable, HacertError
 from drivers.parsers import ParseError, PingReply, PingStats, parse_drbd, parse_ping_line
 from fixtures.guard import describe_status, find_service, is_online, node_of, where_running
 from fixtures.inventory import Inventory
@@ -25,6 +25,20 @@ POLL = 0.1
 
 
 # ---------------------------------------------------------------- where to ping from
+
+
+def label_case(record: Any, feature: str, subject: str, story: str, title: str) -> None:
+    """Name the case in the report (Allure feature, subject, story and title)."""
+    record.feature(feature)
+    record.subject(subject)
+    record.story(story)
+    record.title(title)
+
+
+def audit_healthy(record: Any, guard: Any) -> Any:
+    """The first step of every case: the guard's audit of the lab (its cluster status)."""
+    with record.step("audit the lab healthy"):
+        return guard.audit()
 
 
 def ping_source(inv: Inventory, vm_name: str | None, avoid: Iterable[str] = (), prefer_not: Iterable[str] = ()) -> str:
@@ -206,7 +220,8 @@ class PingWatch:
             if gap is not None and gap.end is not None:
                 if sum(1 for _, t in log.replies if t >= gap.end) >= count:
                     return gap
-            if time.monotonic() >= deadline or (self._stream is not None and not self._stream.alive):
+            self._still_running()
+            if time.monotonic() >= deadline:
                 return None
             time.sleep(max(self.interval, 0.02))
 
@@ -218,9 +233,17 @@ class PingWatch:
             later = [t for _, t in log.replies if t > after]
             if len(later) >= count:
                 return later[0]
-            if time.monotonic() >= deadline or (self._stream is not None and not self._stream.alive):
+            self._still_running()
+            if time.monotonic() >= deadline:
                 return later[0] if later else None
             time.sleep(max(self.interval, 0.02))
+
+    def _still_running(self) -> None:
+        """The ping runs until we stop it: if it ended, its SSH channel or its node went away,
+        and silence from the VM would say nothing about the cluster."""
+        if self._stream is not None and self.final is None and not self._stream.alive:
+            raise DeviceUnreachable(self.source, "ssh", f"ping {self.address} in the background",
+                                    "the ping stream ended before it was stopped (SSH channel closed)")
 
 
 # ---------------------------------------------------------------- the cluster's view
@@ -255,13 +278,17 @@ def watch_cluster(lab: Any, via: Sequence[str], until: Callable[[Any], bool], ti
     deadline = time.monotonic() + timeout
     status = None
     while True:
+        unreadable: HacertError | None = None
         try:
             status = status_via(lab, via)
             if until(status):
                 return Look(True, status, time.time())
-        except HacertError:
-            pass
+        except HacertError as exc:
+            unreadable = exc  # a node may be rebooting: ask again until the deadline
         if time.monotonic() >= deadline:
+            if unreadable is not None:
+                # the cluster could not even be asked at the end: a lab fault, not a verdict
+                raise unreadable
             return Look(False, status, time.time())
         time.sleep(POLL)
 

@@ -34,7 +34,9 @@ from drivers.errors import HacertError, LabError
 from drivers.parsers._common import ParseError
 from drivers.parsers.syslog import CorosyncMembers, CorosyncProcessorFailed, parse_syslog_events
 from fixtures.guard import (
+    REBOOTING_METHODS,
     FenceRound,
+    fence_method,
     describe_status,
     fence_rounds,
     find_service,
@@ -128,7 +130,7 @@ def _own_bmc(bmc: Any) -> Any:
     flight (up to the BMC timeout while the BMC is dark) never holds up the case's own BMC calls.
     Its timeout stays the driver's: a shorter one abandons pyghmi logins in flight, and that
     leaves pyghmi unable to reach the BMC for ~35 s after it answers again (measured)."""
-    own = copy.copy(bmc)
+    own = copy.copy(getattr(bmc, "unwrapped", bmc))  # the sampler only reads: no device lock
     if hasattr(own, "_lock"):
         own._lock = threading.Lock()
         own._cmd = None
@@ -159,14 +161,9 @@ class DeviceSampler:
         return self
 
     def stop(self) -> None:
-        """Stop sampling; do not wait (a BMC call in flight may take its whole timeout)."""
+        """Stop sampling; do not wait (a BMC call in flight may take its whole timeout; the
+        thread ends by itself after it)."""
         self._stop.set()
-
-    def __enter__(self) -> "DeviceSampler":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()  # the thread ends by itself after its last call; nothing waits for it
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -297,17 +294,6 @@ class FenceWatch:
 
     def state_text(self) -> str:
         return describe_status(self.inv, self.status)
-
-
-def method_used(victim: Node, rnd: FenceRound | None) -> str | None:
-    """The fence method that succeeded: the node's methods in order, skipping the failed attempts."""
-    if rnd is None or rnd.succeeded is None:
-        return None
-    if rnd.method:
-        return rnd.method
-    if not victim.fence:
-        return None
-    return victim.fence[len(rnd.failures) % len(victim.fence)]
 
 
 # ---------------------------------------------------------------- the victim comes back
@@ -509,54 +495,64 @@ def test_hang_and_fence(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     with record.step(f"mark the survivors' syslog and watch {node.name}'s BMC and PDU outlet"):
         watch = FenceWatch.mark(lab, node)
         sampler = DeviceSampler(lab, node)
-    t0 = time.time()
-    with sampler:
-        try:
-            with record.step(f"hang {node.name}: {hang_words(node)}"):
-                guard.changed("hang", node.name, node.hang.method)
-                t0 = hang(lab, node)
-                watch.rebase(t0)
-            with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to declare {node.name} failed and fence it"):
-                fenced = watch.until(lambda: watch.succeeded.moment is not None, t0 + expect.fence_timeout)
-        finally:
-            attach_evidence(record, watch, sampler, t0)
-        record_times(record, watch, t0, "hang")
-        rnd = watch.fence_round
-        method = method_used(node, rnd)
-        record.method(method or "none")
-        if not fenced:
-            if watch.declared.moment is None:
-                detail = "no survivor even declared it failed"
-            elif watch.started.moment is None:
-                detail = f"declared failed after {watch.declared.t - t0:.1f} s but no fencing started"
-            elif watch.failures_text():
-                detail = f"fencing started after {watch.started.t - t0:.1f} s ({watch.failures_text()}) and never succeeded"
-            else:
-                detail = f"fencing started after {watch.started.t - t0:.1f} s and had not finished"
-            fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of the hang: {detail}; "
-                 f"last cluster state: {watch.state_text()}")
-        fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
-        bmc_proof = ""
-        with record.step(f"prove {METHOD_WORDS.get(first or '', first)} fenced {node.name}: fence log, BMC, PDU outlet"):
-            # keep watching the outlet a moment after the fence: a PDU reboot must not slip between two looks
-            time.sleep(POLL * 3)
-            window_end = time.time()
-            dark = {o: sampler.first_dark(o, t0, window_end) for o in sampler.outlets}
-            cut = [f"{o} went off at +{t - t0:.1f} s" for o, t in dark.items() if t is not None]
-            expected = METHOD_WORDS.get(first or "", first or "its first method")
-            if method != first:
-                how = METHOD_WORDS.get(method or "", method or "an unknown method")
-                why = (f"{'IPMI' if first == 'ipmi' else expected} attempt failed with '{rnd.failures[0].result}'"
-                       if rnd and rnd.failures else f"{expected} is not what succeeded")
-                fail(f"{node.name} was fenced by {how}, not {expected}: {why}"
-                     + (f"; its outlet {', '.join(cut)}" if cut else ""))
-            if cut:
-                fail(f"{node.name} was fenced by {expected}, but its PDU outlet was cut too: {', '.join(cut)}")
-            record.fact("PDU outlet", f"{', '.join(sampler.outlets) or 'none'} stayed on through the fence")
-            off = sampler.seen("bmc", "off", t0, window_end)
-            if off:
-                bmc_proof = f"its BMC read power off at +{off[0] - t0:.1f} s"
+    sampler.start()
+    try:
+        _hang_fence_and_recover(lab, guard, record, node, watch, sampler)
+    finally:  # the evidence goes with the case whatever happened, once the waits are over
         sampler.stop()
+        attach_evidence(record, watch, sampler, watch.since)
+
+
+def _hang_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch: FenceWatch, sampler: DeviceSampler) -> None:
+    inv: Inventory = lab.inventory
+    expect = inv.expectations
+    first = node.fence[0] if node.fence else None
+    with record.step(f"hang {node.name}: {hang_words(node)}"):
+        guard.changed("hang", node.name, node.hang.method)
+        t0 = hang(lab, node)
+        watch.rebase(t0)
+    with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to declare {node.name} failed and fence it"):
+        fenced = watch.until(lambda: watch.succeeded.moment is not None, t0 + expect.fence_timeout)
+    record_times(record, watch, t0, "hang")
+    rnd = watch.fence_round
+    method = fence_method(inv, rnd)
+    record.method(method or "none")
+    if not fenced:
+        if watch.declared.moment is None:
+            detail = "no survivor even declared it failed"
+        elif watch.started.moment is None:
+            detail = f"declared failed after {watch.declared.t - t0:.1f} s but no fencing started"
+        elif watch.failures_text():
+            detail = f"fencing started after {watch.started.t - t0:.1f} s ({watch.failures_text()}) and never succeeded"
+        else:
+            detail = f"fencing started after {watch.started.t - t0:.1f} s and had not finished"
+        fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of the hang: {detail}; "
+             f"last cluster state: {watch.state_text()}")
+    fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
+    bmc_proof = ""
+    expected = METHOD_WORDS.get(first or "", first or "its first method")
+    with record.step(f"prove {expected} fenced {node.name}: fence log, BMC, PDU outlet"):
+        # keep watching the outlet a moment after the fence: a PDU reboot must not slip between two looks
+        time.sleep(POLL * 3)
+        window_end = time.time()
+        dark = {o: sampler.first_dark(o, t0, window_end) for o in sampler.outlets}
+        cut = [f"{o} went off at +{t - t0:.1f} s" for o, t in dark.items() if t is not None]
+        if method != first:
+            how = METHOD_WORDS.get(method or "", method or "an unknown method")
+            why = (f"{'IPMI' if first == 'ipmi' else expected} attempt failed with '{rnd.failures[0].result}'"
+                   if rnd and rnd.failures else f"{expected} is not what succeeded")
+            fail(f"{node.name} was fenced by {how}, not {expected}: {why}" + (f"; its outlet {', '.join(cut)}" if cut else ""))
+        if cut:
+            fail(f"{node.name} was fenced by {expected}, but its PDU outlet was cut too: {', '.join(cut)}")
+        record.fact("PDU outlet", f"{', '.join(sampler.outlets) or 'none'} stayed on through the fence")
+        off = sampler.seen("bmc", "off", t0, window_end)
+        if off:
+            bmc_proof = f"its BMC read power off at +{off[0] - t0:.1f} s"
+    sampler.stop()
+    if method not in REBOOTING_METHODS:
+        with record.step(f"reboot {node.name}: a {METHOD_WORDS.get(method or '', method)} fence leaves it hung (seed 001)"):
+            lab.bmc(node.name).power_cycle()
+            fence_end = time.time()
     with record.step(f"wait up to {expect.rejoin_timeout:g} s for {node.name} to boot and rejoin"):
         rejoined = wait_rejoined(watch, fence_end, "its fence")
         record.number("hang to rejoin", rejoined - t0, "s")
@@ -589,7 +585,6 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     """Cut a node's power at its PDU outlet; IPMI fails, the PDU fences it; it comes back."""
     inv: Inventory = lab.inventory
     node = inv.node(victim.node)
-    expect = inv.expectations
     record.subject(node.name)
     record.title(f"Cut {node.name}'s power — IPMI fails, the PDU fences it")
     record.story("Testing Fencing: cut the victim's power")
@@ -609,28 +604,36 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
             if shown != ref.name:
                 fail(f"refused: PDU {ref.pdu} outlet {ref.outlet} is named {shown!r} on the PDU, but the inventory "
                      f"expects {ref.name!r} for {node.name}; the outlet may feed another device; touched nothing")
-    with record.step(f"mark the survivors' syslog and watch {node.name}'s BMC and PDU outlet"):
+    with record.step(f"mark the survivors' syslog and watch {node.name}'s PDU outlet"):
         watch = FenceWatch.mark(lab, node)
-        sampler = DeviceSampler(lab, node, bmc=False).start()  # the BMC goes dark with the outlet
-    t0 = time.time()
+        sampler = DeviceSampler(lab, node, bmc=False)  # its BMC goes dark with the outlet: nothing to poll
+    sampler.start()
     try:
-        with record.step(f"cut {node.name}'s power: " + ", ".join(f"fence_apc_snmp -n {r.outlet} -o off ({r.pdu})" for r in node.power)):
-            for index, ref in enumerate(node.power):
-                guard.changed("outlet", f"{ref.pdu}/{ref.outlet}")
-                sent = time.time()
-                lab.pdu(ref.pdu).outlet_off(ref.outlet)
-                if index == 0:
-                    t0 = sent
-            watch.rebase(t0)
-        with record.step(f"wait up to {expect.fence_timeout:g} s: IPMI fails, then the PDU fences {node.name}"):
-            fenced = watch.until(lambda: watch.succeeded.moment is not None, t0 + expect.fence_timeout)
-    finally:
+        _cut_fence_and_recover(lab, guard, record, node, watch, sampler)
+    finally:  # the evidence goes with the case whatever happened, once the waits are over
         sampler.stop()
-        attach_evidence(record, watch, sampler, t0)
+        attach_evidence(record, watch, sampler, watch.since)
+
+
+def _cut_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch: FenceWatch, sampler: DeviceSampler) -> None:
+    inv: Inventory = lab.inventory
+    expect = inv.expectations
+    t0 = time.time()
+    with record.step(f"cut {node.name}'s power: " + ", ".join(f"fence_apc_snmp -n {r.outlet} -o off ({r.pdu})" for r in node.power)):
+        for index, ref in enumerate(node.power):
+            guard.changed("outlet", f"{ref.pdu}/{ref.outlet}")
+            sent = time.time()
+            lab.pdu(ref.pdu).outlet_off(ref.outlet)
+            if index == 0:
+                t0 = sent
+        watch.rebase(t0)
+    with record.step(f"wait up to {expect.fence_timeout:g} s: IPMI fails, then the PDU fences {node.name}"):
+        fenced = watch.until(lambda: watch.succeeded.moment is not None, t0 + expect.fence_timeout)
+    sampler.stop()
     record_times(record, watch, t0, "power cut")
     record.number("power cut to IPMI failure", None if watch.ipmi_failed.t is None else watch.ipmi_failed.t - t0, "s")
     rnd = watch.fence_round
-    method = method_used(node, rnd)
+    method = fence_method(inv, rnd)
     record.method(method or "none")
     if not fenced:
         tried = watch.failures_text()
@@ -723,18 +726,19 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     with record.step(f"hang {node.name}: {hang_words(node)}"):
         guard.changed("hang", node.name, node.hang.method)
         t0 = hang(lab, node)
-    with record.step(f"wait up to {expect.fence_timeout:g} s for {node.name}'s key to leave the disk"):
+    with record.step(f"wait up to {expect.fence_timeout:g} s for {node.name}'s key to leave the disk and its votes the cluster"):
         deadline = t0 + expect.fence_timeout
-        keys = keys_before
         while True:
             keys, holder = _scsi_view(lab, survivor)
-            if len(keys) < len(keys_before):
+            votes, quorate = _votes(lab, survivor)
+            if len(keys) < len(keys_before) and votes <= votes_before - node.votes:
                 break
             if time.time() >= deadline:
-                fail(f"no SCSI-3 fence of {node.name} within {expect.fence_timeout:g} s: the disk still has "
-                     f"{len(keys)} keys ({' '.join(keys)}), as before the hang")
+                fail(f"no SCSI-3 fence of {node.name} within {expect.fence_timeout:g} s: the disk has {len(keys)} keys "
+                     f"({' '.join(keys)}; {len(keys_before)} before the hang) and cman_tool status {votes} votes "
+                     f"({votes_before} before)")
             time.sleep(POLL * 2)
-        record.number("hang to key removed", time.time() - t0, "s")
+        record.number("hang to key removed and votes dropped", time.time() - t0, "s")
     with record.step("check the reservation holder, the votes and the quorum"):
         gone = sorted(set(keys_before) - set(keys))
         record.fact("keys removed", " ".join(gone))
@@ -742,7 +746,6 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
             fail(f"the hang of {node.name} removed {len(gone)} keys ({' '.join(gone)}), expected exactly its own")
         if holder is None or holder in gone:
             fail(f"after fencing {node.name} the reservation is held by {holder or 'nobody'}, not by a survivor")
-        votes, quorate = _votes(lab, survivor)
         if votes != votes_before - node.votes:
             fail(f"cman_tool status shows {votes} votes after the fence of {node.name}; expected {votes_before} - {node.votes}")
         if not quorate:

@@ -23,7 +23,9 @@ from suites._vm_helpers import (
     DomainPoller,
     PingWatch,
     SyslogWindow,
+    audit_healthy,
     cluster_text,
+    label_case,
     owner_of,
     ping_source,
     state_words,
@@ -66,13 +68,10 @@ def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> No
     spec = inv.vm(migration.vm)
     name, target = spec.name, migration.target
     via = [n.name for n in inv.nodes]
-    record.feature(FEATURE)
-    record.subject(name)
-    record.story("Controlled VM Migration")
-    record.title(f"Live-migrate {name} to {target} and back — lost pings within budget")
+    label_case(record, FEATURE, name, "Controlled VM Migration",
+               f"Live-migrate {name} to {target} and back — lost pings within budget")
 
-    with record.step("audit the lab healthy"):
-        status = guard.audit()
+    status = audit_healthy(record, guard)
     source = owner_of(inv, status, name) or migration.source
     pinger = ping_source(inv, name, prefer_not={source, target})
     before = cluster_text(lab, via)
@@ -147,13 +146,10 @@ def test_service_relocate(service_move: Any, lab: Any, guard: Any, record: Any) 
     svc = next(s for s in inv.services if s.name == service_move.service)
     target = service_move.target
     via = [n.name for n in inv.nodes]
-    record.feature(FEATURE)
-    record.subject(svc.name)
-    record.story("Service relocation (clusvcadm -r)")
-    record.title(f"Relocate {svc.name} to {target} and back")
+    label_case(record, FEATURE, svc.name, "Service relocation (clusvcadm -r)",
+               f"Relocate {svc.name} to {target} and back")
 
-    with record.step("audit the lab healthy"):
-        status = guard.audit()
+    status = audit_healthy(record, guard)
     source = owner_of(inv, status, svc.name) or service_move.source
     before = cluster_text(lab, via)
     window = SyslogWindow(lab)

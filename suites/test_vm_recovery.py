@@ -28,8 +28,10 @@ from suites._vm_helpers import (
     PingLog,
     PingWatch,
     SyslogWindow,
+    audit_healthy,
     cluster_text,
     drbd_state,
+    label_case,
     migrate_home,
     online,
     owner_of,
@@ -97,16 +99,13 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
     expect = inv.expectations
     name = spec.name
     destroys = expect.max_restarts + 1
-    record.feature(FEATURE)
-    record.subject(name)
-    record.story("Uncontrolled VM failure: destroy the VM until the cluster relocates it")
-    record.title(f"Destroy {name} {destroys} times — restarted in place {expect.max_restarts} times, then relocated")
+    label_case(record, FEATURE, name, "Uncontrolled VM failure: destroy the VM until the cluster relocates it",
+               f"Destroy {name} {destroys} times — restarted in place {expect.max_restarts} times, then relocated")
     if len(possible_hosts(inv, name)) < 2:
         pytest.skip(f"not applicable: {name} may run on one node only (its failover domain): there is nowhere to relocate it")
     via = [n.name for n in inv.nodes]
 
-    with record.step("audit the lab healthy"):
-        status = guard.audit()
+    status = audit_healthy(record, guard)
     host = owner_of(inv, status, name) or spec.home
     source = ping_source(inv, name, prefer_not={host})
     before = cluster_text(lab, via)
@@ -238,13 +237,10 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
     expect = inv.expectations
     name = node.node
     others = [n.name for n in inv.peers(name)]
-    record.feature(FEATURE)
-    record.subject(name)
-    record.story("Controlled VM Migration And Node Withdrawal")
-    record.title(f"Withdraw {name}: migrate its VMs away, stop its cluster stack, reboot it, rejoin")
+    label_case(record, FEATURE, name, "Controlled VM Migration And Node Withdrawal",
+               f"Withdraw {name}: migrate its VMs away, stop its cluster stack, reboot it, rejoin")
 
-    with record.step("audit the lab healthy"):
-        status = guard.audit()
+    status = audit_healthy(record, guard)
     before = cluster_text(lab, others)
     window = SyslogWindow(lab)
     pings = [PingWatch(lab, ping_source(inv, v.name, avoid={name}), v.address, expect.ping_interval, v.name)
@@ -284,8 +280,9 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
                              + "; ".join(f"{v} is {state_words(inv, look.status, v)}" for v in down))
         with record.step(f"reboot {name} through its BMC (power cycle)"):
             guard.changed("power", name)
-            cycled = time.time()
+            asked = time.time()
             lab.bmc(name).power_cycle()
+            cycled = (asked + time.time()) / 2  # the BMC acts between the request and its answer
         with record.step(f"wait up to {expect.rejoin_timeout:g} s for {name} to rejoin"):
             look = watch_cluster(lab, others, lambda s: online(inv, s, name), expect.rejoin_timeout)
             if not look.met:
@@ -341,13 +338,10 @@ def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -
     expect = inv.expectations
     name = node.node
     survivors = [n.name for n in inv.peers(name)]
-    record.feature(FEATURE)
-    record.subject(name)
-    record.story("Uncontrolled VM Migration and Node Failure")
-    record.title(f"Crash {name} — it is fenced and its VMs start on a survivor")
+    label_case(record, FEATURE, name, "Uncontrolled VM Migration and Node Failure",
+               f"Crash {name} — it is fenced and its VMs start on a survivor")
 
-    with record.step("audit the lab healthy"):
-        status = guard.audit()
+    status = audit_healthy(record, guard)
     victims = running_vms(inv, status, name)
     if not victims:
         pytest.skip(f"not applicable: {name} hosts no VM: this case has no VM to recover")

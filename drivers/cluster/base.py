@@ -82,8 +82,12 @@ class Shell(Protocol):
     def syslog_since(self, mark: Any) -> list[str]: ...
 
 
-class NoNodeAnswers(HacertError):
-    """No node could be asked for the cluster status."""
+class NoNodeAnswers(DeviceUnreachable):
+    """No node could be asked for the cluster status: the lab's SSH is down, not a
+    verdict on the cluster (a cluster that lost every node is seen by other means)."""
+
+    def __init__(self, attempted: str, detail: str = "") -> None:
+        super().__init__("cluster", "every node over SSH", attempted, detail)
 
 
 FENCE_EVENT_NAMES = (
@@ -148,7 +152,7 @@ class ClusterManager(abc.ABC):
                 return node, self._run(node, cmd).stdout
             except DeviceUnreachable as exc:
                 problems.append(str(exc))
-        raise NoNodeAnswers(f"no node answered {cmd!r}: " + "; ".join(problems))
+        raise NoNodeAnswers(f"no node answered {cmd!r}", "; ".join(problems))
 
     # ------------------------------------------------------------ the interface
 

@@ -143,9 +143,8 @@ class FenceRequested(SyslogEvent):
 
 
 @dataclass(frozen=True)
-class FenceOperationResult(SyslogEvent):
-    """fenced: "Operation 'reboot' targeting X on|by Y for CLIENT: OK" (pacemaker 2.x) or
-    'Operation reboot of X by Y for CLIENT: OK' (1.1). ``ok`` when the result is OK."""
+class _FencedBy(SyslogEvent):
+    """`node` fenced (`action`) by `executioner` for `client`; ``ok`` when the result is OK."""
 
     node: str
     action: str
@@ -156,6 +155,12 @@ class FenceOperationResult(SyslogEvent):
     @property
     def ok(self) -> bool:
         return self.result == "OK"
+
+
+@dataclass(frozen=True)
+class FenceOperationResult(_FencedBy):
+    """fenced: "Operation 'reboot' targeting X on|by Y for CLIENT: OK" (pacemaker 2.x) or
+    'Operation reboot of X by Y for CLIENT: OK' (1.1)."""
 
 
 @dataclass(frozen=True)
@@ -174,18 +179,8 @@ class FenceDeviceResult(SyslogEvent):
 
 
 @dataclass(frozen=True)
-class PeerFenced(SyslogEvent):
+class PeerFenced(_FencedBy):
     """controld: 'Peer X was terminated (reboot) by Y on behalf of C: OK'."""
-
-    node: str
-    action: str
-    executioner: str
-    client: str
-    result: str
-
-    @property
-    def ok(self) -> bool:
-        return self.result == "OK"
 
 
 # membership.
@@ -238,6 +233,11 @@ class NodeStateChanged(SyslogEvent):
 
 # rgmanager.  ``service`` is the name as rgmanager prints it ('vm:vm0001-dev').
 @dataclass(frozen=True)
+class _ServiceEvent(SyslogEvent):
+    service: str
+
+
+@dataclass(frozen=True)
 class ServiceStatusFailed(SyslogEvent):
     """'status on vm "vm0001-dev" returned 7 (unspecified)' — a resource's status check failed."""
 
@@ -252,68 +252,53 @@ class ServiceStatusFailed(SyslogEvent):
 
 
 @dataclass(frozen=True)
-class ServiceStopping(SyslogEvent):
+class ServiceStopping(_ServiceEvent):
     """'Stopping service vm:X'."""
 
-    service: str
-
 
 @dataclass(frozen=True)
-class ServiceRecovering(SyslogEvent):
+class ServiceRecovering(_ServiceEvent):
     """'Service vm:X is recovering'."""
 
-    service: str
-
 
 @dataclass(frozen=True)
-class ServiceRecoveryStarted(SyslogEvent):
+class ServiceRecoveryStarted(_ServiceEvent):
     """'Recovering failed service vm:X' — restart in place (threshold not reached)."""
 
-    service: str
-
 
 @dataclass(frozen=True)
-class ServiceRestartThresholdExceeded(SyslogEvent):
+class ServiceRestartThresholdExceeded(_ServiceEvent):
     """'Restart threshold for vm:X exceeded; attempting to relocate'."""
 
-    service: str
-
 
 @dataclass(frozen=True)
-class ServiceStarting(SyslogEvent):
+class ServiceStarting(_ServiceEvent):
     """'Starting stopped service X' / 'Starting disabled service X'."""
 
-    service: str
-
 
 @dataclass(frozen=True)
-class ServiceStarted(SyslogEvent):
+class ServiceStarted(_ServiceEvent):
     """'Service vm:X started'."""
 
-    service: str
-
 
 @dataclass(frozen=True)
-class ServiceRelocated(SyslogEvent):
+class ServiceRelocated(_ServiceEvent):
     """'Service vm:X is now running on member 2' (after a relocation)."""
 
-    service: str
     member_id: int
 
 
 @dataclass(frozen=True)
-class ServiceTakeover(SyslogEvent):
+class ServiceTakeover(_ServiceEvent):
     """'Taking over service vm:X from down member an-node01.alteeve.ca'."""
 
-    service: str
     from_member: str
 
 
 @dataclass(frozen=True)
-class ServiceMarkedStopped(SyslogEvent):
+class ServiceMarkedStopped(_ServiceEvent):
     """'Marking service:storage_an01 as stopped: Restricted domain unavailable'."""
 
-    service: str
     reason: str
 
 
@@ -431,7 +416,7 @@ class DrbdFencePeerResult(SyslogEvent):
 
 EVENT_TYPES: tuple[type[SyslogEvent], ...] = tuple(
     obj for name, obj in list(globals().items())
-    if isinstance(obj, type) and issubclass(obj, SyslogEvent) and obj is not SyslogEvent)
+    if isinstance(obj, type) and issubclass(obj, SyslogEvent) and obj is not SyslogEvent and not name.startswith("_"))
 
 # ------------------------------------------------------------------ rules
 

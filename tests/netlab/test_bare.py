@@ -61,7 +61,7 @@ def inventory_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab(inventory_path: Path) -> Iterator[Any]:
+def bare_lab(inventory_path: Path) -> Iterator[Any]:
     assert not leftovers(PREFIX), f"a netlab with prefix {PREFIX} is already there: {leftovers(PREFIX)}"
     running = start_netlab(inventory_path, reuse=False)
     try:
@@ -71,39 +71,40 @@ def lab(inventory_path: Path) -> Iterator[Any]:
         assert not leftovers(PREFIX)
 
 
-def init_pid(lab: Any, node: str) -> int:
+def init_pid(bare_lab: Any, node: str) -> int:
     """The node's init as the host sees it: the child of `unshare` in the node's netns."""
-    for pid in ns.netns_pids(lab.endpoints["netlab"]["node_netns"][node]):
+    for pid in ns.netns_pids(bare_lab.endpoints["netlab"]["node_netns"][node]):
         if b"node_init.py" in Path(f"/proc/{pid}/cmdline").read_bytes() and \
                 os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid"):
             return pid
     raise AssertionError(f"{node} has no init")
 
 
-def fifo(lab: Any, node: str) -> Path:
-    return Path(lab.endpoints["workdir"]) / "nodes" / node / "sysrq-trigger"
+def fifo(bare_lab: Any, node: str) -> Path:
+    return Path(bare_lab.endpoints["workdir"]) / "nodes" / node / "sysrq-trigger"
 
 
-def netlab_events(lab: Any, kind: str, since: float) -> list[dict[str, Any]]:
-    return [e for e in events.read(Path(lab.endpoints["netlab_events"])) if e["kind"] == kind and e["t"] >= since]
+def netlab_events(bare_lab: Any, kind: str, since: float) -> list[dict[str, Any]]:
+    return [e for e in events.read(Path(bare_lab.endpoints["netlab_events"])) if e["kind"] == kind and e["t"] >= since]
 
 
 # ---------------------------------------------------------------- namespaces
 
 
-def test_every_object_is_named_with_the_prefix_and_the_host_is_untouched(lab: Any) -> None:
+def test_every_object_is_named_with_the_prefix_and_the_host_is_untouched(bare_lab: Any) -> None:
     names = ns.netns_list(PREFIX)
     assert sorted(names) == sorted([f"{PREFIX}mgmt"] + [f"{PREFIX}{n}" for n in NODES])
     assert not ns.host_links(PREFIX), "netlab put an interface in the host's namespace"
-    assert not host_mount_lines(lab.endpoints["workdir"]), "a node's bind mount leaked into the host"
+    assert not host_mount_lines(bare_lab.endpoints["workdir"]), "a node's bind mount leaked into the host"
+    assert not host_mount_lines(" netlab-"), "a node's tmpfs (/dev, /run, /tmp, /dev/shm) leaked into the host"
     host_routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     assert "10.213.9." not in host_routes
 
 
-def test_nodes_are_separate_machines(lab: Any) -> None:
+def test_nodes_are_separate_machines(bare_lab: Any) -> None:
     seen = {}
     for node in NODES:
-        with node_shell(lab.endpoints, node) as shell:
+        with node_shell(bare_lab.endpoints, node) as shell:
             out = shell.run("hostname; ps -e -o pid=,comm=; ip -o -4 addr show mgmt0; cat /proc/uptime").stdout
         lines = out.splitlines()
         assert lines[0] == node
@@ -117,12 +118,12 @@ def test_nodes_are_separate_machines(lab: Any) -> None:
 # ---------------------------------------------------------------- sysrq safety
 
 
-def test_sysrq_is_netlabs_in_every_node(lab: Any) -> None:
+def test_sysrq_is_netlabs_in_every_node(bare_lab: Any) -> None:
     kernel_has_sysrq = netlab_nodes.kernel_has_sysrq()
     for node in NODES:
-        pid = init_pid(lab, node)
-        assert netlab_nodes.sysrq_mask_ok(pid, fifo(lab, node))
-        with node_shell(lab.endpoints, node) as shell:
+        pid = init_pid(bare_lab, node)
+        assert netlab_nodes.sysrq_mask_ok(pid, fifo(bare_lab, node))
+        with node_shell(bare_lab.endpoints, node) as shell:
             inside = shell.run("test -p /proc/sysrq-trigger && echo fifo; test -e /proc/sysrq-trigger || echo absent; "
                                "test -p /run/netlab-sysrq && echo netlab").stdout.split()
         assert inside == (["fifo", "netlab"] if kernel_has_sysrq else ["absent", "netlab"])
@@ -159,83 +160,83 @@ def test_a_node_whose_sysrq_is_not_masked_is_refused(inventory_path: Path, tmp_p
 # ---------------------------------------------------------------- power and out-of-band
 
 
-def test_bmc_power_off_and_on_act_on_that_node_only(lab: Any) -> None:
+def test_bmc_power_off_and_on_act_on_that_node_only(bare_lab: Any) -> None:
     from drivers.ipmi import IpmiBmc
 
-    ep = lab.endpoints["nodes"]["node-b"]["bmc"]
+    ep = bare_lab.endpoints["nodes"]["node-b"]["bmc"]
     bmc = IpmiBmc("node-b", ep["host"], int(ep["port"]), ep["user"], ep["password"])
     try:
         assert bmc.power_status() == "on"
-        before = init_pid(lab, "node-a")
+        before = init_pid(bare_lab, "node-a")
         bmc.power_off()
-        wait_until("node-b off", lambda: not ns.netns_pids(lab.endpoints["netlab"]["node_netns"]["node-b"]), 15)
+        wait_until("node-b off", lambda: not ns.netns_pids(bare_lab.endpoints["netlab"]["node_netns"]["node-b"]), 15)
         assert bmc.power_status() == "off"
-        assert init_pid(lab, "node-a") == before, "node-a was touched"
+        assert init_pid(bare_lab, "node-a") == before, "node-a was touched"
         bmc.power_on()
-        wait_until("node-b's sshd back", lambda: node_shell(lab.endpoints, "node-b").reachable(timeout=1), 20)
+        wait_until("node-b's sshd back", lambda: node_shell(bare_lab.endpoints, "node-b").reachable(timeout=1), 20)
     finally:
         bmc.close()
 
 
-def test_pdu_outlet_feeds_the_node_and_its_bmc(lab: Any) -> None:
+def test_pdu_outlet_feeds_the_node_and_its_bmc(bare_lab: Any) -> None:
     from drivers.pdu import ApcPdu
 
-    ep = lab.endpoints["pdus"]["pdu1"]
-    bmc = lab.endpoints["nodes"]["node-a"]["bmc"]
+    ep = bare_lab.endpoints["pdus"]["pdu1"]
+    bmc = bare_lab.endpoints["nodes"]["node-a"]["bmc"]
     pdu = ApcPdu("pdu1", ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], settle_timeout=10)
     try:
         assert pdu.outlet_name(1) == "node-a" and pdu.outlet_status(1) == "on"
         assert bmc_answers(bmc["host"], int(bmc["port"]), timeout=2)
         pdu.outlet_off(1)
         assert not bmc_answers(bmc["host"], int(bmc["port"]), timeout=1), "the BMC answers without power"
-        wait_until("node-a off", lambda: not ns.netns_pids(lab.endpoints["netlab"]["node_netns"]["node-a"]), 15)
+        wait_until("node-a off", lambda: not ns.netns_pids(bare_lab.endpoints["netlab"]["node_netns"]["node-a"]), 15)
         pdu.outlet_on(1)
         wait_until("node-a's BMC back", lambda: bmc_answers(bmc["host"], int(bmc["port"]), timeout=1), 10)
         wait_until("node-a booted (power restore: on)",
-                   lambda: node_shell(lab.endpoints, "node-a").reachable(timeout=1), 20)
+                   lambda: node_shell(bare_lab.endpoints, "node-a").reachable(timeout=1), 20)
     finally:
         pdu.close()
 
 
-def test_sysrq_c_hangs_every_process_of_the_node(lab: Any) -> None:
+def test_sysrq_c_hangs_every_process_of_the_node(bare_lab: Any) -> None:
     since = time.time()
-    pid = init_pid(lab, "node-a")
-    with open(fifo(lab, "node-a"), "w") as trigger:
+    pid = init_pid(bare_lab, "node-a")
+    with open(fifo(bare_lab, "node-a"), "w") as trigger:
         trigger.write("c")
-    wait_until("node-a hung", lambda: netlab_events(lab, "node_state", since) and
-               netlab_events(lab, "node_state", since)[-1]["state"] == "hung", 10)
+    wait_until("node-a hung", lambda: netlab_events(bare_lab, "node_state", since) and
+               netlab_events(bare_lab, "node_state", since)[-1]["state"] == "hung", 10)
     members = ns.pidns_members(pid)
     states = {p: Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] for p in members}
     assert members and all(s in "Tt" for s in states.values()), states
     with pytest.raises(DeviceUnreachable):
-        node_shell(lab.endpoints, "node-a", connect_timeout=2).run("true")
-    assert node_shell(lab.endpoints, "node-b").run("true").exit_code == 0
-    with open(fifo(lab, "node-a"), "w") as trigger:
+        node_shell(bare_lab.endpoints, "node-a", connect_timeout=2).run("true")
+    assert node_shell(bare_lab.endpoints, "node-b").run("true").exit_code == 0
+    with open(fifo(bare_lab, "node-a"), "w") as trigger:
         trigger.write("b")  # sysrq b: reset
-    wait_until("node-a back after sysrq b", lambda: node_shell(lab.endpoints, "node-a").reachable(timeout=1), 20)
+    wait_until("node-a back after sysrq b", lambda: node_shell(bare_lab.endpoints, "node-a").reachable(timeout=1), 20)
 
 
-def test_poweroff_inside_a_node_powers_off_that_node_only(lab: Any) -> None:
+def test_poweroff_inside_a_node_powers_off_that_node_only(bare_lab: Any) -> None:
     since = time.time()
-    node_shell(lab.endpoints, "node-b").fire_and_forget("poweroff")
+    node_shell(bare_lab.endpoints, "node-b").fire_and_forget("poweroff")
     wait_until("node-b off", lambda: any(e["state"] == "off" and e["node"] == "node-b"
-                                         for e in netlab_events(lab, "node_state", since)), 30)
-    assert [e["letter"] for e in netlab_events(lab, "sysrq", since)] == ["o"]
-    assert node_shell(lab.endpoints, "node-a").run("true").exit_code == 0
-    lab_bmc = lab.endpoints["nodes"]["node-b"]["bmc"]
+                                         for e in netlab_events(bare_lab, "node_state", since)), 30)
+    assert [e["letter"] for e in netlab_events(bare_lab, "sysrq", since)] == ["o"]
+    assert node_shell(bare_lab.endpoints, "node-a").run("true").exit_code == 0
+    lab_bmc = bare_lab.endpoints["nodes"]["node-b"]["bmc"]
     done = subprocess.run(["ipmitool", "-I", "lanplus", "-H", lab_bmc["host"], "-p", str(lab_bmc["port"]),
                            "-U", lab_bmc["user"], "-P", lab_bmc["password"], "-R", "2", "-N", "2",
                            "chassis", "power", "on"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    wait_until("node-b back", lambda: node_shell(lab.endpoints, "node-b").reachable(timeout=1), 20)
+    wait_until("node-b back", lambda: node_shell(bare_lab.endpoints, "node-b").reachable(timeout=1), 20)
 
 
 # ---------------------------------------------------------------- teardown
 
 
-def test_down_after_sigkill_leaves_nothing(inventory_path: Path, lab: Any) -> None:
+def test_down_after_sigkill_leaves_nothing(inventory_path: Path, bare_lab: Any) -> None:
     """Runs last: its own lab (the module's is stopped first), killed with SIGKILL, then `down`."""
-    lab.stop()
+    bare_lab.stop()
     assert not leftovers(PREFIX), "netlab's stop() left something"
     running = start_netlab(inventory_path, reuse=False)
     pids = everyone_in(PREFIX)

@@ -35,7 +35,7 @@ def _wait(what: str, probe: Any, timeout: float = 5.0) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    running = start_lab(ANVIL, tmp_path_factory.mktemp("device-faults"), cluster=False)
+    running = start_lab(ANVIL, tmp_path_factory.mktemp("device-faults"), cluster=False, timeout=60)
     try:
         yield running
     finally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -57,12 +57,12 @@ SCENARIOS = [
     Scenario("pdu-silent-mid-cut", "PDU stops answering after the outlet cut", "A", FENCING,
              "test_pdu_power_cut[an-node02]", "pdu_silent", "pdu2", r"pdu2", 45,
              when={"kind": "outlet", "pdu": "pdu2", "outlet": 2, "on": False}),
-    Scenario("ssh-dropped-mid-destroy", "SSH to every node dropped after the VM was destroyed", "A", VM,
-             "test_vm_destroy_relocates[vm0001-dev]", "ssh_drop", None, r"an-node0[12]", 40,
-             when={"kind": "vm_down", "vm": "vm0001-dev", "reason": "destroyed"}),
     Scenario("bmc-dark-mid-withdraw", "BMC goes dark while its node is withdrawn", "A", VM,
              "test_node_withdraw_rejoin[an-node02]", "bmc_dark", "an-node02", r"an-node02", 60,
              when={"kind": "service_state", "service": "service:storage_an02", "state": "stopped"}),
+    Scenario("ssh-dropped-mid-destroy", "SSH to every node dropped after the VM was destroyed", "A", VM,
+             "test_vm_destroy_relocates[vm0001-dev]", "ssh_drop", None, r"an-node0[12]", 40,
+             when={"kind": "vm_down", "vm": "vm0001-dev", "reason": "destroyed"}),
     Scenario("switch-ignores-shutdown", "switch answers the port shutdown but keeps the port up", "B", NETWORK,
              "test_bond_cable_pull[an-node01-bond0-failover]", "switch_ignores_shutdown", "sw1", r"sw1", 30),
     Scenario("switch-silent-mid-pull", "switch SNMP agent goes silent after the port went down", "B", NETWORK,
@@ -96,18 +96,18 @@ def _plan(scenarios: list[Scenario], clear: str = "teardown") -> list[dict[str, 
 
 
 @pytest.fixture(scope="module")
-def lanes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Lane]:
+def lanes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Lane]]:
     """Three runs side by side, each against its own simulated lab."""
     out: dict[str, Lane] = {}
     base = tmp_path_factory.mktemp("harness-faults")
     groups = {lane: [s for s in SCENARIOS if s.lane == lane] for lane in ("A", "B")}
     try:
         for name, scenarios in groups.items():
-            lab = start_lab(ANVIL, base / f"lab-{name}")
+            lab = start_lab(ANVIL, base / f"lab-{name}", timeout=60)
             run = SuiteRun(base / f"run-{name}", ANVIL, [s.nodeid for s in scenarios],
                            endpoints=lab.workdir / "endpoints.json", fault_plan=_plan(scenarios), timeout=420)
             out[name] = Lane(lab, run)
-        lab = start_lab(ANVIL, base / "lab-C")
+        lab = start_lab(ANVIL, base / "lab-C", timeout=60)
         run = SuiteRun(base / "run-C", ANVIL, [PERSISTENT.nodeid, PERSISTENT_NEXT],
                        endpoints=lab.workdir / "endpoints.json", fault_plan=_plan([PERSISTENT], clear="never"), timeout=300)
         out["C"] = Lane(lab, run)

@@ -16,7 +16,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -81,12 +81,12 @@ def _final_state(log: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def labs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunningLab]:
+def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningLab]]:
     base = tmp_path_factory.mktemp("interrupt-labs")
     out: dict[str, RunningLab] = {}
     try:
         for lane in sorted({p.lane for p in PHASES}):
-            out[lane] = start_lab(ANVIL, base / f"lab-{lane}")
+            out[lane] = start_lab(ANVIL, base / f"lab-{lane}", timeout=60)
         yield out
     finally:
         for lab in out.values():

@@ -13,7 +13,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -30,8 +30,9 @@ _SCRUBBED = ("HACERT_INVENTORY", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "CI")
 
 
 def write_inventory(folder: Path, base: Path, *, faults: Sequence[dict[str, Any]] = (), timing: dict[str, Any] | None = None,
-                    expectations: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None) -> Path:
-    """A copy of `base` with seeded faults and changed timings/expectations, validated."""
+                    expectations: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None,
+                    edit: Callable[[dict[str, Any]], Any] | None = None) -> Path:
+    """A copy of `base` with seeded faults and changed timings/expectations (and `edit(data)`), validated."""
     data = copy.deepcopy(yaml.safe_load(base.read_text()))
     sim = data.get("simulation") or {}
     sim["timing"] = {**(sim.get("timing") or {}), **(timing or {})}
@@ -39,6 +40,8 @@ def write_inventory(folder: Path, base: Path, *, faults: Sequence[dict[str, Any]
     data["simulation"] = sim
     data["expectations"] = {**(data.get("expectations") or {}), **(expectations or {})}
     data["cluster"] = {**data["cluster"], **(cluster or {})}
+    if edit is not None:
+        edit(data)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{data['lab']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
