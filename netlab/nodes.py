@@ -99,8 +99,7 @@ class NodeFiles:
         shadow = []
         for line in Path("/etc/shadow").read_text().splitlines():
             fields = line.split(":")
-            if fields[0] == "root":
-                fields[1] = root_hash
+            fields[1] = root_hash if fields[0] == "root" else "*"  # no host password hash is copied
             shadow.append(":".join(fields))
         (self.dir / "shadow").write_text("\n".join(shadow) + "\n")
         (self.dir / "shadow").chmod(0o640)

@@ -99,6 +99,7 @@ def start_netlab(inventory: str | os.PathLike[str] | Inventory, workdir: str | o
             return running
     down(plan.inventory, workdir)
     plan.workdir.mkdir(parents=True, exist_ok=True)
+    plan.workdir.chmod(0o700)  # secrets (endpoints.json) and the nodes' sysrq FIFOs live here
     log_path = plan.workdir / "netlab.log"
     endpoints = plan.workdir / "endpoints.json"
     endpoints.unlink(missing_ok=True)

@@ -378,6 +378,7 @@ class Netlab:
 def serve(inventory: Inventory, workdir: Path) -> int:
     lab = Netlab(inventory, workdir)
     lab.plan.workdir.mkdir(parents=True, exist_ok=True)
+    lab.plan.workdir.chmod(0o700)  # secrets and the nodes' sysrq FIFOs live here
     state = lab.plan.workdir / "state.json"
     endpoints = lab.plan.workdir / "endpoints.json"
     endpoints.unlink(missing_ok=True)
@@ -395,6 +396,9 @@ def serve(inventory: Inventory, workdir: Path) -> int:
             lab.configure()
         data = lab.endpoints()
         tmp = endpoints.with_suffix(".tmp")
+        # root's password of the nodes: a node's root is root of this machine (no user namespace)
+        tmp.unlink(missing_ok=True)
+        tmp.touch(mode=0o600)
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(endpoints)
         log(f"ready in {data['startup_seconds']} s, {data['memory_mb']} MB")

@@ -97,6 +97,9 @@ def test_every_object_is_named_with_the_prefix_and_the_host_is_untouched(bare_la
     assert not ns.host_links(PREFIX), "netlab put an interface in the host's namespace"
     assert not host_mount_lines(bare_lab.endpoints["workdir"]), "a node's bind mount leaked into the host"
     assert not host_mount_lines(" netlab-"), "a node's tmpfs (/dev, /run, /tmp, /dev/shm) leaked into the host"
+    workdir = Path(bare_lab.endpoints["workdir"])
+    assert workdir.stat().st_mode & 0o077 == 0 and (workdir / "endpoints.json").stat().st_mode & 0o077 == 0, \
+        "the nodes' root password must be readable by root only"
     host_routes = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
     assert "10.213.9." not in host_routes
 
