@@ -20,30 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from benchmarks.probe import ENV as PROBE_ENV
 from benchmarks.probe import read_probes
+from tests.support.suite_runs import REPO, RunFolder, suite_env, write_inventory
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 DEFAULT_INVENTORY = ROOT / "inventories" / "anvil-sim.yaml"
 
 
 def lab_copies(source: Path, count: int, folder: Path, prefix: str = "par") -> list[Path]:
     """`count` copies of a simulated inventory named `<prefix>-1` .. `<prefix>-N` (ports: auto)."""
-    data = yaml.safe_load(source.read_text())
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for n in range(1, count + 1):
-        copy = dict(data)
-        copy["lab"] = f"{prefix}-{n}"
-        sim = dict(copy.get("simulation") or {})
-        sim["base_port"] = "auto"
-        copy["simulation"] = sim
-        path = folder / f"{prefix}-{n}.yaml"
-        path.write_text(yaml.safe_dump(copy, sort_keys=False))
-        paths.append(path)
-    return paths
+
+    def auto_ports(data: dict[str, Any]) -> None:
+        data["simulation"] = {**(data.get("simulation") or {}), "base_port": "auto"}
+
+    return [write_inventory(folder, source, lab=f"{prefix}-{n}", edit=auto_ports) for n in range(1, count + 1)]
 
 
 PYCACHE = Path(tempfile.gettempdir()) / "hacert-pycache"
@@ -64,8 +55,8 @@ def bytecode_cached_env(base: dict[str, str] | None = None) -> dict[str, str]:
 
 
 @dataclass
-class SuiteRun:
-    """One pytest subprocess and its outputs."""
+class SuiteRun(RunFolder):
+    """One pytest subprocess and its outputs (its folder laid out as tests.support.suite_runs says)."""
 
     name: str
     folder: Path
@@ -79,18 +70,6 @@ class SuiteRun:
     returncode: int | None = None
     output: str = ""
     process: subprocess.Popen[str] | None = None
-
-    @property
-    def basetemp(self) -> Path:
-        return self.folder / "basetemp"
-
-    @property
-    def summary_dir(self) -> Path:
-        return self.folder / "summary"
-
-    @property
-    def alluredir(self) -> Path:
-        return self.folder / "allure"
 
     @property
     def probe_dir(self) -> Path:
@@ -111,10 +90,7 @@ class SuiteRun:
         return cmd + self.extra
 
     def env(self) -> dict[str, str]:
-        env = bytecode_cached_env()
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env.pop("HACERT_INVENTORY", None)
-        env["CI"] = "1"  # never ask a person anything
+        env = bytecode_cached_env(suite_env())
         if self.probe:
             env[PROBE_ENV] = str(self.probe_dir)
         return env
@@ -159,9 +135,6 @@ class SuiteRun:
 
     def cases(self) -> list[dict[str, Any]]:
         return list(self.summary().get("cases") or [])
-
-    def allure_results(self) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text()) for p in sorted(self.alluredir.glob("*-result.json"))]
 
     def endpoints(self) -> dict[str, dict[str, Any]]:
         """By lab name, the endpoints each simulated lab of the run published."""

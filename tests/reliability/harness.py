@@ -4,24 +4,18 @@ the simulated lab's ground-truth event log)."""
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import signal
-import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
-
-from fixtures.inventory import load_inventory
 from labsim.core import read_event_log
+from tests.support import suite_runs as shared
+from tests.support.suite_runs import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 ANVIL = REPO / "inventories" / "anvil-sim.yaml"
 SUITES = REPO / "suites"
 
@@ -32,22 +26,8 @@ def write_inventory(folder: Path, base: Path = ANVIL, *, lab: str | None = None,
                     device_faults: Sequence[dict[str, Any]] = (), timing: dict[str, Any] | None = None,
                     expectations: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None) -> Path:
     """A validated copy of `base` with seeded faults and other timings/expectations."""
-    data = copy.deepcopy(yaml.safe_load(base.read_text()))
-    if lab:
-        data["lab"] = lab
-    sim = data.get("simulation") or {}
-    sim["timing"] = {**(sim.get("timing") or {}), **(timing or {})}
-    sim["faults"] = list(faults)
-    if device_faults:
-        sim["device_faults"] = list(device_faults)
-    data["simulation"] = sim
-    data["expectations"] = {**(data.get("expectations") or {}), **(expectations or {})}
-    data["cluster"] = {**data["cluster"], **(cluster or {})}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{data['lab']}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    load_inventory(path)
-    return path
+    return shared.write_inventory(folder, base, lab=lab, faults=list(faults), device_faults=list(device_faults) or None,
+                                  timing=timing, expectations=expectations or {}, cluster=cluster, named_by_lab=True)
 
 
 @dataclass
@@ -62,23 +42,7 @@ class Finished:
     def junit(self) -> dict[str, tuple[str, str]]:
         """{case name: (passed|failed|error|skipped, message)}; a case erroring in teardown after
         its call counts once, by its worst outcome."""
-        out: dict[str, tuple[str, str]] = {}
-        path = self.folder / "junit.xml"
-        if not path.exists():
-            return out
-        rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
-        for case in ET.parse(path).getroot().iter("testcase"):
-            outcome, message = "passed", ""
-            for kind in ("failure", "error", "skipped"):
-                found = case.find(kind)
-                if found is not None:
-                    outcome = {"failure": "failed"}.get(kind, kind)
-                    message = (found.get("message") or "") + "\n" + (found.text or "")
-                    break
-            name = case.get("name", "")
-            if name not in out or rank[outcome] > rank[out[name][0]]:
-                out[name] = (outcome, message)
-        return out
+        return shared.junit_outcomes(self.folder / "junit.xml")
 
     def summary(self) -> dict[str, Any]:
         path = self.folder / "summary" / "summary.json"
@@ -113,10 +77,7 @@ class SuiteRun:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.timeout = timeout
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        env["CI"] = "1"  # never ask a person anything
-        env["HACERT_CASE_LOG"] = str(folder / "cases.jsonl")
+        env = shared.suite_env(scrub=_SCRUBBED, extra={"HACERT_CASE_LOG": str(folder / "cases.jsonl")})
         if endpoints is not None:
             env["HACERT_ATTACH_ENDPOINTS"] = str(endpoints)
         if fault_plan:
@@ -132,10 +93,11 @@ class SuiteRun:
         if select:
             command += ["-k", select]
         self.command = command
-        self.started = time.monotonic()
-        self._out = (folder / "output.txt").open("w")
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, text=True)
+        self._run = shared.SuiteRun(folder.name, folder, command, timeout, env=env)
+        self._run.start()
+        self.started = self._run.started
+        assert self._run.process is not None
+        self.process = self._run.process
 
     def interrupt(self) -> None:
         """Ctrl-C: SIGINT to pytest only (the lab, when it was started by the test, keeps running)."""
@@ -145,16 +107,8 @@ class SuiteRun:
         return self.process.poll() is None
 
     def result(self) -> Finished:
-        try:
-            code = self.process.wait(timeout=max(1.0, self.timeout - (time.monotonic() - self.started)))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self._out.close()
-            raise AssertionError(f"suite run in {self.folder} did not end within {self.timeout:g} s:\n"
-                                 + (self.folder / "output.txt").read_text()[-4000:])
-        self._out.close()
-        return Finished(code, (self.folder / "output.txt").read_text(), self.folder, time.monotonic() - self.started)
+        code = self._run.wait_or_fail()
+        return Finished(code, self._run.output, self.folder, self._run.wall)
 
 
 def wait_event(log: Path, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str,

@@ -15,29 +15,7 @@ from drivers.errors import DeviceUnreachable
 from drivers.node import SyslogMark
 from fixtures.guard import expected_homes
 from fixtures.inventory import Inventory
-
-BOND = """Ethernet Channel Bonding Driver: v3.6.0 (September 26, 2009)
-
-Bonding Mode: fault-tolerance (active-backup)
-Primary Slave: {primary} (primary_reselect always)
-Currently Active Slave: {active}
-MII Status: up
-MII Polling Interval (ms): 100
-Up Delay (ms): 120000
-Down Delay (ms): 0
-
-Slave Interface: {primary}
-MII Status: up
-Link Failure Count: 0
-Permanent HW addr: 00:e0:81:c7:ec:49
-Slave queue ID: 0
-
-Slave Interface: {backup}
-MII Status: up
-Link Failure Count: 0
-Permanent HW addr: 00:1b:21:9d:59:fc
-Slave queue ID: 0
-"""
+from tests.support.canned import bond_status
 
 
 @dataclass
@@ -83,7 +61,7 @@ class FakeShell:
         self._check(f"read {path}")
         node = self.state.inv.node(self.name)
         bond = next(b for b in node.bonds if b.status_file == path)
-        return BOND.format(primary=bond.primary.nic, backup=bond.backup.nic, active=bond.primary.nic)
+        return bond_status(bond.primary.nic, bond.backup.nic, active=bond.primary.nic)
 
     def syslog_mark(self) -> SyslogMark:
         self._check("mark syslog")

@@ -4,10 +4,8 @@ simulated lab's ground-truth event log."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -15,12 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
-
-from fixtures.inventory import load_inventory
 from labsim.core import read_event_log
+from tests.support import suite_runs as shared
+from tests.support.suite_runs import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 ANVIL = REPO / "inventories" / "anvil-sim.yaml"
 THREE_NODE = REPO / "inventories" / "three-node-sim.yaml"
 FENCING = REPO / "suites" / "test_fencing.py"
@@ -33,20 +29,8 @@ def write_inventory(folder: Path, base: Path, *, faults: Sequence[dict[str, Any]
                     expectations: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None,
                     edit: Callable[[dict[str, Any]], Any] | None = None) -> Path:
     """A copy of `base` with seeded faults and changed timings/expectations (and `edit(data)`), validated."""
-    data = copy.deepcopy(yaml.safe_load(base.read_text()))
-    sim = data.get("simulation") or {}
-    sim["timing"] = {**(sim.get("timing") or {}), **(timing or {})}
-    sim["faults"] = list(faults)
-    data["simulation"] = sim
-    data["expectations"] = {**(data.get("expectations") or {}), **(expectations or {})}
-    data["cluster"] = {**data["cluster"], **(cluster or {})}
-    if edit is not None:
-        edit(data)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{data['lab']}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    load_inventory(path)
-    return path
+    return shared.write_inventory(folder, base, faults=list(faults), timing=timing, expectations=expectations or {},
+                                  cluster=cluster, edit=edit, named_by_lab=True)
 
 
 @dataclass
@@ -62,17 +46,7 @@ class SuiteRun:
 
     def outcomes(self) -> dict[str, tuple[str, str]]:
         """{test name with its id: (passed|failed|error|skipped, message)}."""
-        out = {}
-        for case in self.junit.iter("testcase"):
-            outcome, message = "passed", ""
-            for kind in ("failure", "error", "skipped"):
-                found = case.find(kind)
-                if found is not None:
-                    outcome = {"failure": "failed"}.get(kind, kind)
-                    message = (found.get("message") or "") + "\n" + (found.text or "")
-                    break
-            out[case.get("name", "")] = (outcome, message)
-        return out
+        return shared.junit_outcomes(self.folder / "junit.xml")
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -104,9 +78,7 @@ class Pending:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.timeout = timeout
-        environ = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
-        environ["PYTHONPATH"] = os.pathsep.join([str(REPO), environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        environ["PYTHONDONTWRITEBYTECODE"] = "1"
+        environ = shared.suite_env(scrub=_SCRUBBED, ci=False, extra={"PYTHONDONTWRITEBYTECODE": "1"})
         command = [
             sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", str(REPO),
             "-p", "no:cacheprovider", "-p", "fixtures.plugin", "-p", "fixtures.report", "-p", "fixtures.guard",
@@ -117,10 +89,11 @@ class Pending:
         ]
         if select:
             command += ["-k", select]
-        self.started = time.monotonic()
-        self._log = (folder / "output.txt").open("w")
-        self.process = subprocess.Popen(command, cwd=REPO, env=environ, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, text=True)
+        self._run = shared.SuiteRun(folder.name, folder, command, timeout, env=environ)
+        self._run.start()
+        self.started = self._run.started
+        assert self._run.process is not None
+        self.process = self._run.process
 
     @property
     def finished(self) -> bool:
@@ -128,17 +101,8 @@ class Pending:
         return self.process.poll() is not None or time.monotonic() - self.started > self.timeout
 
     def result(self) -> SuiteRun:
-        try:
-            code = self.process.wait(timeout=max(0.1, self.timeout - (time.monotonic() - self.started)))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            raise AssertionError(f"suite run in {self.folder} did not end within {self.timeout:g} s:\n"
-                                 + (self.folder / "output.txt").read_text()[-4000:])
-        finally:
-            self._log.close()
-        seconds = time.monotonic() - self.started
-        return SuiteRun(code, (self.folder / "output.txt").read_text(), self.folder, seconds)
+        code = self._run.wait_or_fail(at_least=0.1)
+        return SuiteRun(code, self._run.output, self.folder, self._run.wall)
 
 
 def first(events: list[dict[str, Any]], kind: str, after: float = 0.0, **match: Any) -> dict[str, Any] | None:

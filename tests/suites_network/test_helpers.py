@@ -12,29 +12,8 @@ from drivers.parsers import parse_ping
 from suites._network_helpers import (
     BondWatcher, ClusterWatcher, FloodResult, PingFlood, Timeline, carriers, ping_command, split_bond_files,
 )
+from tests.support.canned import BOND
 
-BOND = """Ethernet Channel Bonding Driver: v3.6.0 (September 26, 2009)
-
-Bonding Mode: fault-tolerance (active-backup)
-Primary Slave: {primary} (primary_reselect always)
-Currently Active Slave: {active}
-MII Status: up
-MII Polling Interval (ms): 100
-Up Delay (ms): 120000
-Down Delay (ms): 0
-
-Slave Interface: {primary}
-MII Status: {pmii}
-Link Failure Count: 0
-Permanent HW addr: 00:e0:81:c7:ec:49
-Slave queue ID: 0
-
-Slave Interface: {backup}
-MII Status: up
-Link Failure Count: 0
-Permanent HW addr: 00:1b:21:9d:59:fc
-Slave queue ID: 0
-"""
 
 IP_LINK = (
     "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 16436 qdisc noqueue state UNKNOWN \\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"

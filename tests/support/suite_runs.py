@@ -21,7 +21,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -43,12 +43,14 @@ def write_inventory(folder: Path, source: Path | str, *, faults: Sequence[Mappin
                     device_faults: Sequence[Mapping[str, Any]] | None = None,
                     expectations: Mapping[str, Any] | None = None, timing: Mapping[str, Any] | None = None,
                     cluster: Mapping[str, Any] | None = None, lab: str | None = None,
-                    name: str | None = None) -> Path:
+                    name: str | None = None, edit: Callable[[dict[str, Any]], Any] | None = None,
+                    named_by_lab: bool = False) -> Path:
     """A validated copy of `source` (a path, or a file name in inventories/) in `folder`.
 
     `faults` / `device_faults` replace the seeded ones; `expectations`, `timing` (the
-    simulation's) and `cluster` are merged over what the source says; `lab` renames the lab.
-    Written as `name`, by default `<lab>.yaml` when renamed, else the source's file name."""
+    simulation's) and `cluster` are merged over what the source says; `lab` renames the lab;
+    `edit(data)` changes anything else last. Written as `name`, by default `<lab>.yaml` when
+    renamed or `named_by_lab` (the lab's name after the edits), else the source's file name."""
     path = INVENTORIES / source if isinstance(source, str) else source
     data = copy.deepcopy(yaml.safe_load(path.read_text()))
     if lab:
@@ -65,8 +67,12 @@ def write_inventory(folder: Path, source: Path | str, *, faults: Sequence[Mappin
         data["expectations"] = {**(data.get("expectations") or {}), **expectations}
     if cluster:
         data["cluster"] = {**data["cluster"], **cluster}
+    if edit is not None:
+        edit(data)
+    if name is None and (lab or named_by_lab):
+        name = f"{data['lab']}.yaml"
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / (name or (f"{lab}.yaml" if lab else path.name))
+    out = folder / (name or path.name)
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     load_inventory(out)
     return out
@@ -97,24 +103,10 @@ def suite_command(tests: Sequence[str], inventory: Path, folder: Path, *, select
     return cmd + list(extra)
 
 
-@dataclass
-class SuiteRun:
-    """One suite run (`command` in `folder`, killed after `timeout` seconds) and what it left.
+class RunFolder:
+    """The layout of one run's folder (see the module doc) and the Allure results found there."""
 
-    `one_lab`: the run starts exactly one simulated lab (its events are then read in log order)."""
-
-    name: str
     folder: Path
-    command: list[str]
-    timeout: float
-    env: dict[str, str] = field(default_factory=suite_env)
-    one_lab: bool = False
-    process: subprocess.Popen[str] | None = None
-    started: float = 0.0
-    wall: float = 0.0
-    returncode: int | None = None
-    output: str = ""
-    _summary: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def basetemp(self) -> Path:
@@ -131,6 +123,29 @@ class SuiteRun:
     @property
     def output_file(self) -> Path:
         return self.folder / "output.txt"
+
+    def allure_results(self) -> list[dict[str, Any]]:
+        return [json.loads(p.read_text()) for p in sorted(self.alluredir.glob("*-result.json"))]
+
+
+@dataclass
+class SuiteRun(RunFolder):
+    """One suite run (`command` in `folder`, killed after `timeout` seconds) and what it left.
+
+    `one_lab`: the run starts exactly one simulated lab (its events are then read in log order)."""
+
+    name: str
+    folder: Path
+    command: list[str]
+    timeout: float
+    env: dict[str, str] = field(default_factory=suite_env)
+    one_lab: bool = False
+    process: subprocess.Popen[str] | None = None
+    started: float = 0.0
+    wall: float = 0.0
+    returncode: int | None = None
+    output: str = ""
+    _summary: dict[str, Any] | None = field(default=None, repr=False)
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -161,6 +176,20 @@ class SuiteRun:
         except subprocess.TimeoutExpired:
             self._kill()
         self._collect()
+
+    def wait_or_fail(self, at_least: float = 1.0) -> int:
+        """The exit code once the run ends (waiting `at_least` seconds even when late); a run still
+        going past its timeout is killed and fails the calling test with its output's tail."""
+        assert self.process is not None, f"run {self.name} was not started"
+        try:
+            self.process.wait(timeout=max(at_least, self.started + self.timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"suite run in {self.folder} did not end within {self.timeout:g} s:\n"
+                                 + self.output_file.read_text()[-4000:]) from None
+        self._collect()
+        assert self.returncode is not None
+        return self.returncode
 
     def stop(self) -> None:
         """Kill the run if it is still going (for teardown)."""
@@ -194,9 +223,6 @@ class SuiteRun:
         summary = self.summary()
         rows = summary.get("cases") or summary.get("results") or []
         return {row["case"].split("::")[-1]: row for row in rows}
-
-    def allure_results(self) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text()) for p in sorted(self.alluredir.glob("*-result.json"))]
 
     def window(self, case: str) -> tuple[float, float]:
         """(start, stop) wall-clock seconds of a case, from its Allure result."""

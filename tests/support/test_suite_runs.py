@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.suite_runs import REPO, junit_outcomes, suite_command, suite_env, write_inventory
+from tests.support.canned import bond_status
+from tests.support.suite_runs import REPO, SuiteRun, junit_outcomes, suite_command, suite_env, write_inventory
 
 
 def test_write_inventory_seeds_faults_and_merges_expectations(tmp_path: Path) -> None:
@@ -58,3 +60,30 @@ def test_junit_outcomes_keep_the_worst_per_case(tmp_path: Path) -> None:
     assert out["test_a[x]"] == ("error", "teardown broke\ntrace")
     assert out["test_b"][0] == "failed" and out["test_c"][0] == "skipped"
     assert junit_outcomes(tmp_path / "missing.xml") == {}
+
+
+def test_write_inventory_edits_last_and_can_be_named_by_its_lab(tmp_path: Path) -> None:
+    def rename(data: dict) -> None:
+        data["lab"] = "edited-lab"
+
+    path = write_inventory(tmp_path, "anvil-sim.yaml", faults=[], edit=rename, named_by_lab=True)
+    assert path == tmp_path / "edited-lab.yaml"
+    assert yaml.safe_load(path.read_text())["lab"] == "edited-lab"
+    assert write_inventory(tmp_path / "b", "anvil-sim.yaml", edit=rename).name == "anvil-sim.yaml"
+
+
+def test_bond_status_fills_the_template() -> None:
+    text = bond_status("eth0", "eth3", "eth3", primary_mii="down")
+    assert "Currently Active Slave: eth3" in text
+    assert "Slave Interface: eth0\nMII Status: down" in text and "Slave Interface: eth3\nMII Status: up" in text
+
+
+def test_wait_or_fail_returns_the_exit_code_or_fails_a_late_run(tmp_path: Path) -> None:
+    done = SuiteRun("quick", tmp_path / "quick", [sys.executable, "-c", "print('hi'); raise SystemExit(3)"], 30.0)
+    done.start()
+    assert done.wait_or_fail() == 3 and done.output == "hi\n"
+    late = SuiteRun("late", tmp_path / "late", [sys.executable, "-c", "import time; time.sleep(30)"], 0.3)
+    late.start()
+    with pytest.raises(AssertionError, match="did not end within 0.3 s"):
+        late.wait_or_fail(at_least=0.1)
+    assert late.process is not None and late.process.poll() is not None
