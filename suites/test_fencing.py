@@ -385,6 +385,8 @@ def wait_services_home(watch: FenceWatch, after: float) -> float:
     vms = [vm.name for vm in inv.vms_on(victim.name)]
     others = [svc.name for svc in inv.services if svc.home == victim.name and svc.name not in storage]
     edges = {name: Edge(after) for name in storage + vms + others}
+    if not edges:
+        return after  # nothing lives on the victim: its services are back when it is
     home: dict[str, bool] = {}
     while True:
         start = time.time()

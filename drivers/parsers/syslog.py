@@ -165,7 +165,8 @@ class FenceOperationResult(_FencedBy):
 
 @dataclass(frozen=True)
 class FenceDeviceResult(SyslogEvent):
-    """fenced: "Operation 'reboot' [PID] (call N from C) for host 'X' with device 'D' returned: 0 (OK)"."""
+    """fenced: "Operation 'reboot' [PID] (call N from C) for host 'X' with device 'D' returned: 0 (OK)"
+    (pacemaker 2.0) or "Operation 'reboot' [PID] targeting X using D returned 1" (2.1)."""
 
     node: str
     action: str
@@ -456,6 +457,10 @@ _rule(_PCMK_FENCED, r"^Operation '?(?P<action>\w+)'? (?:targeting|of) (?P<node>\
 _rule(_PCMK_FENCED, r"^Operation '(?P<action>\w+)' \[\d+\] (?:\(call \d+ from \S+\) )?for host '(?P<node>[^']+)' "
                     r"with device '(?P<device>[^']+)' returned: (?P<rc>-?\d+) \((?P<result>[^)]*)\)$",
     lambda ln, m: FenceDeviceResult(ln, m["node"], m["action"], m["device"], int(m["rc"]), m["result"]))
+_rule(_PCMK_FENCED, r"^(?:error: )?Operation '(?P<action>\w+)' \[\d+\] targeting (?P<node>\S+) "
+                    r"using (?P<device>\S+) returned (?P<rc>-?\d+)\s*$",
+    lambda ln, m: FenceDeviceResult(ln, m["node"], m["action"], m["device"], int(m["rc"]),
+                                    "OK" if m["rc"] == "0" else "error"))
 _rule(_PCMK_CONTROLD, r"^Peer (?P<node>\S+) was terminated \((?P<action>\w+)\) by (?P<by>\S+) "
                       r"on behalf of (?P<client>\S+?): (?P<result>.+)$",
     lambda ln, m: PeerFenced(ln, m["node"], m["action"], m["by"], m["client"], m["result"]))

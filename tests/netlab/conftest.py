@@ -9,13 +9,35 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
 from netlab import ns
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+LOCK = Path("/tmp/netlab-tests.lock")
+LOCK_WAIT = 420.0
+
+
+@pytest.fixture(scope="module")
+def netlab_machine_lock() -> Iterator[None]:
+    """One netlab test module at a time on this machine: two runs of these tests (several people
+    run `pytest tests` here at once) would share prefixes and ports and tear down each other's labs."""
+    require_netlab()
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(LOCK))
+    try:
+        lock.acquire(timeout=LOCK_WAIT)
+    except Timeout:
+        pytest.fail(f"another run kept {LOCK} (netlab tests) for {LOCK_WAIT:g} s", pytrace=False)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def require_netlab() -> None:

@@ -20,7 +20,7 @@ from netlab import NetlabError, Plan, down, events, start_netlab
 from netlab import nodes as netlab_nodes
 from netlab import ns
 
-from .conftest import everyone_in, host_mount_lines, leftovers, node_shell, require_netlab, wait_until
+from .conftest import everyone_in, host_mount_lines, leftovers, node_shell, wait_until
 
 PREFIX = "hb-"
 NODES = ("node-a", "node-b")
@@ -48,12 +48,11 @@ netlab:
   workdir: {workdir}
 """
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(600)  # includes waiting for another run's netlab tests
 
 
 @pytest.fixture(scope="module")
-def inventory_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_netlab()
+def inventory_path(tmp_path_factory: pytest.TempPathFactory, netlab_machine_lock: None) -> Path:
     folder = tmp_path_factory.mktemp("netlab-bare")
     path = folder / "bare.yaml"
     path.write_text(INVENTORY.format(prefix=PREFIX, workdir=folder / "work"))

@@ -16,17 +16,16 @@ from fixtures.inventory import load_inventory
 from fixtures.lab import Lab
 from netlab import events, start_netlab
 
-from .conftest import REPO, leftovers, require_netlab, wait_until
+from .conftest import REPO, leftovers, wait_until
 
 INVENTORY = REPO / "inventories" / "netlab.yaml"
 VICTIM, SURVIVOR = "an-node02", "an-node01"
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(600)  # includes waiting for another run's netlab tests
 
 
 @pytest.fixture(scope="module")
-def netlab_lab() -> Iterator[Lab]:
-    require_netlab()
+def netlab_lab(netlab_machine_lock: None) -> Iterator[Lab]:
     inv = load_inventory(INVENTORY)
     prefix = inv.netlab["prefix"]  # type: ignore[index]
     started = time.monotonic()

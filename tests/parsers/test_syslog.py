@@ -8,6 +8,7 @@ import pytest
 
 import drivers.parsers as p
 from drivers.parsers import ParseError, parse_syslog_events, parse_syslog_line
+from drivers.parsers.syslog import FenceDeviceResult
 
 from ._shared import sample
 
@@ -213,3 +214,15 @@ def test_bonding_wordings(message, kind, fields):
     (event,) = parse_syslog_events([f"Dec 13 14:03:19 an-node01 kernel: {message}"], year=2011)
     assert isinstance(event, kind)
     assert tuple(getattr(event, f.name) for f in list(event.__dataclass_fields__.values())[1:]) == fields
+
+
+def test_pacemaker_2_1_per_device_fence_result() -> None:
+    # As pacemaker-fenced 2.1.5 logged it in netlab when the IPMI level's password was wrong
+    # (note the trailing blanks), then when the PDU level fenced the node.
+    failed, worked = parse_syslog_events([
+        "Nov 22 03:10:01 an-node01 pacemaker-fenced[50]: error: Operation 'reboot' [1120] targeting an-node02 using fence-an-node02-ipmi returned 1  ",
+        "Nov 22 03:10:19 an-node01 pacemaker-fenced[50]: notice: Operation 'reboot' [1187] targeting an-node02 using fence-an-node02-pdu returned 0",
+    ])
+    assert isinstance(failed, FenceDeviceResult) and isinstance(worked, FenceDeviceResult)
+    assert (failed.node, failed.device, failed.rc, failed.ok) == ("an-node02", "fence-an-node02-ipmi", 1, False)
+    assert (worked.node, worked.device, worked.rc, worked.ok) == ("an-node02", "fence-an-node02-pdu", 0, True)
