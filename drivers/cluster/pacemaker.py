@@ -6,7 +6,7 @@ import shlex
 from typing import Any
 
 from ..errors import CommandFailed
-from ..parsers import FenceEvent, parse_crm_mon, parse_stonith_history
+from ..parsers import FenceEvent, ParseError, parse_crm_mon, parse_stonith_history
 from .base import DISABLED, FAILED, MIGRATING, STARTED, STARTING, STOPPED, STOPPING, ClusterManager, ClusterStatus, Member, ServiceState
 
 _ROLES = {
@@ -26,8 +26,16 @@ class PacemakerCluster(ClusterManager):
     kind = "pacemaker"
 
     def status(self, via: str | None = None) -> ClusterStatus:
-        node, text = self._first_answer(via, "crm_mon --one-shot --inactive --output-as=xml")
-        return self.to_status(parse_crm_mon(text), node, "crm_mon --output-as=xml")
+        command = "crm_mon --one-shot --inactive --output-as=xml"
+        node, text = self._first_answer(via, command)
+        try:
+            raw = parse_crm_mon(text)
+        except ParseError:
+            # seen on netlab: the XML cut off mid-element when an SSH channel closed under load;
+            # one fresh read tells a truncated transfer from output we really cannot read
+            node, text = self._first_answer(node, command)
+            raw = parse_crm_mon(text)
+        return self.to_status(raw, node, "crm_mon --output-as=xml")
 
     def to_status(self, raw: Any, via: str = "", source: str = "crm_mon") -> ClusterStatus:
         """A parsed crm_mon record -> ClusterStatus. `local` marks the node the status came from."""

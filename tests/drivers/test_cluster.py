@@ -268,3 +268,30 @@ def test_virsh_list_state_destroy_and_downtime() -> None:
     virsh.destroy("rhel7.4")
     assert virsh.downtime_ms("rhel7.4") == 38.0
     assert "LC_ALL=C virsh destroy 'rhel7.4'" in shell.commands
+
+
+class CutOnce(FakeShell):
+    """crm_mon's XML arrives cut off `cuts` times (an SSH channel closed mid-transfer), then whole."""
+
+    def __init__(self, name: str, xml: str, cuts: int) -> None:
+        super().__init__(name)
+        self.xml, self.cuts = xml, cuts
+
+    def run(self, cmd: str, timeout: float | None = None, check: bool = True) -> CommandResult:
+        self.commands.append(cmd)
+        if self.cuts:
+            self.cuts -= 1
+            return CommandResult(self.xml[: len(self.xml) // 2], "", 0, 0.01)
+        return CommandResult(self.xml, "", 0, 0.01)
+
+
+def test_pacemaker_status_survives_one_truncated_transfer() -> None:
+    from drivers.parsers import ParseError
+
+    xml = (CORPUS / "crm_mon_xml" / "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
+    once = CutOnce("node1", xml, cuts=1)
+    status = PacemakerCluster({"node1": once}).status()
+    assert len(once.commands) == 2 and status.members
+    twice = CutOnce("node1", xml, cuts=2)
+    with pytest.raises(ParseError, match="crm_mon XML"):
+        PacemakerCluster({"node1": twice}).status()
