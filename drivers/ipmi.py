@@ -32,6 +32,8 @@ PowerState = Literal["on", "off"]
 _CHASSIS_OFF, _CHASSIS_ON, _CHASSIS_CYCLE, _CHASSIS_RESET = 0, 1, 2, 3
 
 # pyghmi reports login failures as text; these words mean "the BMC answered and said no".
+_REFUSED_BEFORE_SENDING_S = 0.5
+"""A pyghmi 'Session no longer connected' this soon after asking was never sent."""
 _AUTH_WORDS = (
     "password",
     "unauthorized",
@@ -201,12 +203,21 @@ class IpmiBmc:
 
     def _session_call(self, action: Callable[[Any], T], progress: dict[str, Any]) -> T:
         if not self.keep_session:
-            cmd = self._login_retrying()
-            progress["logged_in"] = True
-            try:
-                return action(cmd)
-            finally:
-                _logout_quietly(cmd)
+            # pyghmi shares one session per (host, user, password) in a process: another
+            # thread's logout can end it between our login and our command. pyghmi then
+            # refuses at once, before sending; a refusal that quick is safe to try again.
+            for attempt in (1, 2):
+                cmd = self._login_retrying()
+                progress["logged_in"] = True
+                asked = time.monotonic()
+                try:
+                    return action(cmd)
+                except IpmiException as exc:
+                    quick = time.monotonic() - asked < _REFUSED_BEFORE_SENDING_S
+                    if attempt == 2 or not quick or "no longer connected" not in str(exc).lower():
+                        raise
+                finally:
+                    _logout_quietly(cmd)
         # A kept session can be broken behind our back: pyghmi shares one session
         # per (host, user, password) in a process, and another user may log it out.
         for attempt in (1, 2):
