@@ -322,8 +322,9 @@ class SnmpAgents:
     """Every device's SNMP agent: one engine (building one costs ~0.25 s), one UDP
     port per device, requests routed to the device by the port they came to."""
 
-    def __init__(self, world: World, devices: dict[str, tuple[Device, int]], community_ro: str, community_rw: str):
-        """devices: name → (Device, port (0: any free port))."""
+    def __init__(self, world: World, devices: dict[str, tuple[Device, int | socket.socket]], community_ro: str,
+                 community_rw: str):
+        """devices: name → (Device, port on 127.0.0.1 (0: any free port), or a bound UDP socket)."""
         self.world = world
         self.loop = asyncio.new_event_loop()
         # pysnmp schedules the endpoint creation on the *current* loop of this thread
@@ -335,8 +336,11 @@ class SnmpAgents:
         self.engine.register_transport_dispatcher(dispatcher)
         routes: dict[OID, Device] = {}
         for k, (name, (device, port)) in enumerate(devices.items(), start=1):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(("127.0.0.1", port))
+            if isinstance(port, socket.socket):
+                sock = port
+            else:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock.bind(("127.0.0.1", port))
             self.ports[name] = sock.getsockname()[1]
             transport = _GatedUdp(loop=self.loop)
             transport.gate = device.answers  # type: ignore[assignment]

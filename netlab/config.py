@@ -2,7 +2,7 @@
 
 Everything netlab creates on the host is named with `prefix` (network namespaces,
 the management bridge, veth ends). Addresses come from `subnet` (a /24 used only
-inside netlab's own namespaces): node i (0-based) .11+i, its BMC .101+i, PDU j .201+j.
+inside netlab's own namespaces): node i (0-based) .11+i, its BMC .101+i, switch j .151+j, PDU j .201+j.
 """
 
 from __future__ import annotations
@@ -31,6 +31,18 @@ class NetlabSettings:
     fence_delay: int = 5  # seconds, on the first node's IPMI device (against fence races)
     dummies: int = 2
     no_stack_at_boot: tuple[str, ...] = ()
+    # bonds (user-space, like the kernel's active-backup) and switches
+    bond_miimon_ms: int = 100
+    bond_updelay_ms: int = 2000
+    bond_downdelay_ms: int = 0
+    bond_status_dir: str = "/run/netlab/bonding"
+    prefix_length: int = 16
+    switch_boot: float = 3.0
+    switch_bounces: int = 2
+    switch_bounce_interval: float = 1.0
+    # guests (part 2)
+    vm_network: str = "ifn"
+    guest_memory_mb: int = 128
 
     @staticmethod
     def of(inv: Inventory) -> "NetlabSettings":
@@ -95,6 +107,20 @@ class Plan:
 
     def pdu_ip(self, pdu: str) -> str:
         return f"{self.settings.subnet}.{201 + [p.name for p in self.inventory.pdus].index(pdu)}"
+
+    def switch_ns(self, switch: str) -> str:
+        return f"{self.prefix}sw-{switch}"
+
+    def switch_ip(self, switch: str) -> str:
+        return f"{self.settings.subnet}.{151 + [s.name for s in self.inventory.switches].index(switch)}"
+
+    def ring_ip(self, node: str) -> str:
+        """The node's corosync address: its bond on the cluster's heartbeat network, else its management address."""
+        network = self.inventory.cluster.heartbeat_network
+        for bond in self.inventory.node(node).bonds:
+            if bond.network == network:
+                return bond.address
+        return self.node_ip(node)
 
     @property
     def mgmt_ip(self) -> str:

@@ -51,6 +51,9 @@ def private_dev() -> None:
                                ("urandom", 1, 9), ("tty", 5, 0)):
         os.mknod(f"/dev/{name}", 0o666 | stat.S_IFCHR, os.makedev(major, minor))
         os.chmod(f"/dev/{name}", 0o666)
+    os.mkdir("/dev/net")  # qemu's tap devices (guests, netlab part 2)
+    os.mknod("/dev/net/tun", 0o666 | stat.S_IFCHR, os.makedev(10, 200))
+    os.chmod("/dev/net/tun", 0o666)
     os.mkdir("/dev/pts")
     sh("mount", "-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=620,gid=5", "devpts", "/dev/pts")
     os.symlink("pts/ptmx", "/dev/ptmx")
@@ -94,6 +97,12 @@ def main() -> None:
     open(NETLAB_SYSRQ, "w").close()
     sh("mount", "--bind", config["sysrq_fifo"], NETLAB_SYSRQ)  # always there, for poweroff/reboot
     for source, target in config["binds"]:
+        if not os.path.lexists(target):  # a mount point of netlab's own (e.g. for guests)
+            if os.path.isdir(source):
+                os.makedirs(target)
+            else:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                open(target, "w").close()
         sh("mount", "--bind", source, target)
     sh("mount", "-t", "tmpfs", "-o", "mode=1777", "netlab-tmp", "/tmp")
     for folder, owner, mode in config["run_dirs"]:

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Callable
 
 from .config import NetlabError, Plan
-from . import events, ns
+from . import events, ns, virt
 
 HERE = Path(__file__).resolve().parent
 SYSRQ = "/proc/sysrq-trigger"
+NODE_CODE = "/run/netlab-code"  # where a node sees this repository
 
 # node folder → the system folder it replaces inside the node
 PRIVATE_DIRS = {
@@ -124,13 +125,28 @@ class NodeFiles:
             "AcceptEnv LANG LC_*\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
         )
 
+    def bond_boot(self) -> list[list[str]]:
+        """The node's user-space bonding 'driver' (netlab/bondd.py), when it has bonds."""
+        settings = self.plan.settings
+        bonds = [{"name": b.name, "network": b.network, "address": b.address, "primary": b.primary.nic,
+                  "slaves": [link.nic for link in b.slaves]} for b in self.plan.inventory.node(self.node).bonds]
+        if not bonds:
+            return []
+        config = {"node": self.node, "status_dir": settings.bond_status_dir, "miimon_ms": settings.bond_miimon_ms,
+                  "updelay_ms": settings.bond_updelay_ms, "downdelay_ms": settings.bond_downdelay_ms, "bonds": bonds}
+        # /usr/bin/python3 (fence-agents needs it): a python under /root is hidden by the node's own /root
+        return [["/usr/bin/python3", f"{NODE_CODE}/netlab/bondd.py", json.dumps(config)]]
+
     def init_config(self, stack_at_boot: bool) -> Path:
         member = self.plan.inventory.node(self.node).member_name
         binds = [[str(self.dir / name), target] for name, target in PRIVATE_DIRS.items()]
         binds += [[str(self.dir / name), target] for name, target in PRIVATE_FILES.items()]
         binds.append([str(self.shim), "/usr/bin/systemctl"])
+        # the repository, wherever it is (a clone under /tmp is hidden once the node's /tmp is private)
+        binds.append([str(HERE.parent), NODE_CODE])
+        binds += [[source, target] for source, target in virt.node_binds(self.plan, self.node, self.dir)]
         hacluster = list(_ids("hacluster", "haclient"))
-        boot = [["/usr/sbin/sshd"]]
+        boot = self.bond_boot() + [["/usr/sbin/sshd"]] + virt.boot_commands(self.plan, self.node)
         if stack_at_boot:
             boot.append(["/bin/sh", "-c", "systemctl start corosync && systemctl start pacemaker"])
         config = {

@@ -24,9 +24,10 @@ REQUIRED = {
     "corosync": "corosync", "corosync-cfgtool": "corosync", "pacemakerd": "pacemaker",
     "crm_mon": "pacemaker-cli-utils", "cibadmin": "pacemaker-cli-utils", "sshd": "openssh-server",
     "fence_ipmilan": "fence-agents", "fence_apc_snmp": "fence-agents", "snmpget": "snmp",
-    "openssl": "openssl", "logger": "bsdutils",
+    "openssl": "openssl", "logger": "bsdutils", "ping": "iputils-ping",
 }
-DEBIAN_PACKAGES = ("corosync", "pacemaker", "pacemaker-cli-utils", "pcs", "fence-agents", "openssh-server", "snmp")
+DEBIAN_PACKAGES = ("corosync", "pacemaker", "pacemaker-cli-utils", "pcs", "fence-agents", "openssh-server", "snmp",
+                   "iputils-ping")
 
 
 def missing_requirements() -> list[str]:
@@ -59,6 +60,13 @@ def run(*argv: str, check: bool = True, timeout: float = 30.0) -> subprocess.Com
     if check and result.returncode != 0:
         raise NetlabError(f"{' '.join(argv)}: exit {result.returncode}: {result.stderr.strip()}")
     return result
+
+
+def run_input(text: str, *argv: str, timeout: float = 30.0) -> None:
+    """`argv` reading `text` on stdin (e.g. `ip -batch -`); raises NetlabError on failure."""
+    result = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise NetlabError(f"{' '.join(argv)}: exit {result.returncode}: {result.stderr.strip()}")
 
 
 @contextlib.contextmanager

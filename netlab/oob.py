@@ -9,10 +9,10 @@ reaches them through the loopback relays (relay.py).
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
+from typing import Any
 
 from fixtures.inventory import Inventory
 
@@ -31,9 +31,11 @@ class Power:
 
     OUTLET_REBOOT_OFF = 2.0  # seconds an outlet stays off on an APC 'reboot' command
 
-    def __init__(self, inventory: Inventory, nodes: dict[str, NodePower]) -> None:
+    def __init__(self, inventory: Inventory, nodes: dict[str, NodePower], switches: Any = None) -> None:
+        """`switches` (netlab.switches.Switches) is told when an outlet feeding a switch changes."""
         self.inventory = inventory
         self.nodes = nodes
+        self.switches = switches
         self.lock = threading.RLock()
         self.started = time.time()
         self.device_faults = _NoFaults()
@@ -48,6 +50,12 @@ class Power:
             for ref in node.power:
                 self._names[(ref.pdu, ref.outlet)] = ref.name
                 self._feeds.setdefault((ref.pdu, ref.outlet), []).append(node.name)
+        self._switch_feeds: dict[tuple[str, int], list[str]] = {}
+        for sw in inventory.switches:
+            if sw.power.method == "pdu" and sw.power.pdu and sw.power.outlet:
+                key = (sw.power.pdu, sw.power.outlet)
+                self._names[key] = sw.power.name or self._names[key]
+                self._switch_feeds.setdefault(key, []).append(sw.name)
 
     # ------------------------------------------------------------ queries (labsim World API)
 
@@ -105,6 +113,9 @@ class Power:
                 return
             self._outlets[key] = on
             fed = list(self._feeds.get(key, []))
+            if self.switches is not None:
+                for sw in self._switch_feeds.get(key, []):
+                    self.switches.set_power(sw, on)
         for node in fed:
             power = self.nodes[node]
             if not on and not self.has_power(node):
@@ -144,49 +155,24 @@ class Bmcs:
         self._stop.set()
 
 
-class PduAgent:
-    """labsim's APC PDU (pdu_device + its MIB instrumentation), served on the PDU's own address."""
+class Agents:
+    """labsim's SNMP agents (APC PDUs, IF-MIB switches) on the devices' own addresses."""
 
-    def __init__(self, plan: Plan, power: Power, community_ro: str, community_rw: str) -> None:
-        from pysnmp.carrier.asyncio.dgram import udp
-        from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
-        from pysnmp.entity import config, engine
-        from pysnmp.entity.rfc3413 import cmdrsp, context
+    def __init__(self, plan: Plan, devices: dict[str, tuple[object, str]], community_ro: str, community_rw: str,
+                 world: object) -> None:
+        """devices: name -> (labsim Device, address in the management netns)."""
+        from labsim.snmp import SnmpAgents
 
-        from labsim.snmp import _GatedUdp, _Instrumentation, pdu_device
-
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
-        self.engine = engine.SnmpEngine()
-        dispatcher = AsyncioDispatcher(loop=self.loop)
-        dispatcher.set_timer_resolution(5.0)
-        self.engine.register_transport_dispatcher(dispatcher)
-        routes = {}
-        for k, pdu in enumerate(plan.inventory.pdus, start=1):
-            device = pdu_device(power, pdu.name)  # type: ignore[arg-type]
+        bound = {}
+        for name, (device, address) in devices.items():
             sock = ns.netns_socket(plan.mgmt_ns, socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind((plan.pdu_ip(pdu.name), 161))
-            transport = _GatedUdp(loop=self.loop)
-            transport.gate = device.answers  # type: ignore[assignment]
-            domain = udp.DOMAIN_NAME + (k,)
-            config.add_transport(self.engine, domain, transport.open_server_mode(sock=sock))
-            routes[domain] = device
-        config.add_v1_system(self.engine, "ro-area", community_ro)
-        config.add_v1_system(self.engine, "rw-area", community_rw)
-        nothing = (1, 3, 6, 1, 6, 3, 255, 255)
-        for model in (1, 2):
-            config.add_vacm_user(self.engine, model, "ro-area", "noAuthNoPriv", readSubTree=(1, 3, 6), writeSubTree=nothing)
-            config.add_vacm_user(self.engine, model, "rw-area", "noAuthNoPriv", readSubTree=(1, 3, 6), writeSubTree=(1, 3, 6))
-        snmp_context = context.SnmpContext(self.engine)
-        snmp_context.unregister_context_name(b"")
-        snmp_context.register_context_name(b"", _Instrumentation(routes))
-        for responder in (cmdrsp.GetCommandResponder, cmdrsp.NextCommandResponder,
-                          cmdrsp.BulkCommandResponder, cmdrsp.SetCommandResponder):
-            responder(self.engine, snmp_context)
-        threading.Thread(target=self.loop.run_forever, name="netlab-pdu", daemon=True).start()
+            sock.bind((address, 161))
+            bound[name] = (device, sock)
+        self.agents = SnmpAgents(world, bound, community_ro, community_rw)  # type: ignore[arg-type]
+        self.agents.start()
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.agents.stop()
 
 
 def wake_socket(netns: str) -> None:

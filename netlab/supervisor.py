@@ -25,6 +25,7 @@ from fixtures.inventory import Inventory
 
 from .config import NetlabError, Plan
 from .nodes import NodeFiles, NodePower
+from .switches import Switches
 from . import events, ns
 
 SSH_USER = "root"
@@ -39,7 +40,7 @@ def log(message: str) -> None:
 def corosync_conf(plan: Plan) -> str:
     inv = plan.inventory
     nodes = "".join(
-        f"    node {{\n        ring0_addr: {plan.node_ip(n.name)}\n        name: {n.member_name}\n"
+        f"    node {{\n        ring0_addr: {plan.ring_ip(n.name)}\n        name: {n.member_name}\n"
         f"        nodeid: {i + 1}\n    }}\n"
         for i, n in enumerate(inv.nodes)
     )
@@ -48,6 +49,9 @@ def corosync_conf(plan: Plan) -> str:
         "totem {\n    version: 2\n"
         f"    cluster_name: {inv.cluster.name}\n    transport: knet\n"
         f"    token: {plan.settings.token_ms}\n"
+        # knet declares a link dead after a bond failover's ~0.2 s gap with its default ping
+        # timeout (token / 2): its link checks must be slower than the token, which still decides
+        "    interface {\n        linknumber: 0\n        knet_ping_interval: 1000\n        knet_ping_timeout: 5000\n    }\n"
         "    crypto_cipher: aes256\n    crypto_hash: sha256\n}\n"
         f"nodelist {{\n{nodes}}}\n"
         "quorum {\n    provider: corosync_votequorum\n"
@@ -68,6 +72,7 @@ class Netlab:
         self.community_ro = f"netlab-ro-{tag}"
         self.community_rw = f"netlab-rw-{tag}"
         self.nodes: dict[str, NodePower] = {}
+        self.switches = Switches(self.plan)
         self.relays: list[Any] = []
         self.parts: list[Any] = []
         self._check_ports()
@@ -80,6 +85,11 @@ class Netlab:
         for pdu in self.inv.pdus:
             if pdu.host not in (None, LOOPBACK):
                 raise NetlabError(f"pdus.{pdu.name}.host must be {LOOPBACK} for netlab (its relay)")
+        for sw in self.inv.switches:
+            if sw.ports.method not in ("snmp", "node"):
+                raise NetlabError(f"switches.{sw.name}.ports.method must be snmp or node for netlab")
+            if sw.ports.method == "snmp" and sw.ports.host not in (None, LOOPBACK):
+                raise NetlabError(f"switches.{sw.name}.ports.host must be {LOOPBACK} for netlab (its relay)")
 
     # ------------------------------------------------------------ build
 
@@ -91,6 +101,8 @@ class Netlab:
             raise NetlabError("leftovers of an earlier netlab could not be removed: " + ", ".join(left))
         plan.workdir.mkdir(parents=True, exist_ok=True)
         self._network()
+        self.switches.build()
+        self._bonds()
         root_hash = ns.run("openssl", "passwd", "-6", self.ssh_password).stdout.strip()
         conf, authkey = corosync_conf(plan), os.urandom(256)
         for name in plan.nodes:
@@ -102,12 +114,30 @@ class Netlab:
             power.power_on(delay=0)
 
     def _on_state(self, node: str, state: str) -> None:
+        """A node without power has no link on any NIC; it gets them back when it boots."""
         events.emit("node_state", node=node, state=state)
-        net = self.plan.node_ns(node)
-        if state == "off":
-            ns.run("ip", "-n", net, "link", "set", "mgmt0", "down", check=False)
-        elif state == "booting":
-            ns.run("ip", "-n", net, "link", "set", "mgmt0", "up", check=False)
+        if state in ("off", "booting"):
+            nics = ["mgmt0"] + [link.nic for bond in self.inv.node(node).bonds for link in bond.slaves]
+            script = "".join(f"link set {nic} {'down' if state == 'off' else 'up'}\n" for nic in nics)
+            ns.run_input(script, "ip", "-n", self.plan.node_ns(node), "-batch", "-")
+
+    def _bonds(self) -> None:
+        """Each bond: a bridge in the node's netns with the bond's address and its primary NIC's MAC
+        (the node's bondd puts the active slave in it). ARP answers only on the interface that owns
+        the address, as on a real multi-homed node, so each network's traffic takes its own bond."""
+        for node in self.inv.nodes:
+            net = self.plan.node_ns(node.name)
+            if not node.bonds:
+                continue
+            ns.run("ip", "netns", "exec", net, "sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=1",
+                   "net.ipv4.conf.all.arp_announce=2")
+            for bond in node.bonds:
+                mac = ns.run("ip", "netns", "exec", net, "cat", f"/sys/class/net/{bond.primary.nic}/address").stdout.strip()
+                script = (f"link add {bond.name} type bridge stp_state 0 forward_delay 0\n"
+                          f"link set {bond.name} address {mac}\n"
+                          f"addr add {bond.address}/{self.plan.settings.prefix_length} dev {bond.name}\n"
+                          f"link set {bond.name} up\n")
+                ns.run_input(script, "ip", "-n", net, "-batch", "-")
 
     def _network(self) -> None:
         plan = self.plan
@@ -117,6 +147,7 @@ class Netlab:
         ns.run("ip", "-n", mgmt, "link", "add", plan.bridge, "type", "bridge")
         ns.run("ip", "-n", mgmt, "link", "set", plan.bridge, "up")
         addresses = [plan.mgmt_ip] + [plan.bmc_ip(n) for n in plan.nodes] + [plan.pdu_ip(p.name) for p in self.inv.pdus]
+        addresses += [plan.switch_ip(s.name) for s in self.inv.switches if s.ports.method == "snmp"]
         for address in addresses:
             ns.run("ip", "-n", mgmt, "addr", "add", f"{address}/24", "dev", plan.bridge)
         for node in plan.nodes:
@@ -130,19 +161,26 @@ class Netlab:
 
 
     def _oob(self) -> None:
-        from .oob import Bmcs, PduAgent, Power, wake_socket
+        from labsim.snmp import pdu_device, switch_device
 
-        self.power = Power(self.inv, self.nodes)
+        from .oob import Agents, Bmcs, Power, wake_socket
+
+        self.power = Power(self.inv, self.nodes, self.switches)
         wake_socket(self.plan.mgmt_ns)
         self.parts.append(Bmcs(self.plan, self.power, BMC_USER, self.bmc_password))
-        if self.inv.pdus:
-            self.parts.append(PduAgent(self.plan, self.power, self.community_ro, self.community_rw))
+        devices: dict[str, tuple[object, str]] = {
+            pdu.name: (pdu_device(self.power, pdu.name), self.plan.pdu_ip(pdu.name)) for pdu in self.inv.pdus}  # type: ignore[arg-type]
+        for sw in self.inv.switches:
+            if sw.ports.method == "snmp":
+                devices[sw.name] = (switch_device(self.switches, sw.name), self.plan.switch_ip(sw.name))  # type: ignore[arg-type]
+        if devices:
+            self.parts.append(Agents(self.plan, devices, self.community_ro, self.community_rw, self.power))
 
     def _relays(self) -> None:
         from .relay import TcpRelay, UdpRelay
 
         mgmt = self.plan.mgmt_ns
-        self.ports: dict[str, dict[str, int]] = {"ssh": {}, "bmc": {}, "pdu": {}}
+        self.ports: dict[str, dict[str, int]] = {"ssh": {}, "bmc": {}, "pdu": {}, "switch": {}}
         for node in self.inv.nodes:
             ssh_port = node.ssh.port if node.ssh else 0
             relay = TcpRelay(mgmt, ssh_port, (self.plan.node_ip(node.name), 22))
@@ -156,6 +194,11 @@ class Netlab:
             udp = UdpRelay(mgmt, pdu.port if pdu.host else 0, (self.plan.pdu_ip(pdu.name), 161))
             self.relays.append(udp)
             self.ports["pdu"][pdu.name] = udp.port
+        for sw in self.inv.switches:
+            if sw.ports.method == "snmp":
+                udp = UdpRelay(mgmt, sw.ports.port if sw.ports.host else 0, (self.plan.switch_ip(sw.name), 161))
+                self.relays.append(udp)
+                self.ports["switch"][sw.name] = udp.port
 
     # ------------------------------------------------------------ inside the nodes
 
@@ -343,7 +386,11 @@ class Netlab:
                          "outlets": {str(n): self.power.outlet_name(p.name, n) for n in self.power.outlets(p.name)}}
                 for p in inv.pdus
             },
-            "switches": {},
+            "switches": {
+                s.name: {"host": LOOPBACK, "port": self.ports["switch"][s.name], "community_ro": self.community_ro,
+                         "community_rw": self.community_rw, "version": "1"}
+                for s in inv.switches if s.ports.method == "snmp"
+            },
             "startup_seconds": round(time.monotonic() - self.started, 1),
             "memory_mb": round(self.memory_mb(), 1),
         }
@@ -372,6 +419,7 @@ class Netlab:
             relay.close()
         for part in self.parts:
             part.stop()
+        self.switches.stop()
         return ns.sweep(self.plan.prefix)
 
 
