@@ -422,6 +422,8 @@ def _pcs_resource(ctx: CommandContext, model: ClusterModel, action: str, rid: st
 
 
 def _pcs_cluster(ctx: CommandContext, model: ClusterModel, action: str, rest: list[str]) -> int:
+    force = "--force" in rest
+    rest = [arg for arg in rest if arg != "--force"]
     with ctx.world.lock:
         if "--all" in rest:
             nodes = list(model.nodes)
@@ -435,6 +437,8 @@ def _pcs_cluster(ctx: CommandContext, model: ClusterModel, action: str, rest: li
         for node in nodes:
             label = model.nodes[node].member_name
             if action == "stop":
+                if not force and "--all" not in rest and _stop_loses_quorum(model, node):
+                    return _err(ctx, "Error: Stopping the node will cause a loss of the quorum, use --force to override")
                 ctx.io.write(f"{label}: Stopping Cluster (pacemaker)...\n{label}: Stopping Cluster (corosync)...\n")
                 model.stop_cman(node)
             else:
@@ -442,3 +446,11 @@ def _pcs_cluster(ctx: CommandContext, model: ClusterModel, action: str, rest: li
                 if model.start_cman(node):
                     model.start_rgmanager(node)
     return 0
+
+
+def _stop_loses_quorum(model: ClusterModel, node: str) -> bool:
+    """pcs's check before `pcs cluster stop`: would the members left without `node` be inquorate?"""
+    if not model.is_member(node):
+        return False
+    votes = sum(model.nodes[n].votes for n in model.members() if n != node)
+    return votes < model.quorum() or votes == 0

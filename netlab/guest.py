@@ -7,8 +7,13 @@ the guest needs (loaded with insmod in the order modules.dep gives) and an init 
 takes the guest's address from the kernel command line (`netlab.ip=A.B.C.D/N`) and then
 only keeps the guest alive: the guest's kernel answers ping by itself.
 
+Under TCG, unpacking the xz-compressed bzImage costs the guest ~7 s of its boot, so the
+image also holds the kernel uncompressed (`vmlinux`, taken out of `vmlinuz`), which qemu
+boots directly through its PVH entry; `GuestImage.kernel` is that one when the kernel has a
+PVH entry, else `vmlinuz`.
+
 A finished image is a folder `<cache>/guest-<kernel>-<busybox>-v<N>` holding `vmlinuz`,
-`initrd.img` and `versions.json`; it is built in a temporary folder and renamed into
+(`vmlinux`), `initrd.img` and `versions.json`; it is built in a temporary folder and renamed into
 place, so a folder that exists is complete.
 """
 
@@ -17,10 +22,13 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import lzma
 import os
 import re
 import shutil
 import stat
+import struct
+import zlib
 import subprocess
 import tempfile
 import time
@@ -35,7 +43,7 @@ CACHE_DIR = Path("/var/cache/hacert-netlab")
 KERNEL_META = "linux-image-amd64"
 BUSYBOX = "busybox-static"
 LAYOUT = 2  # bump when the initramfs changes, so cached images are rebuilt
-MODULES = ("virtio_pci", "virtio_net", "virtio_balloon")  # with their dependencies
+MODULES = ("virtio_pci", "virtio_net")  # with their dependencies
 CONSOLE_MARK = "netlab-guest-ready"
 
 INIT = """#!/bin/busybox sh
@@ -186,6 +194,41 @@ class Cpio:
         return data + b"\0" * (-len(data) % 512)
 
 
+def uncompressed_kernel(bzimage: bytes) -> bytes | None:
+    """The ELF vmlinux inside a bzImage (xz or gzip payload); None when none is found."""
+    for magic, make in ((b"\xfd7zXZ\x00", lzma.LZMADecompressor), (b"\x1f\x8b\x08\x00", lambda: zlib.decompressobj(31))):
+        start = bzimage.find(magic)
+        while start >= 0:
+            try:
+                data = make().decompress(bzimage[start:])
+            except (lzma.LZMAError, zlib.error):
+                data = b""
+            if data.startswith(b"\x7fELF"):
+                return data
+            start = bzimage.find(magic, start + 1)
+    return None
+
+
+def has_pvh_entry(elf: bytes) -> bool:
+    """Does this 64-bit ELF kernel carry the Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) qemu boots by?"""
+    if elf[:5] != b"\x7fELF\x02":
+        return False
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        kind, _, offset, _, _, size = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
+        if kind != 4:  # PT_NOTE
+            continue
+        pos, end = offset, offset + size
+        while pos + 12 <= end:
+            namesz, descsz, note = struct.unpack_from("<III", elf, pos)
+            name = elf[pos + 12:pos + 12 + namesz].rstrip(b"\0")
+            if name == b"Xen" and note == 18:
+                return True
+            pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return False
+
+
 def initramfs(busybox: Path, modules: list[Path]) -> bytes:
     archive = Cpio()
     for folder in ("bin", "dev", "etc", "lib", "lib/modules", "proc", "root", "run", "sys", "tmp", "sbin",
@@ -215,7 +258,8 @@ def ensure_guest_image(cache_dir: Path | None = None) -> GuestImage:
         folder = cache / name
         if not (folder / "versions.json").exists():
             _build(package, folder)
-    return GuestImage(folder / "vmlinuz", folder / "initrd.img", json.loads((folder / "versions.json").read_text()))
+    kernel = folder / "vmlinux" if (folder / "vmlinux").exists() else folder / "vmlinuz"
+    return GuestImage(kernel, folder / "initrd.img", json.loads((folder / "versions.json").read_text()))
 
 
 def _build(package: str, folder: Path) -> None:
@@ -237,9 +281,12 @@ def _build(package: str, folder: Path) -> None:
         image = work / "image"
         image.mkdir()
         shutil.copy(kernel, image / "vmlinuz")
+        vmlinux = uncompressed_kernel(kernel.read_bytes())
+        if vmlinux is not None and has_pvh_entry(vmlinux):
+            (image / "vmlinux").write_bytes(vmlinux)
         modules = module_order(modules_dir, MODULES)
         (image / "initrd.img").write_bytes(initramfs(busybox, modules))
-        versions = {"kernel_package": package, "kernel_version": _deb_version(deb), "busybox-static": busybox_version,
+        versions = {"kernel_package": package, "boot": "vmlinux (PVH)" if (image / "vmlinux").exists() else "vmlinuz", "kernel_version": _deb_version(deb), "busybox-static": busybox_version,
                     "modules": " ".join(m.name for m in modules), "layout": str(LAYOUT),
                     "build_seconds": f"{time.monotonic() - started:.1f}"}
         (image / "versions.json").write_text(json.dumps(versions, indent=1))

@@ -72,7 +72,7 @@ class Netlab:
         self.community_ro = f"netlab-ro-{tag}"
         self.community_rw = f"netlab-rw-{tag}"
         self.nodes: dict[str, NodePower] = {}
-        self.switches = Switches(self.plan)
+        self.switches = Switches(self.plan, lambda node: self.nodes[node].state != "off")
         self.relays: list[Any] = []
         self.parts: list[Any] = []
         self._check_ports()

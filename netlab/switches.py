@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from labsim.core import Scheduler, _Timer
 
@@ -45,7 +46,7 @@ class SwitchPort:
 
     @property
     def oper_up(self) -> bool:
-        return self.owner.carrier(self.switch, self.dev)
+        return self.owner.oper_up(self)
 
 
 @dataclass
@@ -60,8 +61,10 @@ class SwitchState:
 
 
 class Switches:
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, node_on: Callable[[str], bool] = lambda node: True) -> None:
+        """`node_on(node)`: does the node have power (a node without power has no link)?"""
         self.plan = plan
+        self.node_on = node_on
         self.lock = threading.RLock()
         self.started = time.time()
         self.device_faults = _NoFaults()
@@ -115,9 +118,11 @@ class Switches:
     def ports(self, sw: str) -> dict[int, SwitchPort]:
         return self.switches[sw].ports
 
-    def carrier(self, sw: str, dev: str) -> bool:
-        out = ns.run("ip", "-n", self.switches[sw].netns, "-o", "link", "show", dev, check=False, timeout=5).stdout
-        return "LOWER_UP" in out.split(">")[0]
+    def oper_up(self, port: SwitchPort) -> bool:
+        """From the model, not the kernel: an SNMP walk must answer at once (a slow agent makes
+        the client resend its SETs, and a resent 'up' can undo the next 'down')."""
+        state = self.switches[port.switch]
+        return state.link and port.admin_up and (port.cable is None or self.node_on(port.cable[0]))
 
     def set_port_admin(self, sw: str, ifindex: int, up: bool) -> None:
         with self.lock:

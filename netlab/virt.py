@@ -39,6 +39,7 @@ OCF_ROOT = "/usr/lib/ocf"
 QEMU_ACCOUNT = "libvirt-qemu"  # Debian's build of libvirt: the qemu driver's compiled-in user and group
 QEMU_ID = 64055
 TB_CACHE_MB = 32
+KERNEL = "kernel"  # the guest kernel's name in the shared folder (vmlinux or vmlinuz, as the image has it)
 
 
 def has_guests(plan: Plan) -> bool:
@@ -95,7 +96,7 @@ def domain_xml(plan: Plan, vm: Vm) -> str:
     ET.SubElement(domain, "vcpu").text = "1"
     os_ = ET.SubElement(domain, "os")
     ET.SubElement(os_, "type", arch="x86_64", machine="pc").text = "hvm"
-    ET.SubElement(os_, "kernel").text = f"{SHARED}/vmlinuz"
+    ET.SubElement(os_, "kernel").text = f"{SHARED}/{KERNEL}"
     ET.SubElement(os_, "initrd").text = f"{SHARED}/initrd.img"
     ET.SubElement(os_, "cmdline").text = (f"console=ttyS0 quiet panic=-1 "
                                           f"netlab.ip={vm.address}/{plan.settings.prefix_length} netlab.name={vm.name}")
@@ -116,8 +117,7 @@ def domain_xml(plan: Plan, vm: Vm) -> str:
     ET.SubElement(serial, "source", path=f"/var/log/libvirt/qemu/{vm.name}.console", append="on")
     ET.SubElement(serial, "target", port="0")
     ET.SubElement(devices, "controller", type="usb", model="none")
-    # free page reporting: the guest hands the memory its boot touched and freed back to the node
-    ET.SubElement(devices, "memballoon", model="virtio", freePageReporting="on")
+    ET.SubElement(devices, "memballoon", model="none")
     ET.SubElement(ET.SubElement(devices, "video"), "model", type="none")
     ET.indent(domain)  # VirtualDomain finds the name with a grep for a line holding only <name>...</name>
     return ET.tostring(domain, encoding="unicode") + "\n"
@@ -134,16 +134,27 @@ def _write(path: Path, text: str | bytes) -> None:
     tmp.replace(path)
 
 
+def _place(source: Path, target: Path) -> None:
+    """`source` at `target`: a hard link when both are on one file system, else a copy (atomically)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+        tmp.chmod(0o644)
+    tmp.replace(target)
+
+
 def prepare_shared(plan: Plan, image: GuestImage | None = None) -> Path:
     """The lab's guest folder: the guest image and one domain XML per VM."""
     image = image or ensure_guest_image()
     folder = shared_dir(plan)
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
-    for source, name in ((image.kernel, "vmlinuz"), (image.initrd, "initrd.img")):
+    for source, name in ((image.kernel, KERNEL), (image.initrd, "initrd.img")):
         target = folder / name
         if not target.exists() or target.stat().st_size != source.stat().st_size:
-            _write(target, source.read_bytes())
+            _place(source, target)
     for vm in plan.inventory.vms:
         _write(folder / f"{vm.name}.xml", domain_xml(plan, vm))
     return folder

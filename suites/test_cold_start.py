@@ -85,7 +85,7 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
     with record.step("stop the resource manager and the cluster stack on every node"):
         for node in nodes:
             guard.changed("stack", node)
-            lab.cluster.stop_stack(node)
+            lab.cluster.stop_stack(node, whole_cluster=True)
     # every node's syslog from here on (it survives the power cycle): nothing in it may be a fence
     marks = {node: lab.node(node).syslog_mark() for node in nodes}
     with record.step("power every node off through its BMC and confirm it is off"):

@@ -172,7 +172,9 @@ class ClusterManager(abc.ABC):
     def migrate(self, vm: str, node: str, via: str | None = None) -> None: ...
 
     @abc.abstractmethod
-    def stop_stack(self, node: str) -> None: ...
+    def stop_stack(self, node: str, whole_cluster: bool = False) -> None:
+        """Stop the node's resource manager and cluster stack. `whole_cluster`: every node is being
+        stopped (a cold stop), so losing quorum with the last one is intended."""
 
     @abc.abstractmethod
     def start_stack(self, node: str) -> None: ...

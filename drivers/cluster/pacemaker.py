@@ -106,8 +106,9 @@ class PacemakerCluster(ClusterManager):
         """Remove the constraints `relocate`/`migrate`/`enable(node=)` left behind."""
         self._pcs(["resource", "clear", svc], via)
 
-    def stop_stack(self, node: str) -> None:
-        self._run(node, "pcs cluster stop")
+    def stop_stack(self, node: str, whole_cluster: bool = False) -> None:
+        # pcs refuses to stop the node whose departure loses quorum unless forced
+        self._run(node, "pcs cluster stop --force" if whole_cluster else "pcs cluster stop")
 
     def start_stack(self, node: str) -> None:
         self._run(node, "pcs cluster start")

@@ -111,7 +111,7 @@ class RgmanagerCluster(ClusterManager):
     def migrate(self, vm: str, node: str, via: str | None = None) -> None:
         self._clusvcadm(["-M", self.service_ref(vm, "vm"), "-m", self.member_name(node)], via)
 
-    def stop_stack(self, node: str) -> None:
+    def stop_stack(self, node: str, whole_cluster: bool = False) -> None:
         """rgmanager first (it stops the node's services), then cman — the tutorial's order."""
         self._run(node, "/etc/init.d/rgmanager stop")
         self._run(node, "/etc/init.d/cman stop")

@@ -30,15 +30,24 @@ lab: netlab-bare
 cluster: {{name: bare, manager: pacemaker}}
 nodes:
   - name: node-a
-    ssh: {{host: 127.0.0.1, port: 42611}}
-    bmc: {{host: 127.0.0.1, port: 42621}}
+    ssh: {{host: 127.0.0.1, port: 22611}}
+    bmc: {{host: 127.0.0.1, port: 22621}}
     power: [{{pdu: pdu1, outlet: 1, name: node-a}}]
+    bonds:
+      - {{name: bond0, network: lan, address: 10.44.0.1, status_path: /run/netlab/bonding/bond0,
+         primary: {{nic: eth0, switch: sw-a, port: "1"}}, backup: {{nic: eth1, switch: sw-b, port: "1"}}}}
   - name: node-b
-    ssh: {{host: 127.0.0.1, port: 42612}}
-    bmc: {{host: 127.0.0.1, port: 42622}}
+    ssh: {{host: 127.0.0.1, port: 22612}}
+    bmc: {{host: 127.0.0.1, port: 22622}}
     power: [{{pdu: pdu1, outlet: 2, name: node-b}}]
+    bonds:
+      - {{name: bond0, network: lan, address: 10.44.0.2, status_path: /run/netlab/bonding/bond0,
+         primary: {{nic: eth0, switch: sw-a, port: "2"}}, backup: {{nic: eth1, switch: sw-b, port: "2"}}}}
 pdus:
-  - {{name: pdu1, host: 127.0.0.1, port: 42631, outlets: 4}}
+  - {{name: pdu1, host: 127.0.0.1, port: 22631, outlets: 4}}
+switches:
+  - {{name: sw-a, ports: {{method: snmp, host: 127.0.0.1, port: 22641}}, power: {{method: pdu, pdu: pdu1, outlet: 3, name: sw-a}}}}
+  - {{name: sw-b, ports: {{method: snmp, host: 127.0.0.1, port: 22642}}, power: {{method: pdu, pdu: pdu1, outlet: 4, name: sw-b}}}}
 netlab:
   prefix: {prefix}
   subnet: 10.213.9
@@ -46,7 +55,12 @@ netlab:
   boot_delay: 0.5
   ready_timeout: 30
   workdir: {workdir}
+  bond_updelay_ms: 1000
+  switch_boot: 1.0
+  switch_bounces: 2
+  switch_bounce_interval: 0.3
 """
+UPDELAY = 1.0
 
 pytestmark = pytest.mark.timeout(600)  # includes waiting for another run's netlab tests
 
@@ -92,7 +106,8 @@ def netlab_events(bare_lab: Any, kind: str, since: float) -> list[dict[str, Any]
 
 def test_every_object_is_named_with_the_prefix_and_the_host_is_untouched(bare_lab: Any) -> None:
     names = ns.netns_list(PREFIX)
-    assert sorted(names) == sorted([f"{PREFIX}mgmt"] + [f"{PREFIX}{n}" for n in NODES])
+    assert sorted(names) == sorted([f"{PREFIX}mgmt"] + [f"{PREFIX}{n}" for n in NODES]
+                                   + [f"{PREFIX}sw-sw-a", f"{PREFIX}sw-sw-b"])
     assert not ns.host_links(PREFIX), "netlab put an interface in the host's namespace"
     assert not host_mount_lines(bare_lab.endpoints["workdir"]), "a node's bind mount leaked into the host"
     assert not host_mount_lines(" netlab-"), "a node's tmpfs (/dev, /run, /tmp, /dev/shm) leaked into the host"
@@ -231,6 +246,91 @@ def test_poweroff_inside_a_node_powers_off_that_node_only(bare_lab: Any) -> None
                            "chassis", "power", "on"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     wait_until("node-b back", lambda: node_shell(bare_lab.endpoints, "node-b").reachable(timeout=1), 20)
+
+
+# ---------------------------------------------------------------- switches and bonds
+
+
+def bond_status(bare_lab: Any, node: str) -> Any:
+    from drivers.parsers import parse_bonding
+
+    return parse_bonding(node_shell(bare_lab.endpoints, node).run("cat /run/netlab/bonding/bond0").stdout)
+
+
+def carrier(bare_lab: Any, node: str, nic: str) -> bool:
+    out = ns.run("ip", "-n", bare_lab.endpoints["netlab"]["node_netns"][node], "-o", "link", "show", nic).stdout
+    return "LOWER_UP" in out.split(">")[0]
+
+
+def switch_ports(bare_lab: Any, switch: str) -> Any:
+    from drivers.switch import SnmpSwitchPorts
+
+    ep = bare_lab.endpoints["switches"][switch]
+    return SnmpSwitchPorts(switch, ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], version="2c")
+
+
+def test_bonds_start_on_their_primary_and_carry_traffic(bare_lab: Any) -> None:
+    for node in NODES:
+        status = bond_status(bare_lab, node)
+        assert status.active_slave == "eth0" and status.up_delay_ms == 1000 and status.mii_polling_interval_ms == 100
+        assert [s.name for s in status.slaves] == ["eth0", "eth1"] and all(s.up for s in status.slaves)
+    out = node_shell(bare_lab.endpoints, "node-a").run("ping -c 3 -i 0.2 -W 1 10.44.0.2").stdout
+    assert " 0% packet loss" in out
+
+
+def test_a_port_shut_over_snmp_fails_the_bond_over_and_it_returns_after_updelay(bare_lab: Any) -> None:
+    """The switch agent's ifAdminStatus takes the port down for real: node-a's NIC loses carrier,
+    its bond moves to the backup on the other switch (node-b, still on sw-a, is reached through
+    the link between the switches), and comes back only after its updelay."""
+    ports = switch_ports(bare_lab, "sw-a")
+    shell = node_shell(bare_lab.endpoints, "node-a")
+    mark = shell.syslog_mark()
+    try:
+        ports.port_down("1")
+        assert ports.port_is_up("1") is False
+        wait_until("node-a/eth0 without carrier", lambda: not carrier(bare_lab, "node-a", "eth0"), 2)
+        wait_until("bond0 on eth1", lambda: bond_status(bare_lab, "node-a").active_slave == "eth1", 2)
+        assert " 0% packet loss" in shell.run("ping -c 3 -i 0.2 -W 1 10.44.0.2").stdout
+        ports.port_up("1")
+        restored = time.monotonic()
+        wait_until("node-a/eth0 has carrier again", lambda: carrier(bare_lab, "node-a", "eth0"), 2)
+        assert bond_status(bare_lab, "node-a").active_slave == "eth1", "returned before its updelay"
+        wait_until("bond0 back on eth0", lambda: bond_status(bare_lab, "node-a").active_slave == "eth0", UPDELAY + 2)
+        assert time.monotonic() - restored >= UPDELAY - 0.15
+    finally:
+        ports.port_up("1")
+        ports.close()
+    kernel = [line for line in shell.syslog_since(mark) if " kernel: " in line]
+    assert any("bonding: bond0: making interface eth1 the new active one." in line for line in kernel), kernel
+    assert any("link status up for interface eth0, enabling it in 1000 ms." in line for line in kernel), kernel
+
+
+def test_a_switch_without_power_drops_every_port_and_boots_with_link_bounces(bare_lab: Any) -> None:
+    from drivers.pdu import ApcPdu
+
+    ep = bare_lab.endpoints["pdus"]["pdu1"]
+    pdu = ApcPdu("pdu1", ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], settle_timeout=10)
+    since = time.time()
+    try:
+        assert pdu.outlet_name(3) == "sw-a"
+        pdu.outlet_off(3)
+        wait_until("both nodes' eth0 without carrier",
+                   lambda: not carrier(bare_lab, "node-a", "eth0") and not carrier(bare_lab, "node-b", "eth0"), 2)
+        for node in NODES:
+            wait_until(f"{node} on its backup", lambda: bond_status(bare_lab, node).active_slave == "eth1", 2)
+        assert " 0% packet loss" in node_shell(bare_lab.endpoints, "node-a").run("ping -c 3 -i 0.2 -W 1 10.44.0.2").stdout
+        pdu.outlet_on(3)
+        wait_until("sw-a up", lambda: [e["state"] for e in netlab_events(bare_lab, "switch_state", since)][-1] == "up", 10)
+        for node in NODES:
+            wait_until(f"{node} back on eth0", lambda: bond_status(bare_lab, node).active_slave == "eth0", UPDELAY + 3)
+    finally:
+        pdu.outlet_on(3)
+        pdu.close()
+    states = netlab_events(bare_lab, "switch_state", since)
+    assert [e["state"] for e in states] == ["off", "booting", "up"]
+    bounces = netlab_events(bare_lab, "link_bounce", since)
+    assert len(bounces) == 2 and all(e["switch"] == "sw-a" for e in bounces)
+    assert states[2]["t"] - states[1]["t"] >= 1.0 - 0.05, "forwarding before switch_boot"
 
 
 # ---------------------------------------------------------------- teardown

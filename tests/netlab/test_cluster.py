@@ -91,19 +91,61 @@ def test_fencing_topology_is_ipmi_then_pdu_with_the_real_agents(netlab_lab: Lab)
         assert started[device].state == "started", f"{device} ({agent}) is not running: {started[device]}"
 
 
-def test_hung_node_is_fenced_by_ipmi_and_rejoins(netlab_lab: Lab) -> None:
-    before = fence_history(netlab_lab, VICTIM)
-    sent = hang(netlab_lab, VICTIM)
-    wait_until(f"{VICTIM} fenced", lambda: fenced_again(netlab_lab, VICTIM, before), 60, interval=1)
-    truth = ground_truth(netlab_lab, sent)
-    assert {"kind": "chassis", "node": VICTIM, "action": "off"} in [{k: e[k] for k in ("kind", "node", "action")}
-                                                                     for e in truth if e["kind"] == "chassis"]
-    assert not [e for e in truth if e["kind"] == "outlet"], "the PDU was used although IPMI works"
-    wait_until("the cluster settled again", lambda: settled(netlab_lab), 90, interval=1)
+def run_suites(netlab_lab: Lab, tmp_path: Path, *args: str, timeout: float = 900) -> tuple[int, list[dict[str, Any]], str]:
+    """The harness as a user runs it against this netlab (the plugin attaches to the running lab):
+    (exit code, the summary's rows, the end of the output)."""
+    wait_until("the cluster settled", lambda: settled(netlab_lab), 90, interval=1)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "--inventory", str(INVENTORY), "-q", "-p", "no:cacheprovider",
+         "--alluredir", str(tmp_path / "allure"), "--summary-dir", str(tmp_path / "summary")],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    summary = json.loads((tmp_path / "summary" / "summary.json").read_text())
+    rows = summary.get("cases") or summary.get("rows") or []
+    print("\n".join(f"{r['id']}: {r['verdict']} " + "; ".join(f"{n['name']} = {n['value']}" for n in r["numbers"])
+                    for r in rows), file=sys.stderr)
+    assert netlab_lab.running is not None and netlab_lab.running.alive(), "the suite's run stopped the lab it only attached to"
+    return done.returncode, rows, done.stdout[-4000:]
 
 
-def test_wrong_ipmi_password_in_the_cib_falls_through_to_the_pdu(netlab_lab: Lab) -> None:
-    """A real misconfiguration: level 1 fails (the BMC refuses the login), level 2 fences."""
+def numbers(row: dict[str, Any]) -> dict[str, float]:
+    return {n["name"]: n["value"] for n in row["numbers"]}
+
+
+def test_fencing_suites_pass_against_the_real_cluster(netlab_lab: Lab, tmp_path: Path) -> None:
+    """hang-and-fence and PDU cut for each node, then the cold stop/start: the real cluster fences
+    through the real agents, and the harness measures it."""
+    code, rows, out = run_suites(netlab_lab, tmp_path, "suites/test_fencing.py", "suites/test_cold_start.py")
+    assert code == 0, out
+    verdicts = {r["id"].split("::")[-1]: r["verdict"] for r in rows}
+    assert verdicts == {"test_hang_and_fence[an-node01]": "passed", "test_hang_and_fence[an-node02]": "passed",
+                        "test_pdu_power_cut[an-node01]": "passed", "test_pdu_power_cut[an-node02]": "passed",
+                        "test_cold_stop_start": "passed"}, verdicts
+    for row in rows:
+        if "test_hang_and_fence" in row["id"]:
+            assert row["facts"]["method"] == "ipmi"
+            assert 0 < numbers(row)["hang to fence success"] < 60
+        if "test_pdu_power_cut" in row["id"]:
+            assert row["facts"]["method"] == "pdu"
+
+
+def test_network_suite_passes_against_the_real_network(netlab_lab: Lab, tmp_path: Path) -> None:
+    """Every bond's three cable-pull variants and each switch's power cycle, through the switches'
+    IF-MIB agents and the PDU, with corosync's ring on bond0 through those switches."""
+    code, rows, out = run_suites(netlab_lab, tmp_path, "suites/test_network.py")
+    assert code == 0, out
+    assert len(rows) == 2 * 3 * 3 + 2 and all(r["verdict"] == "passed" for r in rows)
+    for row in rows:
+        figures = numbers(row)
+        if "failover]" in row["id"]:
+            assert 0 <= figures["seconds to fail over to " + ("eth3" if "bond0" in row["id"] else
+                                                             "eth4" if "bond1" in row["id"] else "eth5")] <= 2
+        if "updelay_return]" in row["id"]:
+            assert 2.0 - 0.5 <= figures["seconds link-up to primary active"] <= 4.0
+
+
+def test_wrong_ipmi_password_in_the_cib_fails_the_hang_case_with_the_diagnosis(netlab_lab: Lab, tmp_path: Path) -> None:
+    """A real misconfiguration caught: level 1 fails (the BMC refuses the login), the PDU fences,
+    and the harness's hang-and-fence case fails saying so."""
     shell = netlab_lab.node(SURVIVOR)
     device = f"fence-{VICTIM}-ipmi"
     good = shell.run(f"crm_resource --resource {device} --get-parameter password").stdout.strip()
@@ -111,10 +153,13 @@ def test_wrong_ipmi_password_in_the_cib_falls_through_to_the_pdu(netlab_lab: Lab
     try:
         wait_until("the fencer uses the wrong password",
                    lambda: "netlab-wrong" in shell.run(f"crm_resource --resource {device} --get-parameter password").stdout, 10)
-        before = fence_history(netlab_lab, VICTIM)
-        sent = hang(netlab_lab, VICTIM)
-        wait_until(f"{VICTIM} fenced", lambda: fenced_again(netlab_lab, VICTIM, before), 90, interval=1)
-        truth = ground_truth(netlab_lab, sent)
+        since = time.time()
+        code, rows, out = run_suites(netlab_lab, tmp_path, "suites/test_fencing.py", "-k", f"test_hang_and_fence and {VICTIM}")
+        assert code == 1, out
+        assert [r["verdict"] for r in rows] == ["failed"], rows
+        diagnosis = rows[0]["diagnosis"]
+        assert f"{VICTIM} was fenced by the PDU, not IPMI" in diagnosis, diagnosis
+        truth = ground_truth(netlab_lab, since)
         assert not [e for e in truth if e["kind"] == "chassis"], "IPMI acted although its password is wrong"
         assert [e["action"] for e in truth if e["kind"] == "outlet" and e["outlet"] == 2][:2] == ["off", "on"]
         log = shell.run(f"grep -h 'targeting {VICTIM} using' /var/log/messages").stdout
@@ -123,21 +168,3 @@ def test_wrong_ipmi_password_in_the_cib_falls_through_to_the_pdu(netlab_lab: Lab
         shell.run(f"crm_resource --resource {device} --set-parameter password --parameter-value {good}", check=False)
         shell.run(f"crm_resource --cleanup --resource {device}", check=False)
     wait_until("the cluster settled again", lambda: settled(netlab_lab), 90, interval=1)
-
-
-def test_fencing_suite_hang_case_passes_through_the_plugin(netlab_lab: Lab, tmp_path: Path) -> None:
-    """The harness's own case, as a user runs it: the plugin attaches to this running netlab."""
-    wait_until("the cluster settled", lambda: settled(netlab_lab), 60, interval=1)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites/test_fencing.py", "--inventory", str(INVENTORY),
-         "-k", f"test_hang_and_fence and {VICTIM}", "-q", "-p", "no:cacheprovider",
-         "--alluredir", str(tmp_path / "allure"), "--summary-dir", str(tmp_path / "summary")],
-        cwd=REPO, capture_output=True, text=True, timeout=200)
-    summary = json.loads((tmp_path / "summary" / "summary.json").read_text())
-    rows = summary.get("cases") or summary.get("rows") or []
-    assert done.returncode == 0, done.stdout[-3000:]
-    assert [r["verdict"] for r in rows] == ["passed"], rows
-    numbers = {n["name"]: n["value"] for n in rows[0]["numbers"]}
-    assert 0 < numbers["hang to fence success"] < 60
-    assert rows[0]["facts"]["method"] == "ipmi"
-    assert netlab_lab.running is not None and netlab_lab.running.alive(), "the suite's run stopped the lab it only attached to"
