@@ -392,6 +392,10 @@ def _pcs_resource(ctx: CommandContext, model: ClusterModel, action: str, rid: st
         if action == "clear":
             model.constraints.pop(res.full_name, None)
             return 0
+        if action == "cleanup":
+            res.restarts.clear()
+            ctx.io.write(f"Cleaned up {rid} on every node\n")
+            return 0
         if action == "disable":
             model.disable(res)
             return 0

@@ -179,6 +179,10 @@ class ClusterManager(abc.ABC):
     @abc.abstractmethod
     def start_stack(self, node: str) -> None: ...
 
+    def reset_failures(self, svc: str, via: str | None = None) -> None:
+        """Forget the service's recorded failures (a manager that bans a node after N failures
+        would keep it away from its home); nothing to do where failures are not kept."""
+
     def fence_events(self, via: str, since_mark: Any) -> list[SyslogEvent]:
         """Fencing events in `via`'s syslog since `since_mark` (a NodeShell.syslog_mark())."""
         lines = [line for line in self.shells[via].syslog_since(since_mark) if line.strip()]

@@ -106,6 +106,10 @@ class PacemakerCluster(ClusterManager):
         """Remove the constraints `relocate`/`migrate`/`enable(node=)` left behind."""
         self._pcs(["resource", "clear", svc], via)
 
+    def reset_failures(self, svc: str, via: str | None = None) -> None:
+        """`pcs resource cleanup`: fail counts cleared, so the node migration-threshold banned is allowed again."""
+        self._pcs(["resource", "cleanup", svc], via)
+
     def stop_stack(self, node: str, whole_cluster: bool = False) -> None:
         # pcs refuses to stop the node whose departure loses quorum unless forced
         self._run(node, "pcs cluster stop --force" if whole_cluster else "pcs cluster stop")

@@ -133,6 +133,9 @@ class FakeCluster:
                     for name, owner in self.state.owners.items()}
         return ClusterStatus(True, members, services, via=via or "")
 
+    def reset_failures(self, svc: str, via: str | None = None) -> None:
+        self.state.calls.append(f"cleanup {svc}")
+
     def migrate(self, vm: str, node: str, via: str | None = None) -> None:
         self.state.calls.append(f"migrate {vm} {node}")
         self.state.owners[vm] = node
