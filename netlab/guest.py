@@ -247,19 +247,34 @@ def initramfs(busybox: Path, modules: list[Path]) -> bytes:
     return gzip.compress(archive.finish(), compresslevel=6, mtime=0)
 
 
+_resolved: dict[Path, GuestImage] = {}  # per process: nodes ask at every boot
+
+
 def ensure_guest_image(cache_dir: Path | None = None) -> GuestImage:
-    """The cached guest image, built first when absent (kernel from Debian's package, our initramfs)."""
+    """The cached guest image, built first when absent (kernel from Debian's package, our initramfs).
+    When apt cannot deliver (offline) and an earlier image of this layout is cached, that one is used."""
     cache = Path(cache_dir or CACHE_DIR)
+    if cache in _resolved:
+        return _resolved[cache]
     cache.mkdir(parents=True, exist_ok=True)
-    package = kernel_package()
-    busybox_version = _installed_version(BUSYBOX) or "dl"
-    name = f"guest-{package.removeprefix('linux-image-')}-busybox{busybox_version}-v{LAYOUT}".replace(":", "_")
-    with FileLock(str(cache / ".build.lock"), timeout=600):
-        folder = cache / name
-        if not (folder / "versions.json").exists():
-            _build(package, folder)
+    try:
+        package = kernel_package()
+        busybox_version = _installed_version(BUSYBOX) or "dl"
+        name = f"guest-{package.removeprefix('linux-image-')}-busybox{busybox_version}-v{LAYOUT}".replace(":", "_")
+        with FileLock(str(cache / ".build.lock"), timeout=600):
+            folder = cache / name
+            if not (folder / "versions.json").exists():
+                _build(package, folder)
+    except NetlabError as exc:
+        earlier = sorted(cache.glob(f"guest-*-v{LAYOUT}/versions.json"), key=lambda p: p.stat().st_mtime)
+        if not earlier:
+            raise
+        folder = earlier[-1].parent
+        print(f"netlab: {exc}; using the cached guest image {folder.name}", file=sys.stderr, flush=True)
     kernel = folder / "vmlinux" if (folder / "vmlinux").exists() else folder / "vmlinuz"
-    return GuestImage(kernel, folder / "initrd.img", json.loads((folder / "versions.json").read_text()))
+    image = GuestImage(kernel, folder / "initrd.img", json.loads((folder / "versions.json").read_text()))
+    _resolved[cache] = image
+    return image
 
 
 def _build(package: str, folder: Path) -> None:

@@ -101,8 +101,8 @@ def run_suites(netlab_lab: Lab, tmp_path: Path, *args: str, timeout: float = 900
         cwd=REPO, capture_output=True, text=True, timeout=timeout)
     summary = json.loads((tmp_path / "summary" / "summary.json").read_text())
     rows = summary.get("cases") or summary.get("rows") or []
-    print("\n".join(f"{r['id']}: {r['verdict']} " + "; ".join(f"{n['name']} = {n['value']}" for n in r["numbers"])
-                    for r in rows), file=sys.stderr)
+    print("\n".join(f"{r['id']}: {r['verdict']} in {r.get('duration_s') or 0:.0f} s; "
+                    + "; ".join(f"{n['name']} = {n['value']}" for n in r["numbers"]) for r in rows), file=sys.stderr)
     assert netlab_lab.running is not None and netlab_lab.running.alive(), "the suite's run stopped the lab it only attached to"
     return done.returncode, rows, done.stdout[-4000:]
 
