@@ -26,7 +26,7 @@ from fixtures.inventory import Inventory
 from .config import NetlabError, Plan
 from .nodes import NodeFiles, NodePower
 from .switches import Switches
-from . import events, ns
+from . import events, ns, virt
 
 SSH_USER = "root"
 BMC_USER = "admin"
@@ -282,6 +282,7 @@ class Netlab:
         if result.returncode != 0:
             raise NetlabError(f"configuring the CIB on {first} failed: {result.stderr.strip() or result.stdout.strip()}")
         wanted = {d["id"] for d in self.fence_devices()} | {rid for rid, _ in self.dummy_resources()}
+        wanted |= {vm.name for vm in self.inv.vms}
         deadline = time.monotonic() + 60
         while True:
             started = self.started_resources(first)
@@ -340,6 +341,9 @@ class Netlab:
             prim = ET.SubElement(resources, "primitive", id=rid, **{"class": "ocf", "provider": "pacemaker", "type": "Dummy"})
             ops = ET.SubElement(prim, "operations")
             ET.SubElement(ops, "op", id=f"{rid}-monitor", name="monitor", interval="10s")
+        guests = virt.vm_resources(self.plan) if virt.has_guests(self.plan) else {}
+        for parts in guests.values():
+            resources.append(ET.fromstring(parts["primitive"]))
         topology = ET.Element("fencing-topology")
         levels: dict[tuple[str, int], list[str]] = {}
         for dev in self.fence_devices():
@@ -353,6 +357,8 @@ class Netlab:
             if home:
                 ET.SubElement(constraints, "rsc_location", id=f"prefer-{rid}-home", rsc=rid,
                               node=self.inv.node(home).member_name, score="100")
+        for parts in guests.values():
+            constraints.append(ET.fromstring(parts["location"]))
         return {"resources": ET.tostring(resources, encoding="unicode"),
                 "constraints": ET.tostring(constraints, encoding="unicode"),
                 "topology": ET.tostring(topology, encoding="unicode")}
