@@ -99,7 +99,7 @@ def kernel_package() -> str:
     return found[0]
 
 
-def _download(package: str, into: Path) -> Path:
+def download_package(package: str, into: Path) -> Path:
     result = _run(["apt-get", "download", package], cwd=into)
     debs = sorted(into.glob(f"{package}_*.deb"))
     if result.returncode != 0 or not debs:
@@ -123,7 +123,7 @@ def _busybox(work: Path) -> tuple[Path, str]:
     version = _installed_version(BUSYBOX)
     if version and Path("/bin/busybox").exists():
         return Path("/bin/busybox"), version
-    deb = _download(BUSYBOX, work)
+    deb = download_package(BUSYBOX, work)
     _unpack(deb, work / "busybox")
     binary = work / "busybox" / "bin" / "busybox"
     if not binary.exists():
@@ -281,7 +281,7 @@ def _build(package: str, folder: Path) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="guest-build-", dir=folder.parent) as tmp:
         work = Path(tmp)
-        deb = _download(package, work)
+        deb = download_package(package, work)
         _unpack(deb, work / "kernel")
         release = package.removeprefix("linux-image-")
         kernel = work / "kernel" / "boot" / f"vmlinuz-{release}"

@@ -133,8 +133,14 @@ class Netlab:
                    "net.ipv4.conf.all.arp_announce=2")
             for bond in node.bonds:
                 mac = ns.run("ip", "netns", "exec", net, "cat", f"/sys/class/net/{bond.primary.nic}/address").stdout.strip()
+                # a port that is always up keeps the bridge's carrier while bondd swaps slaves: a bridge
+                # without carrier flushes its neighbours and its carrier comes back only up to 1 s later
+                keep = f"{bond.name}-keep"[:15]
                 script = (f"link add {bond.name} type bridge stp_state 0 forward_delay 0\n"
                           f"link set {bond.name} address {mac}\n"
+                          f"link add {keep} type veth peer name {keep[:13]}-p\n"
+                          f"link set {keep[:13]}-p up\n"
+                          f"link set {keep} master {bond.name} up\n"
                           f"addr add {bond.address}/{self.plan.settings.prefix_length} dev {bond.name}\n"
                           f"link set {bond.name} up\n")
                 ns.run_input(script, "ip", "-n", net, "-batch", "-")
@@ -277,6 +283,7 @@ class Netlab:
             f"cibadmin --replace -o constraints --xml-text '{xml['constraints']}'",
             "crm_attribute --type crm_config --name stonith-enabled --update true",
             "crm_attribute --type crm_config --name stonith-timeout --update 60s",
+            f"crm_attribute --type rsc_defaults --name resource-stickiness --update {self.stickiness()}",
         ])
         result = self.node_run(first, script, timeout=60)
         if result.returncode != 0:
@@ -291,6 +298,12 @@ class Netlab:
             if time.monotonic() > deadline:
                 raise NetlabError(f"resources not started within 60 s: {', '.join(sorted(wanted - started))}")
             time.sleep(0.5)
+
+    def stickiness(self) -> int:
+        """Failover domains that do not fail back (rgmanager's nofailback) = resources that stay where
+        they run: a stickiness above the home preference (100); otherwise none."""
+        domains = self.inv.failover_domains
+        return 200 if domains and all(d.nofailback for d in domains) else 0
 
     def started_resources(self, node: str) -> set[str]:
         try:

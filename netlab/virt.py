@@ -192,7 +192,7 @@ def qemu_conf(plan: Plan, node: str) -> str:
 
 
 def _accounts(node_dir: Path) -> list[tuple[str, str]]:
-    """The node's /etc/passwd and /etc/group: the host's plus QEMU_USER/QEMU_GROUP, whose uid libvirt's
+    """The node's /etc/passwd and /etc/group: the host's plus QEMU_ACCOUNT, whose ids libvirt's
     qemu driver resolves before it reads qemu.conf (libvirt-daemon-system, which adds them, is not
     needed: qemu.conf makes guests run as root)."""
     binds = []
@@ -229,15 +229,15 @@ def node_binds(plan: Plan, node: str, node_dir: Path) -> list[tuple[str, str]]:
     (node_dir / "var-log" / "libvirt" / "qemu").mkdir(parents=True, exist_ok=True)
     for point in MOUNT_POINTS:
         os.makedirs(point, mode=0o755, exist_ok=True)
-    return _accounts(node_dir) + [(str(etc), "/etc/libvirt"), (str(lib), "/var/lib/libvirt"), (str(shared), SHARED),
-            (str(cache), "/var/cache/libvirt")]
+    mounts = [(etc, "/etc/libvirt"), (lib, "/var/lib/libvirt"), (shared, SHARED), (cache, "/var/cache/libvirt")]
+    return _accounts(node_dir) + [(str(source), target) for source, target in mounts]
 
 
 def boot_commands(plan: Plan, node: str) -> list[list[str]]:
     if not has_guests(plan):
         return []
-    # foreground: the node's init is its parent; it dies with the node, as its guests do
-    # /run/resource-agents: VirtualDomain's state files (systemd-tmpfiles makes it on a real host)
+    # /run/resource-agents: VirtualDomain's state files (systemd-tmpfiles makes it on a real host);
+    # libvirtd in the foreground: the node's init is its parent, it dies with the node as its guests do
     return [["mkdir", "-p", "-m", "0755", "/run/resource-agents"], [LIBVIRTD, "--listen"]]
 
 
@@ -250,7 +250,10 @@ def vm_resources(plan: Plan) -> dict[str, dict[str, str]]:
         rid = vm.name
         prim = ET.Element("primitive", id=rid, **{"class": "ocf", "provider": "heartbeat", "type": "VirtualDomain"})
         attrs = ET.SubElement(prim, "instance_attributes", id=f"{rid}-ia")
-        params = {"config": domain_file(vm.name), "hypervisor": HYPERVISOR, "migration_transport": "tcp"}
+        # force_stop: the guest has no disk to lose and no ACPI listener, so a graceful shutdown request
+        # would only wait out the stop timeout before the agent destroys it anyway
+        params = {"config": domain_file(vm.name), "hypervisor": HYPERVISOR, "migration_transport": "tcp",
+                  "force_stop": "true"}
         for name, value in params.items():
             ET.SubElement(attrs, "nvpair", id=f"{rid}-{name}", name=name, value=value)
         meta = ET.SubElement(prim, "meta_attributes", id=f"{rid}-meta")

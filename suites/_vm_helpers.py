@@ -465,6 +465,8 @@ def migrate_home(lab: Any, guard: Any, vms: Sequence[str], via: Sequence[str], t
             continue
         guard.changed("service", name)
         try:
+            # the failures that moved it away may ban it from home (pacemaker's migration-threshold)
+            lab.cluster.reset_failures(name, via=owner or home)
             if owner is None:
                 lab.cluster.enable(name, node=home, via=home)
             else:

@@ -21,8 +21,6 @@ not see it and the first that did, narrowed by the syslog line's own stamp.
 from __future__ import annotations
 
 import copy
-import shlex
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,6 +45,8 @@ from fixtures.guard import (
 )
 from fixtures.inventory import Inventory, Node
 from fixtures.plan import plan_steps
+
+from suites._hang import hang, hang_words
 
 FEATURE = "Fencing"
 pytestmark = pytest.mark.destructive
@@ -297,39 +297,6 @@ class FenceWatch:
 
 
 # ---------------------------------------------------------------- the victim comes back
-
-
-def hang(lab: Any, node: Node) -> float:
-    """Hang `node` the way the inventory says; return when (wall clock) the hang was sent."""
-    how = node.hang
-    if how.method == "sysrq":
-        shell = lab.node(node.name)
-        sent = time.time()
-        shell.fire_and_forget("echo c > /proc/sysrq-trigger")
-        return sent
-    if how.method == "ifdown":
-        shell = lab.node(node.name)
-        sent = time.time()
-        shell.fire_and_forget(f"ip link set dev {shlex.quote(how.interface or '')} down")
-        return sent
-    command = (how.command or "").format(node=node.name, member=node.member_name)
-    sent = time.time()
-    try:
-        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise LabError(f"hypervisor of {node.name}", "localhost", f"run {command!r}", str(exc)) from None
-    if done.returncode != 0:
-        raise LabError(f"hypervisor of {node.name}", "localhost", f"run {command!r}",
-                       f"exit code {done.returncode}: {(done.stderr or done.stdout).strip()[-200:]}")
-    return sent
-
-
-def hang_words(node: Node) -> str:
-    if node.hang.method == "sysrq":
-        return "echo c > /proc/sysrq-trigger"
-    if node.hang.method == "ifdown":
-        return f"take {node.hang.interface} down"
-    return f"pause it on its hypervisor ({node.hang.command})"
 
 
 def wait_rejoined(watch: FenceWatch, after: float, what: str) -> float:

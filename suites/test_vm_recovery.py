@@ -24,6 +24,7 @@ from fixtures.guard import fence_rounds
 from fixtures.inventory import Inventory
 from fixtures.plan import plan_steps
 
+from suites._hang import hang, hang_words
 from suites._vm_helpers import (
     PingLog,
     PingWatch,
@@ -324,7 +325,7 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
 
 @plan_steps(
     "audit the lab healthy; ping each VM running on {node} from a survivor",
-    "crash {node} (echo c > /proc/sysrq-trigger)",
+    "crash {node} (sysrq 'c' or the inventory's hang method)",
     "wait up to {expect.fence_timeout} s for a survivor to fence it",
     "each of its VMs starts on a survivor; measure each VM's downtime from the ping",
     "wait up to {expect.rejoin_timeout} s for {node} to return; wait for storage to resync",
@@ -356,10 +357,9 @@ def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -
             for v, p in pings.items():
                 if p.wait_answers(time.time() - 1, timeout=expect.vm_restart_timeout) is None:
                     raise not_ready(f"{v} ({p.address}) does not answer pings from {p.source}")
-        with record.step(f"crash {name}: echo c > /proc/sysrq-trigger"):
-            guard.changed("hang", name, "sysrq")
-            crashed = time.time()
-            lab.node(name).fire_and_forget("echo c > /proc/sysrq-trigger")
+        with record.step(f"crash {name}: {hang_words(inv.node(name))}"):
+            guard.changed("hang", name, inv.node(name).hang.method)
+            crashed = hang(lab, inv.node(name))
         with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to fence {name}"):
             deadline = time.monotonic() + expect.fence_timeout
             fenced = None

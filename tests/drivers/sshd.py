@@ -18,6 +18,8 @@ from pathlib import Path
 
 import paramiko
 
+from tests.support.suite_runs import default_sigint
+
 USER, PASSWORD = "tester", "test-password"
 FREEZE = "freeze-the-node"  # an exec request the server never answers
 
@@ -105,6 +107,7 @@ class FakeSshd:
             stderr=subprocess.PIPE,
             stdin=subprocess.PIPE if command is None else subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=default_sigint,
         )
         self._procs.append(proc)
 

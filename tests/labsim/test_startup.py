@@ -13,6 +13,7 @@ from pathlib import Path
 from labsim.runner import probe, start_lab
 
 from .conftest import ANVIL, REPO, _running
+from tests.support.suite_runs import default_sigint
 
 
 def test_anvil_sim_starts_fast_and_endpoints_follow_the_contract(tmp_path: Path) -> None:
@@ -62,7 +63,7 @@ def test_two_labs_never_collide(tmp_path: Path) -> None:
 def test_python_m_labsim_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "labsim", str(ANVIL), "--workdir", str(tmp_path)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)
     lines = []
     try:
         for line in proc.stdout:  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +32,12 @@ REPO = Path(__file__).resolve().parents[2]
 INVENTORIES = REPO / "inventories"
 HACERT_PLUGINS = ("fixtures.guard", "fixtures.report")
 """The plugins the suites need (the `guard` and `record` fixtures)."""
+
+
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C acts again. A shell's background job (`cmd &`, as CI may
+    start these tests) has SIGINT ignored, and Python keeps an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def missing_plugins() -> list[str]:
@@ -152,7 +159,8 @@ class SuiteRun(RunFolder):
         self.started = time.monotonic()
         with self.output_file.open("w") as out:
             self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=out,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                                            preexec_fn=default_sigint)
 
     def finished(self) -> bool:
         """Has the run ended (killed once past its timeout)? Collects what it left when it has."""
