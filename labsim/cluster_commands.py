@@ -370,7 +370,7 @@ def pcs(ctx: CommandContext) -> int:
     if not args or args[0] == "status":
         return _member_report(ctx, lambda m: formats.pcs_status(m, ctx.node),
                               "Error: error running crm_mon, is pacemaker running?")
-    if args[0] == "resource" and len(args) >= 3 and args[1] in ("move", "clear", "enable", "disable"):
+    if args[0] == "resource" and len(args) >= 3 and args[1] in ("move", "clear", "enable", "disable", "cleanup"):
         return _pcs_resource(ctx, model, args[1], args[2], args[3] if len(args) > 3 else None)
     if args[0] == "node" and len(args) >= 3 and args[1] in ("standby", "unstandby"):
         node = _resolve_node(model, args[2])

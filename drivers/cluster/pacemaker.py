@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
-from ..errors import CommandFailed
+from ..errors import CommandFailed, DeviceUnreachable
 from ..parsers import FenceEvent, ParseError, parse_crm_mon, parse_stonith_history
-from .base import DISABLED, FAILED, MIGRATING, STARTED, STARTING, STOPPED, STOPPING, ClusterManager, ClusterStatus, Member, ServiceState
+from .base import (DISABLED, FAILED, MIGRATING, STARTED, STARTING, STOPPED, STOPPING, ClusterManager, ClusterStatus,
+                   Member, NoNodeAnswers, ServiceState)
 
 _ROLES = {
     "started": STARTED,
@@ -26,16 +28,28 @@ class PacemakerCluster(ClusterManager):
     kind = "pacemaker"
 
     def status(self, via: str | None = None) -> ClusterStatus:
+        """From `via`, or the first node whose pacemaker answers (one that is stopped or still
+        starting answers with an error status instead of the cluster's)."""
         command = "crm_mon --one-shot --inactive --output-as=xml"
-        node, text = self._first_answer(via, command)
-        try:
-            raw = parse_crm_mon(text)
-        except ParseError:
-            # seen on netlab: the XML cut off mid-element when an SSH channel closed under load;
-            # one fresh read tells a truncated transfer from output we really cannot read
-            node, text = self._first_answer(node, command)
-            raw = parse_crm_mon(text)
-        return self.to_status(raw, node, "crm_mon --output-as=xml")
+        problems = []
+        for node in self._order(via):
+            try:
+                text = self._run(node, command, check=False).stdout
+                try:
+                    raw = parse_crm_mon(text)
+                except ParseError:
+                    refused = _error_status(text)
+                    if refused:
+                        problems.append(f"{node}: crm_mon: {refused}")
+                        continue
+                    # seen on netlab: the XML cut off mid-element when an SSH channel closed under load;
+                    # one fresh read tells a truncated transfer from output we really cannot read
+                    raw = parse_crm_mon(self._run(node, command, check=False).stdout)
+            except DeviceUnreachable as exc:
+                problems.append(str(exc))
+                continue
+            return self.to_status(raw, node, "crm_mon --output-as=xml")
+        raise NoNodeAnswers(f"no node's pacemaker answered {command!r}", "; ".join(problems))
 
     def to_status(self, raw: Any, via: str = "", source: str = "crm_mon") -> ClusterStatus:
         """A parsed crm_mon record -> ClusterStatus. `local` marks the node the status came from."""
@@ -88,7 +102,13 @@ class PacemakerCluster(ClusterManager):
 
     def enable(self, svc: str, node: str | None = None, via: str | None = None) -> None:
         if node is not None:
-            self._pcs(["resource", "move", svc, self.member_name(node)], via)
+            try:
+                self._pcs(["resource", "move", svc, self.member_name(node)], via)
+            except CommandFailed as exc:
+                # pcs 0.11 moves only a running resource ("...as it is not running at the moment");
+                # a stopped one starts where its location preferences put it
+                if "not running" not in str(exc):
+                    raise
         self._pcs(["resource", "enable", svc], via)
 
     def disable(self, svc: str, via: str | None = None) -> None:
@@ -123,3 +143,16 @@ class PacemakerCluster(ClusterManager):
         if not text.strip() or text.strip().lower().startswith("0 event"):
             return []
         return parse_stonith_history(text)
+
+
+_ERROR_STATUS = re.compile(r'<status\s+code="(\d+)"\s+message="([^"]*)"')
+
+
+def _error_status(text: str) -> str | None:
+    """crm_mon's own error, when its XML says one (`<status code="102" message="Not connected"/>`)."""
+    found = _ERROR_STATUS.search(text)
+    if found and found.group(1) != "0":
+        return f"{found.group(2)} (code {found.group(1)})"
+    if not text.strip():
+        return "no output (is pacemaker running?)"
+    return None

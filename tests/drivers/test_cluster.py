@@ -295,3 +295,28 @@ def test_pacemaker_status_survives_one_truncated_transfer() -> None:
     twice = CutOnce("node1", xml, cuts=2)
     with pytest.raises(ParseError, match="crm_mon XML"):
         PacemakerCluster({"node1": twice}).status()
+
+
+class Answers(FakeShell):
+    """A node whose crm_mon always prints `text`."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(name)
+        self.text = text
+
+    def run(self, cmd: str, timeout: float | None = None, check: bool = True) -> CommandResult:
+        self.commands.append(cmd)
+        return CommandResult(self.text, "", 102 if "Not connected" in self.text else 0, 0.01)
+
+
+def test_pacemaker_status_skips_a_node_whose_pacemaker_is_not_running() -> None:
+    """crm_mon 2.1.5's real answer where pacemaker is stopped (captured on this machine): the
+    status comes from the next node; with no other node it is 'no node answers', not a parse error."""
+    from drivers.cluster.base import NoNodeAnswers
+
+    stopped = (Path(__file__).parent / "samples" / "crm_mon_xml_pacemaker_not_running_2.1.5.xml").read_text()
+    running = (CORPUS / "crm_mon_xml" / "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
+    status = PacemakerCluster({"node1": Answers("node1", stopped), "node2": Answers("node2", running)}).status()
+    assert status.via == "node2" and status.members
+    with pytest.raises(NoNodeAnswers, match="Not connected \\(code 102\\)"):
+        PacemakerCluster({"node1": Answers("node1", stopped)}).status()
