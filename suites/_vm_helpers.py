@@ -417,8 +417,10 @@ class DomainPoller:
         self._thread.join(timeout=30)
 
     def stopped_at(self) -> list[float]:
-        """Times of samples where neither source nor target ran the domain."""
-        return [t for t, src, dst in self.samples if src != "running" and dst != "running"]
+        """Times of samples where neither source nor target had the domain running or paused
+        (libvirt pauses both ends for the switch-over of a live migration: memory is kept)."""
+        alive = ("running", "paused")
+        return [t for t, src, dst in self.samples if src not in alive and dst not in alive]
 
     def rows(self) -> list[tuple[str, str, str]]:
         return [(f"{t:.3f}", src or "-", dst or "-") for t, src, dst in self.samples]

@@ -94,6 +94,9 @@ class Edge:
     def look(self, seen: bool, start: float, end: float, stamp: float | None = None) -> None:
         if self.moment is None and seen:
             self.moment = Moment(self._previous, end, stamp)
+        elif self.moment is not None and self.moment.stamp is None and stamp is not None:
+            # the syslog line of the same event reached us a look later (status said it first)
+            self.moment = Moment(self.moment.before, self.moment.after, stamp)
         self._previous = start
 
     @property

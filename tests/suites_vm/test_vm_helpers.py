@@ -50,5 +50,7 @@ def test_ping_source_prefers_the_inventory_then_an_uninvolved_node() -> None:
 
 def test_domain_poller_sees_a_stop_only_when_neither_node_runs_the_vm() -> None:
     poller = DomainPoller(lab=None, vm="v", source="a", target="b")
-    poller.samples = [(1.0, "running", None), (2.0, "shut off", "running"), (3.0, "shut off", "shut off")]
-    assert poller.stopped_at() == [3.0]
+    # libvirt's switch-over as a real live migration shows it: both ends paused, then the target runs
+    poller.samples = [(1.0, "running", None), (1.5, "paused", "paused"), (2.0, "shut off", "running"),
+                      (3.0, "shut off", "shut off"), (4.0, None, "crashed")]
+    assert poller.stopped_at() == [3.0, 4.0]
