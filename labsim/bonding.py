@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from labsim.world import World
 
 DRIVER = "Ethernet Channel Bonding Driver: v3.6.0 (September 26, 2009)"
+KERNEL_LINK_WORDS = {"up": "up", "fail": "going down", "down": "down", "back": "going back"}
+"""A slave's MII Status as the kernel's /proc/net/bonding words its link states (downdelay and
+updelay running: "going down", "going back")."""
 
 
 @dataclass
@@ -201,7 +204,7 @@ class BondModel:
             lines += [
                 "",
                 f"Slave Interface: {slave.nic}",
-                f"MII Status: {'up' if slave.link == 'up' else 'down'}",
+                f"MII Status: {KERNEL_LINK_WORDS[slave.link]}",
                 f"Link Failure Count: {slave.failures}",
                 f"Permanent HW addr: {slave.mac}",
                 "Slave queue ID: 0",

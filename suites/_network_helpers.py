@@ -368,7 +368,9 @@ class BondWatcher:
                 for nic in nics:
                     up = carrier_of.get(nic)
                     if up is None:
-                        up = any(s.name == nic and s.up for s in status.slaves)
+                        # no `ip -o link` line for it (a dump cut short while links change):
+                        # the driver's own view, where an updelay still means carrier
+                        up = any(s.name == nic and s.carrier for s in status.slaves)
                     nkey = (node, nic)
                     if nkey in self.carrier and self.carrier[nkey] != up:
                         self.links.append(LinkChange(seen, node, nic, up))

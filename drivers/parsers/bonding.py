@@ -41,7 +41,14 @@ class BondSlave:
 
     @property
     def up(self) -> bool:
+        """In use by the bond: the link is up and any updelay has run out."""
         return self.mii_status == "up"
+
+    @property
+    def carrier(self) -> bool:
+        """The link has carrier, as the driver last saw it: 'going back' is an updelay running on
+        a link that is up, 'going down' a downdelay on one that is down."""
+        return self.mii_status in ("up", "going back")
 
     @property
     def speed_mbps(self) -> int | None:

@@ -56,6 +56,8 @@ def test_cable_pull_fails_over_within_miimon_and_returns_after_updelay(lab: Lab)
     lab.set_port("sw1", "2", up=True)
     plugged = time.monotonic()
     wait_until("eth1 waiting for its updelay", lambda: "enabling it in 2000 ms." in node.run("tail -n 3 /var/log/messages")[1], 1)
+    waiting = parse_bonding(node.bond("bond1")).slave("eth1")
+    assert (waiting.mii_status, waiting.carrier, waiting.up) == ("going back", True, False), "the kernel's words for an updelay"
     while time.monotonic() - plugged < UPDELAY - 0.3:
         assert node.active("bond1") == "eth4", f"back on the primary after {time.monotonic() - plugged:.2f} s"
         time.sleep(0.1)

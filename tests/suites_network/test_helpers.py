@@ -123,13 +123,16 @@ class FakeShell:
         self.eth0 = True
         self.lock = threading.Lock()
         self.stream_text = ""
+        self.eth0_mii: str | None = None  # the driver's word for eth0, when not plain up/down
+        self.cut_dump = False  # `ip -o link` printed nothing (its dump was interrupted)
 
     def run(self, cmd: str, timeout: float | None = None, check: bool = True) -> FakeResult:
         with self.lock:
             if cmd == "cat /proc/net/bonding/bond0 /proc/net/bonding/bond1; ip -o link":
-                text = BOND.format(primary="eth0", backup="eth3", active=self.active, pmii="up" if self.eth0 else "down")
+                pmii = self.eth0_mii or ("up" if self.eth0 else "down")
+                text = BOND.format(primary="eth0", backup="eth3", active=self.active, pmii=pmii)
                 text += BOND.format(primary="eth1", backup="eth4", active="eth1", pmii="up")
-                return FakeResult(text + IP_LINK.format(eth0=UP if self.eth0 else DOWN))
+                return FakeResult(text + ("" if self.cut_dump else IP_LINK.format(eth0=UP if self.eth0 else DOWN)))
         raise AssertionError(f"unexpected command {cmd!r}")
 
     def start_stream(self, cmd: str) -> FakeStream:
@@ -162,6 +165,26 @@ def test_bond_watcher_timestamps_changes() -> None:
     assert down is not None and not down.up
     assert watcher.changes_of("an-node01", "bond1") == []
     assert watcher.poll_errors == []
+
+
+def test_a_poll_without_link_lines_reads_an_updelay_as_carrier_not_as_a_bounce() -> None:
+    shell = FakeShell()
+    shell.eth0, shell.active, shell.eth0_mii = True, "eth3", "going back"  # plugged back, updelay running
+    watcher = BondWatcher({"an-node01": shell}, {"an-node01": [("bond0", "/proc/net/bonding/bond0", ["eth0", "eth3"]),
+                                                               ("bond1", "/proc/net/bonding/bond1", ["eth1", "eth4"])]},
+                          interval=0.01)
+    with watcher:
+        for cut in (True, False):  # polls without link lines, then with them again
+            polls = watcher.polls
+            with shell.lock:
+                shell.cut_dump = cut
+            assert watcher.wait(lambda: watcher.polls >= polls + 3, 2.0)
+        made_up = watcher.links_of("an-node01", "eth0")
+        with shell.lock:  # the same fallback does see a real loss
+            shell.eth0, shell.eth0_mii, shell.cut_dump = False, "down", True
+        down = watcher.wait_link("an-node01", "eth0", False, after=0, timeout=2.0)
+    assert made_up == [], "a bounce was made up while the updelay ran"
+    assert down is not None
 
 
 def test_ping_flood_counts_live_replies() -> None:
