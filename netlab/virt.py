@@ -241,11 +241,35 @@ def boot_commands(plan: Plan, node: str) -> list[list[str]]:
     return [["mkdir", "-p", "-m", "0755", "/run/resource-agents"], [LIBVIRTD, "--listen"]]
 
 
+STORAGE_ATTRIBUTE = "netlab-storage"
+"""The node attribute a node's storage resource sets to 1 while it runs (0 once stopped; gone
+when the node leaves): guests may run only where it is 1."""
+
+
+def storage_services(plan: Plan) -> list[str]:
+    return [svc.name for svc in plan.inventory.services if svc.storage]
+
+
+def storage_resource(plan: Plan, name: str) -> str:
+    """A node's storage (the seed's DRBD, clvmd and GFS2 on each node): ocf:pacemaker:attribute,
+    which raises STORAGE_ATTRIBUTE on the node while it runs, as CIB XML."""
+    prim = ET.Element("primitive", id=name, **{"class": "ocf", "provider": "pacemaker", "type": "attribute"})
+    attrs = ET.SubElement(prim, "instance_attributes", id=f"{name}-ia")
+    for key, value in (("name", STORAGE_ATTRIBUTE), ("active_value", "1"), ("inactive_value", "0")):
+        ET.SubElement(attrs, "nvpair", id=f"{name}-{key}", name=key, value=value)
+    ops = ET.SubElement(prim, "operations")
+    ET.SubElement(ops, "op", id=f"{name}-monitor", name="monitor", interval="10s")
+    return ET.tostring(prim, encoding="unicode")
+
+
 def vm_resources(plan: Plan) -> dict[str, dict[str, str]]:
-    """Per VM: `primitive` (ocf:heartbeat:VirtualDomain, live migration allowed) and `location`
-    (its home, score 100), as CIB XML without single quotes (they go inside '...' to cibadmin)."""
+    """Per VM: `primitive` (ocf:heartbeat:VirtualDomain, live migration allowed), `location` (its
+    home, score 100) and, when the inventory has storage services, `after_storage`: constraints
+    that run it only where a node's storage runs, and start it after (stop it before) that storage
+    when both change together. CIB XML without single quotes (they go inside '...' to cibadmin)."""
     inv, out = plan.inventory, {}
     expect = inv.expectations
+    storage = storage_services(plan)
     for vm in inv.vms:
         rid = vm.name
         prim = ET.Element("primitive", id=rid, **{"class": "ocf", "provider": "heartbeat", "type": "VirtualDomain"})
@@ -269,4 +293,18 @@ def vm_resources(plan: Plan) -> dict[str, dict[str, str]]:
                               node=inv.node(vm.home).member_name, score="100")
         out[vm.name] = {"primitive": ET.tostring(prim, encoding="unicode"),
                         "location": ET.tostring(location, encoding="unicode")}
+        if storage:
+            out[vm.name]["after_storage"] = "".join(ET.tostring(c, encoding="unicode") for c in _after_storage(rid, storage))
     return out
+
+
+def _after_storage(rid: str, storage: list[str]) -> list[ET.Element]:
+    needs = ET.Element("rsc_location", id=f"{rid}-needs-storage", rsc=rid)
+    rule = ET.SubElement(needs, "rule", id=f"{rid}-needs-storage-rule", score="-INFINITY", **{"boolean-op": "or"})
+    ET.SubElement(rule, "expression", id=f"{rid}-storage-undefined", attribute=STORAGE_ATTRIBUTE, operation="not_defined")
+    ET.SubElement(rule, "expression", id=f"{rid}-storage-down", attribute=STORAGE_ATTRIBUTE, operation="ne", value="1")
+    # Optional: binds only when both act in one transition (a node's start or stop), as rgmanager's
+    # service dependencies did; the location rule above holds the rest of the time
+    orders = [ET.Element("rsc_order", id=f"{name}-before-{rid}", first=name, then=rid, kind="Optional")
+              for name in storage]
+    return [needs, *orders]

@@ -4,6 +4,7 @@ by the real fence agents through netlab's BMCs and PDU; the harness's fencing su
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -98,6 +99,37 @@ def test_fencing_topology_is_ipmi_then_pdu_with_the_real_agents(netlab_lab: Lab)
     started = netlab_lab.cluster.status().services
     for device, agent in (("fence-an-node01-ipmi", "fence_ipmilan"), ("fence-an-node02-pdu2-2", "fence_apc_snmp")):
         assert started[device].state == "started", f"{device} ({agent}) is not running: {started[device]}"
+
+
+def test_guests_run_only_where_their_nodes_storage_runs(netlab_lab: Lab) -> None:
+    """The seed's VMs need their node's storage: with an-node02's storage stopped its guest
+    moves to an-node01 and nothing starts there; once it runs again the guest may come home."""
+    shell = netlab_lab.node(SURVIVOR)
+    constraints = shell.run("cibadmin -Q -o constraints").stdout
+    assert 'id="vm0003-db-needs-storage"' in constraints and 'first="storage_an02" then="vm0003-db"' in constraints
+    assert netlab_lab.cluster.status().owner("storage_an02") == "an-node02"
+    guest, storage = "vm0003-db", "storage_an02"
+
+    def where(name: str) -> str | None:
+        status = netlab_lab.cluster.status(via=SURVIVOR)
+        svc = status.services.get(name)
+        return svc.owner if svc is not None and svc.state == "started" else None
+
+    shell.run(f"pcs resource disable {storage}")
+    try:
+        wait_until(f"{guest} on an-node01, {storage} stopped",
+                   lambda: where(guest) == "an-node01" and where(storage) is None, 90, interval=0.5)
+        attribute = shell.run("attrd_updater --name netlab-storage --query --all").stdout
+        values = {m.group(1): m.group(2) for m in re.finditer(r'host="([^"]+)" value="([^"]*)"', attribute)}
+        assert values == {"an-node01": "1", "an-node02": "0"}, attribute
+        shell.run(f"crm_resource --move --resource {guest} --node an-node02")
+        time.sleep(5)  # pacemaker had its chance to start it there
+        assert where(guest) == "an-node01", f"{guest} went to an-node02 while its storage was stopped"
+    finally:
+        shell.run(f"pcs resource enable {storage}", check=False)
+    wait_until(f"{guest} home after {storage} started", lambda: where(guest) == "an-node02", 90, interval=0.5)
+    shell.run(f"crm_resource --clear --resource {guest}")
+    wait_until("the cluster settled again", lambda: settled(netlab_lab), 90, interval=1)
 
 
 def run_suites(netlab_lab: Lab, tmp_path: Path, *args: str, timeout: float = 900) -> tuple[int, list[dict[str, Any]], str]:
