@@ -241,9 +241,11 @@ def boot_commands(plan: Plan, node: str) -> list[list[str]]:
     return [["mkdir", "-p", "-m", "0755", "/run/resource-agents"], [LIBVIRTD, "--listen"]]
 
 
-STORAGE_ATTRIBUTE = "netlab-storage"
-"""The node attribute a node's storage resource sets to 1 while it runs (0 once stopped; gone
-when the node leaves): guests may run only where it is 1."""
+def storage_attribute(storage: str) -> str:
+    """The node attribute a storage resource sets to 1 where it runs (0 once stopped there; gone
+    when the node leaves). One per resource: the agent reads an attribute it does not own, set
+    on a node by another resource, as itself running there."""
+    return f"netlab-{storage}"
 
 
 def storage_services(plan: Plan) -> list[str]:
@@ -252,10 +254,10 @@ def storage_services(plan: Plan) -> list[str]:
 
 def storage_resource(plan: Plan, name: str) -> str:
     """A node's storage (the seed's DRBD, clvmd and GFS2 on each node): ocf:pacemaker:attribute,
-    which raises STORAGE_ATTRIBUTE on the node while it runs, as CIB XML."""
+    which raises its storage_attribute on the node while it runs, as CIB XML."""
     prim = ET.Element("primitive", id=name, **{"class": "ocf", "provider": "pacemaker", "type": "attribute"})
     attrs = ET.SubElement(prim, "instance_attributes", id=f"{name}-ia")
-    for key, value in (("name", STORAGE_ATTRIBUTE), ("active_value", "1"), ("inactive_value", "0")):
+    for key, value in (("name", storage_attribute(name)), ("active_value", "1"), ("inactive_value", "0")):
         ET.SubElement(attrs, "nvpair", id=f"{name}-{key}", name=key, value=value)
     ops = ET.SubElement(prim, "operations")
     ET.SubElement(ops, "op", id=f"{name}-monitor", name="monitor", interval="10s")
@@ -299,10 +301,13 @@ def vm_resources(plan: Plan) -> dict[str, dict[str, str]]:
 
 
 def _after_storage(rid: str, storage: list[str]) -> list[ET.Element]:
+    # banned where a storage was stopped (0); a node that has just booted has no value yet, and the
+    # Optional orders below start its storage before any guest it takes in the same transition
     needs = ET.Element("rsc_location", id=f"{rid}-needs-storage", rsc=rid)
     rule = ET.SubElement(needs, "rule", id=f"{rid}-needs-storage-rule", score="-INFINITY", **{"boolean-op": "or"})
-    ET.SubElement(rule, "expression", id=f"{rid}-storage-undefined", attribute=STORAGE_ATTRIBUTE, operation="not_defined")
-    ET.SubElement(rule, "expression", id=f"{rid}-storage-down", attribute=STORAGE_ATTRIBUTE, operation="ne", value="1")
+    for name in storage:
+        ET.SubElement(rule, "expression", id=f"{rid}-{name}-stopped", attribute=storage_attribute(name),
+                      operation="eq", value="0")
     # Optional: binds only when both act in one transition (a node's start or stop), as rgmanager's
     # service dependencies did; the location rule above holds the rest of the time
     orders = [ET.Element("rsc_order", id=f"{name}-before-{rid}", first=name, then=rid, kind="Optional")

@@ -119,9 +119,10 @@ def test_guests_run_only_where_their_nodes_storage_runs(netlab_lab: Lab) -> None
     try:
         wait_until(f"{guest} on an-node01, {storage} stopped",
                    lambda: where(guest) == "an-node01" and where(storage) is None, 90, interval=0.5)
-        attribute = shell.run("attrd_updater --name netlab-storage --query --all").stdout
-        values = {m.group(1): m.group(2) for m in re.finditer(r'host="([^"]+)" value="([^"]*)"', attribute)}
-        assert values == {"an-node01": "1", "an-node02": "0"}, attribute
+        for name, node, value in (("storage_an01", "an-node01", "1"), (storage, "an-node02", "0")):
+            attribute = shell.run(f"attrd_updater --name netlab-{name} --query --all").stdout
+            values = {m.group(1): m.group(2) for m in re.finditer(r'host="([^"]+)" value="([^"]*)"', attribute)}
+            assert values == {node: value}, attribute
         shell.run(f"crm_resource --move --resource {guest} --node an-node02")
         time.sleep(5)  # pacemaker had its chance to start it there
         assert where(guest) == "an-node01", f"{guest} went to an-node02 while its storage was stopped"
