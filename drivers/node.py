@@ -313,7 +313,9 @@ class NodeShell:
                     out.append(channel.recv(65536))
                 while channel.recv_stderr_ready():
                     err.append(channel.recv_stderr(65536))
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                # the exit status may overtake the last output: done once the output has ended too
+                ended = channel.eof_received or channel.closed
+                if channel.exit_status_ready() and ended and not channel.recv_ready() and not channel.recv_stderr_ready():
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
