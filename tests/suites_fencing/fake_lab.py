@@ -28,6 +28,7 @@ class FakeState:
     owners: dict[str, str | None] = field(default_factory=dict)
     syslog: dict[str, list[str]] = field(default_factory=dict)
     ssh_down: set[str] = field(default_factory=set)
+    never_joins: set[str] = field(default_factory=set)  # nodes whose cluster stack never comes up
     calls: list[str] = field(default_factory=list)
 
     @classmethod
@@ -152,7 +153,7 @@ class FakeCluster:
 
     def start_stack(self, node: str) -> None:
         self.state.calls.append(f"start stack {node}")
-        self.state.members[node] = True
+        self.state.members[node] = node not in self.state.never_joins
 
 
 class FakeLab:

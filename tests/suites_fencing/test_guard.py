@@ -81,6 +81,19 @@ def test_restore_that_cannot_fix_the_lab_says_what_is_left_and_how_to_fix_it() -
     assert f"powered {N1} on through its BMC" in text
 
 
+def test_restore_asks_nothing_of_a_node_that_did_not_rejoin() -> None:
+    quick = INV.model_copy(update={"expectations": INV.expectations.model_copy(
+        update={"rejoin_timeout": 0.5, "services_back_timeout": 0.5})})
+    state = FakeState.healthy(quick)
+    state.members[N2], state.never_joins = False, {N2}
+    state.owners.update({"storage_an02": None, "vm0003-db": N1})
+    with pytest.raises(RestoreFailed) as caught:
+        Guard(FakeLab(state)).restore()
+    assert f"{N2} is not an online cluster member" in str(caught.value)
+    assert f"start stack {N2}" in state.calls
+    assert not [c for c in state.calls if c.startswith(("enable", "migrate", "relocate"))], state.calls
+
+
 def test_fence_rounds_from_cman_and_pacemaker_logs() -> None:
     cman = [
         "Dec 13 12:45:48 an-node02 fenced[2817]: fencing node an-node01.alteeve.ca",
