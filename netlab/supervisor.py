@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from fixtures.inventory import Inventory, Service
+from fixtures.inventory import Inventory
 
 from .config import NetlabError, Plan
 from .nodes import NodeFiles, NodePower
@@ -289,7 +289,7 @@ class Netlab:
         if result.returncode != 0:
             raise NetlabError(f"configuring the CIB on {first} failed: {result.stderr.strip() or result.stdout.strip()}")
         wanted = {d["id"] for d in self.fence_devices()} | {rid for rid, _ in self.dummy_resources()}
-        wanted |= {vm.name for vm in self.inv.vms} | set(virt.storage_services(self.plan))
+        wanted |= {vm.name for vm in self.inv.vms} | {svc.name for svc in virt.storage_services(self.plan)}
         deadline = time.monotonic() + 60
         while True:
             started = self.started_resources(first)
@@ -341,14 +341,6 @@ class Netlab:
         services = [(svc.name, svc.home) for svc in self.inv.services if not svc.storage]
         return services or [(f"dummy{k}", None) for k in range(1, self.plan.settings.dummies + 1)]
 
-    def storage_placement(self, svc: Service) -> list[ET.Element]:
-        """A storage service runs on its home only (its failover domain's nodes, when it names one)."""
-        domain = next((d for d in self.inv.failover_domains if d.name == svc.domain), None)
-        allowed = set(domain.nodes) if domain is not None else {svc.home}
-        return [ET.Element("rsc_location", id=f"{svc.name}-on-{node.name}", rsc=svc.name, node=node.member_name,
-                           score="100" if node.name == svc.home else "-INFINITY")
-                for node in self.inv.nodes if node.name == svc.home or node.name not in allowed]
-
     def cib_resources(self) -> dict[str, str]:
         resources = ET.Element("resources")
         for dev in self.fence_devices():
@@ -362,8 +354,8 @@ class Netlab:
             prim = ET.SubElement(resources, "primitive", id=rid, **{"class": "ocf", "provider": "pacemaker", "type": "Dummy"})
             ops = ET.SubElement(prim, "operations")
             ET.SubElement(ops, "op", id=f"{rid}-monitor", name="monitor", interval="10s")
-        for name in virt.storage_services(self.plan):
-            resources.append(ET.fromstring(virt.storage_resource(self.plan, name)))
+        storage_resources, storage_constraints = virt.storage_cib(self.plan)
+        resources.extend(storage_resources)
         guests = virt.vm_resources(self.plan) if virt.has_guests(self.plan) else {}
         for parts in guests.values():
             resources.append(ET.fromstring(parts["primitive"]))
@@ -380,13 +372,9 @@ class Netlab:
             if home:
                 ET.SubElement(constraints, "rsc_location", id=f"prefer-{rid}-home", rsc=rid,
                               node=self.inv.node(home).member_name, score="100")
-        for svc in self.inv.services:
-            if svc.storage:
-                constraints.extend(self.storage_placement(svc))
         for parts in guests.values():
             constraints.append(ET.fromstring(parts["location"]))
-            if "after_storage" in parts:
-                constraints.extend(ET.fromstring(f"<c>{parts['after_storage']}</c>"))
+        constraints.extend(storage_constraints)
         return {"resources": ET.tostring(resources, encoding="unicode"),
                 "constraints": ET.tostring(constraints, encoding="unicode"),
                 "topology": ET.tostring(topology, encoding="unicode")}

@@ -24,7 +24,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from fixtures.inventory import Vm
+from fixtures.inventory import Service, Vm
 
 from .config import NetlabError, Plan
 from .guest import GuestImage, ensure_guest_image
@@ -248,30 +248,42 @@ def storage_attribute(storage: str) -> str:
     return f"netlab-{storage}"
 
 
-def storage_services(plan: Plan) -> list[str]:
-    return [svc.name for svc in plan.inventory.services if svc.storage]
+def storage_services(plan: Plan) -> list[Service]:
+    return [svc for svc in plan.inventory.services if svc.storage]
 
 
-def storage_resource(plan: Plan, name: str) -> str:
-    """A node's storage (the seed's DRBD, clvmd and GFS2 on each node): ocf:pacemaker:attribute,
-    which raises its storage_attribute on the node while it runs, as CIB XML."""
-    prim = ET.Element("primitive", id=name, **{"class": "ocf", "provider": "pacemaker", "type": "attribute"})
-    attrs = ET.SubElement(prim, "instance_attributes", id=f"{name}-ia")
-    for key, value in (("name", storage_attribute(name)), ("active_value", "1"), ("inactive_value", "0")):
-        ET.SubElement(attrs, "nvpair", id=f"{name}-{key}", name=key, value=value)
-    ops = ET.SubElement(prim, "operations")
-    ET.SubElement(ops, "op", id=f"{name}-monitor", name="monitor", interval="10s")
-    return ET.tostring(prim, encoding="unicode")
+def storage_cib(plan: Plan) -> tuple[list[ET.Element], list[ET.Element]]:
+    """(resources, constraints) of the nodes' storage (the seed's DRBD, clvmd and GFS2 on each
+    node): per storage service an ocf:pacemaker:attribute raising its storage_attribute where it
+    runs, on its home only (its failover domain's nodes, when it names one); per VM the
+    constraints that keep it off a node whose storage stopped and order it after the storage."""
+    inv = plan.inventory
+    resources: list[ET.Element] = []
+    constraints: list[ET.Element] = []
+    storage = storage_services(plan)
+    for svc in storage:
+        prim = ET.Element("primitive", id=svc.name, **{"class": "ocf", "provider": "pacemaker", "type": "attribute"})
+        attrs = ET.SubElement(prim, "instance_attributes", id=f"{svc.name}-ia")
+        for key, value in (("name", storage_attribute(svc.name)), ("active_value", "1"), ("inactive_value", "0")):
+            ET.SubElement(attrs, "nvpair", id=f"{svc.name}-{key}", name=key, value=value)
+        ops = ET.SubElement(prim, "operations")
+        ET.SubElement(ops, "op", id=f"{svc.name}-monitor", name="monitor", interval="10s")
+        resources.append(prim)
+        domain = next((d for d in inv.failover_domains if d.name == svc.domain), None)
+        allowed = set(domain.nodes) if domain is not None else {svc.home}
+        constraints += [ET.Element("rsc_location", id=f"{svc.name}-on-{node.name}", rsc=svc.name, node=node.member_name,
+                                   score="100" if node.name == svc.home else "-INFINITY")
+                        for node in inv.nodes if node.name == svc.home or node.name not in allowed]
+    for vm in inv.vms if storage else []:
+        constraints += _after_storage(vm.name, [svc.name for svc in storage])
+    return resources, constraints
 
 
 def vm_resources(plan: Plan) -> dict[str, dict[str, str]]:
-    """Per VM: `primitive` (ocf:heartbeat:VirtualDomain, live migration allowed), `location` (its
-    home, score 100) and, when the inventory has storage services, `after_storage`: constraints
-    that run it only where a node's storage runs, and start it after (stop it before) that storage
-    when both change together. CIB XML without single quotes (they go inside '...' to cibadmin)."""
+    """Per VM: `primitive` (ocf:heartbeat:VirtualDomain, live migration allowed) and `location`
+    (its home, score 100), as CIB XML without single quotes (they go inside '...' to cibadmin)."""
     inv, out = plan.inventory, {}
     expect = inv.expectations
-    storage = storage_services(plan)
     for vm in inv.vms:
         rid = vm.name
         prim = ET.Element("primitive", id=rid, **{"class": "ocf", "provider": "heartbeat", "type": "VirtualDomain"})
@@ -295,8 +307,6 @@ def vm_resources(plan: Plan) -> dict[str, dict[str, str]]:
                               node=inv.node(vm.home).member_name, score="100")
         out[vm.name] = {"primitive": ET.tostring(prim, encoding="unicode"),
                         "location": ET.tostring(location, encoding="unicode")}
-        if storage:
-            out[vm.name]["after_storage"] = "".join(ET.tostring(c, encoding="unicode") for c in _after_storage(rid, storage))
     return out
 
 
