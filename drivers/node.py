@@ -143,7 +143,7 @@ class Stream:
                 pass
             self._done.wait(grace)
         if self.alive:
-            self._channel.close()
+            _close_quietly(self._channel)
             self._done.wait(grace)
         return self.text()
 
@@ -334,7 +334,7 @@ class NodeShell:
             self._drop()
             raise DeviceUnreachable(self.name, self.address, f"run {cmd!r}", _describe(exc, limit)) from exc
         finally:
-            channel.close()
+            _close_quietly(channel)
         result = CommandResult(_text(out), _text(err), code, time.monotonic() - started)
         if check and code != 0:
             raise CommandFailed(self.name, self.address, f"run {cmd!r}", code, result.stdout, result.stderr)
@@ -365,10 +365,7 @@ class NodeShell:
         except (OSError, EOFError, paramiko.SSHException):
             pass  # the node going away mid-command is the expected outcome
         finally:
-            try:
-                channel.close()
-            except (OSError, EOFError, paramiko.SSHException):
-                pass
+            _close_quietly(channel)
         if code is None:
             self._drop()
         return code
@@ -408,7 +405,7 @@ class NodeShell:
             self._drop()
             raise DeviceUnreachable(self.name, self.address, what, _describe(exc, limit)) from exc
         finally:
-            channel.close()
+            _close_quietly(channel)
         return _text(out)
 
     def read_file(self, path: str, timeout: float | None = None) -> str:
@@ -458,6 +455,15 @@ class NodeShell:
                 return data.startswith(b"SSH-")
         except OSError:
             return False
+
+
+def _close_quietly(channel: paramiko.Channel) -> None:
+    """Close a channel whose connection may already be gone (closing writes to the socket, and a
+    reset one raises EOFError): what the command returned stands, and the next call reconnects."""
+    try:
+        channel.close()
+    except (OSError, EOFError, paramiko.SSHException):
+        pass
 
 
 def _text(chunks: list[bytes]) -> str:

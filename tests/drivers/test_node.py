@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from drivers.errors import AuthenticationRefused, CommandFailed, DeviceUnreachable
@@ -152,3 +153,11 @@ def test_nothing_listening_is_unreachable_fast() -> None:
     with pytest.raises(DeviceUnreachable):
         shell.run("true")
     assert time.monotonic() - started < 2
+
+
+def test_a_connection_reset_while_closing_the_channel_leaves_the_result(node: NodeShell, monkeypatch: pytest.MonkeyPatch) -> None:
+    def reset(channel: paramiko.Channel) -> None:
+        raise EOFError()
+
+    monkeypatch.setattr(paramiko.Channel, "close", reset)
+    assert node.run("echo done").stdout == "done\n"
