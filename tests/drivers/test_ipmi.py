@@ -149,7 +149,9 @@ esac
 
 def sim_bmc(port: int, user: str = USER, password: str = PASSWORD, **options) -> IpmiBmc:
     # Cipher suite 3 straight away: ipmi_sim stalls on pyghmi's suite-17 opening (NOTES).
-    return IpmiBmc("sim-node", "127.0.0.1", port, user, password, timeout=5, cipher_suite=3, **options)
+    # 10 s: ipmi_sim runs its chassis script per command, which took over 5 s on a loaded CI
+    # machine; a call given up on still lands later, in the next test's history.
+    return IpmiBmc("sim-node", "127.0.0.1", port, user, password, timeout=10, cipher_suite=3, **options)
 
 
 @pytest.fixture(scope="module")
