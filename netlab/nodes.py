@@ -204,6 +204,10 @@ class NodePower:
             self.init_pid, self.proc = None, None
             if pid:
                 ns.kill_all([pid], signal.SIGKILL)  # the kernel then kills the whole PID namespace
+            # The chassis is off the moment its power is cut, as a BMC asked right now must say;
+            # the lock stays held until the node's processes are gone, so a power-on waits for that.
+            if self.state != "off":
+                self._set("off")
             if proc is not None:
                 try:
                     proc.wait(timeout=10)
@@ -213,8 +217,6 @@ class NodePower:
                 deadline = time.monotonic() + 10
                 while ns.pidns_members(pid) and time.monotonic() < deadline:
                     time.sleep(0.05)
-            if self.state != "off":
-                self._set("off")
 
     def reset(self) -> None:
         self.power_off()

@@ -84,6 +84,43 @@ def bare_lab(inventory_path: Path) -> Iterator[Any]:
         assert not leftovers(PREFIX)
 
 
+@pytest.fixture(autouse=True)
+def lab_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test on the module's lab, whatever it did or failed to undo: every outlet on, every
+    node up and answering SSH. Otherwise one failure leaves a node hung or off for every later test."""
+    yield
+    if "bare_lab" not in request.fixturenames:
+        return
+    bare_lab = request.getfixturevalue("bare_lab")
+    if bare_lab.proc is not None and bare_lab.proc.poll() is not None:
+        return  # the teardown test stopped it
+    from drivers.ipmi import IpmiBmc
+    from drivers.pdu import ApcPdu
+
+    ep = bare_lab.endpoints["pdus"]["pdu1"]
+    pdu = ApcPdu("pdu1", ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], settle_timeout=10)
+    try:
+        for outlet in range(1, 5):
+            if pdu.outlet_status(outlet) != "on":
+                pdu.outlet_on(outlet)
+    finally:
+        pdu.close()
+    for node in NODES:
+        states = [e["state"] for e in netlab_events(bare_lab, "node_state", 0) if e["node"] == node]
+        if states and states[-1] == "hung":
+            with open(fifo(bare_lab, node), "w") as trigger:
+                trigger.write("b")
+        elif states and states[-1] == "off":
+            bmc_ep = bare_lab.endpoints["nodes"][node]["bmc"]
+            bmc = IpmiBmc(node, bmc_ep["host"], int(bmc_ep["port"]), bmc_ep["user"], bmc_ep["password"])
+            try:
+                bmc.power_on()
+            finally:
+                bmc.close()
+    for node in NODES:
+        wait_until(f"{node} up again after the test", lambda: node_shell(bare_lab.endpoints, node).reachable(timeout=1), 30)
+
+
 def init_pid(bare_lab: Any, node: str) -> int:
     """The node's init as the host sees it: the child of `unshare` in the node's netns."""
     for pid in ns.netns_pids(bare_lab.endpoints["netlab"]["node_netns"][node]):
