@@ -21,6 +21,7 @@ from pyghmi.exceptions import IpmiException
 from pyghmi.ipmi import command as ipmi_command
 from pyghmi.ipmi.private import session as ipmi_session
 
+from . import pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
 from .errors import AuthenticationRefused, CommandRefused, DeviceUnreachable, LabError
 from .redact import reveal
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import pwd
 import grp
 import select
@@ -179,9 +180,33 @@ class NodePower:
         self._stop = threading.Event()
         self.stack_at_boot = plan.settings.stack_at_boot and node not in plan.settings.no_stack_at_boot
         self.last_error = ""
+        self._start_worker()
         threading.Thread(target=self._watch_sysrq, name=f"sysrq-{node}", daemon=True).start()
 
     # ------------------------------------------------------------ power
+
+    ACTIONS = ("on", "off", "reset")
+
+    def request(self, action: str) -> None:
+        """Queue a power action for this node's power worker, which runs them in order. The BMC's,
+        the PDU's and the sysrq threads that ask return at once: a power-on waiting for the last
+        power-off's teardown must not keep a BMC from answering anyone else meanwhile."""
+        if action not in self.ACTIONS:
+            raise ValueError(f"unknown power action {action!r}")
+        self._requests.put(action)
+
+    def _start_worker(self) -> None:
+        self._requests: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._work, name=f"power-{self.node}", daemon=True).start()
+
+    def _work(self) -> None:
+        run = {"on": self.power_on, "off": self.power_off, "reset": self.reset}
+        while (action := self._requests.get()) is not None:
+            try:
+                run[action]()
+            except Exception as exc:  # the worker must outlive one failed action
+                self.last_error = f"power {action} failed: {exc!r}"
+                print(f"netlab: {self.node}: {self.last_error}", file=sys.stderr, flush=True)
 
     def _set(self, state: str) -> None:
         self.state = state
@@ -237,6 +262,7 @@ class NodePower:
 
     def shutdown(self) -> None:
         self._stop.set()
+        self._requests.put(None)
         self.power_off()
 
     # ------------------------------------------------------------ boot
@@ -323,9 +349,9 @@ class NodePower:
         if letter == "c":
             self.hang()
         elif letter == "b":
-            threading.Thread(target=self.reset, daemon=True).start()
+            self.request("reset")
         elif letter == "o":
-            threading.Thread(target=self.power_off, daemon=True).start()
+            self.request("off")
 
 
 def _host_uptime() -> float:

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+import drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
 from fixtures.inventory import Inventory
 
 from .config import Plan
@@ -86,15 +87,9 @@ class Power:
         if not self.bmc_answers(node):
             raise RuntimeError(f"{node}'s BMC has no power")
         events.emit("chassis", node=node, action=action)
-        power = self.nodes[node]
-        if action == "on":
-            power.power_on()
-        elif action == "off":
-            threading.Thread(target=power.power_off, daemon=True).start()
-        elif action in ("cycle", "reset"):
-            threading.Thread(target=power.reset, daemon=True).start()
-        else:
-            raise ValueError(action)
+        if action in ("cycle", "reset"):
+            action = "reset"
+        self.nodes[node].request(action)
 
     def set_outlet(self, pdu: str, n: int, action: str) -> None:
         key = (pdu, n)
@@ -117,11 +112,10 @@ class Power:
                 for sw in self._switch_feeds.get(key, []):
                     self.switches.set_power(sw, on)
         for node in fed:
-            power = self.nodes[node]
             if not on and not self.has_power(node):
-                threading.Thread(target=power.power_off, daemon=True).start()
-            elif on and self.has_power(node) and power.state == "off":
-                power.power_on()  # power restore policy: always on
+                self.nodes[node].request("off")
+            elif on and self.has_power(node):
+                self.nodes[node].request("on")  # power restore policy: always on (a no-op if it is)
 
 
 class Bmcs:
