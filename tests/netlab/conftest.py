@@ -89,5 +89,22 @@ def node_shell(endpoints: dict[str, Any], node: str, connect_timeout: float = 5.
                      connect_timeout=connect_timeout)
 
 
+def node_bmc(endpoints: dict[str, Any], node: str) -> Any:
+    """The node's BMC through netlab's relay (close it after use)."""
+    from drivers.ipmi import IpmiBmc
+
+    ep = endpoints["nodes"][node]["bmc"]
+    return IpmiBmc(node, ep["host"], int(ep["port"]), ep["user"], ep["password"])
+
+
+def bmc_power(endpoints: dict[str, Any], node: str, action: str) -> None:
+    """One chassis action ("on", "off") through the node's BMC."""
+    bmc = node_bmc(endpoints, node)
+    try:
+        getattr(bmc, f"power_{action}")()
+    finally:
+        bmc.close()
+
+
 def everyone_in(prefix: str) -> list[int]:
     return [pid for name in ns.netns_list(prefix) for pid in ns.netns_pids(name) if pid != os.getpid()]

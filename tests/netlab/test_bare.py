@@ -20,7 +20,7 @@ from netlab import NetlabError, Plan, down, events, start_netlab
 from netlab import nodes as netlab_nodes
 from netlab import ns
 
-from .conftest import everyone_in, host_mount_lines, leftovers, node_shell, wait_until
+from .conftest import bmc_power, everyone_in, host_mount_lines, leftovers, node_bmc, node_shell, wait_until
 
 PREFIX = "hb-"
 NODES = ("node-a", "node-b")
@@ -94,7 +94,6 @@ def lab_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
     bare_lab = request.getfixturevalue("bare_lab")
     if bare_lab.proc is not None and bare_lab.proc.poll() is not None:
         return  # the teardown test stopped it
-    from drivers.ipmi import IpmiBmc
     from drivers.pdu import ApcPdu
 
     ep = bare_lab.endpoints["pdus"]["pdu1"]
@@ -111,12 +110,7 @@ def lab_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
             with open(fifo(bare_lab, node), "w") as trigger:
                 trigger.write("b")
         elif states and states[-1] == "off":
-            bmc_ep = bare_lab.endpoints["nodes"][node]["bmc"]
-            bmc = IpmiBmc(node, bmc_ep["host"], int(bmc_ep["port"]), bmc_ep["user"], bmc_ep["password"])
-            try:
-                bmc.power_on()
-            finally:
-                bmc.close()
+            bmc_power(bare_lab.endpoints, node, "on")
     for node in NODES:
         wait_until(f"{node} up again after the test", lambda: node_shell(bare_lab.endpoints, node).reachable(timeout=1), 30)
 
@@ -215,10 +209,7 @@ def test_a_node_whose_sysrq_is_not_masked_is_refused(inventory_path: Path, tmp_p
 
 
 def test_bmc_power_off_and_on_act_on_that_node_only(bare_lab: Any) -> None:
-    from drivers.ipmi import IpmiBmc
-
-    ep = bare_lab.endpoints["nodes"]["node-b"]["bmc"]
-    bmc = IpmiBmc("node-b", ep["host"], int(ep["port"]), ep["user"], ep["password"])
+    bmc = node_bmc(bare_lab.endpoints, "node-b")
     try:
         assert bmc.power_status() == "on"
         before = init_pid(bare_lab, "node-a")

@@ -28,7 +28,7 @@ from fixtures.inventory import load_inventory
 from netlab import NetlabError, Plan, start_netlab, virt
 from netlab.guest import download_package, ensure_guest_image, has_pvh_entry, module_order
 
-from .conftest import FULL_MATRIX, REPO, leftovers, node_shell, wait_until
+from .conftest import FULL_MATRIX, REPO, bmc_power, leftovers, node_shell, wait_until
 
 INVENTORY = REPO / "tests" / "netlab" / "inventories" / "netlab-guests.yaml"
 A, B = "an-node01", "an-node02"
@@ -432,17 +432,10 @@ def test_pacemaker_runs_the_guests_migrates_live_and_relocates_after_the_third_d
 
 
 def test_a_node_powered_off_takes_its_guests_with_it(lab: GuestLab) -> None:
-    from drivers.ipmi import IpmiBmc
-
     on_a = {name: lab.qemu_pids(A, name) for name in lab.listed(A)}
     on_b = {name: lab.qemu_pids(B, name) for name in lab.listed(B)}
     assert on_a and on_b
-    ep = lab.endpoints["nodes"][A]["bmc"]
-    bmc = IpmiBmc(A, ep["host"], int(ep["port"]), ep["user"], ep["password"])
-    try:
-        bmc.power_off()
-    finally:
-        bmc.close()
+    bmc_power(lab.endpoints, A, "off")
     gone = [p for pids in on_a.values() for p in pids]
     wait_until(f"{A}'s qemus gone", lambda: not any(Path(f"/proc/{p}").exists() for p in gone), 15)
     assert {name: lab.qemu_pids(B, name) for name in on_b} == on_b, f"{B}'s guests were touched"
