@@ -34,22 +34,31 @@ class PacemakerCluster(ClusterManager):
         problems = []
         for node in self._order(via):
             try:
-                text = self._run(node, command, check=False).stdout
-                try:
-                    raw = parse_crm_mon(text)
-                except ParseError:
-                    refused = _error_status(text)
-                    if refused:
-                        problems.append(f"{node}: crm_mon: {refused}")
-                        continue
-                    # seen on netlab: the XML cut off mid-element when an SSH channel closed under load;
-                    # one fresh read tells a truncated transfer from output we really cannot read
-                    raw = parse_crm_mon(self._run(node, command, check=False).stdout)
+                raw = self._crm_mon(node, command)
             except DeviceUnreachable as exc:
                 problems.append(str(exc))
                 continue
+            if isinstance(raw, str):
+                problems.append(f"{node}: crm_mon: {raw}")
+                continue
             return self.to_status(raw, node, "crm_mon --output-as=xml")
         raise NoNodeAnswers(f"no node's pacemaker answered {command!r}", "; ".join(problems))
+
+    def _crm_mon(self, node: str, command: str) -> Any:
+        """The parsed status, or crm_mon's own refusal (a str). Seen on netlab: the XML cut off
+        mid-element when an SSH channel closed under load, so output that is neither is read once
+        more before it counts as unreadable (ParseError)."""
+        for last_try in (False, True):
+            text = self._run(node, command, check=False).stdout
+            try:
+                return parse_crm_mon(text)
+            except ParseError:
+                refused = _error_status(text)
+                if refused:
+                    return refused
+                if last_try:
+                    raise
+        raise AssertionError("unreachable")
 
     def to_status(self, raw: Any, via: str = "", source: str = "crm_mon") -> ClusterStatus:
         """A parsed crm_mon record -> ClusterStatus. `local` marks the node the status came from."""
@@ -146,13 +155,19 @@ class PacemakerCluster(ClusterManager):
 
 
 _ERROR_STATUS = re.compile(r'<status\s+code="(\d+)"\s+message="([^"]*)"')
+_ERRORS = re.compile(r"<error>([^<]*)</error>")
 
 
 def _error_status(text: str) -> str | None:
-    """crm_mon's own error, when its XML says one (`<status code="102" message="Not connected"/>`)."""
+    """crm_mon's own error, when its XML says one instead of the cluster's status: a failure code
+    (`<status code="102" message="Not connected">`), or, while pacemaker is starting, code 0 with
+    errors and no <summary> ("Could not connect to the CIB: ...")."""
     found = _ERROR_STATUS.search(text)
     if found and found.group(1) != "0":
         return f"{found.group(2)} (code {found.group(1)})"
     if not text.strip():
         return "no output (is pacemaker running?)"
+    errors = _ERRORS.findall(text)
+    if errors and "<summary" not in text and text.rstrip().endswith("</pacemaker-result>"):
+        return "; ".join(errors) + " (pacemaker still starting)"
     return None

@@ -133,6 +133,9 @@ def parse_crm_mon(text: str) -> CrmStatus:
         if status is not None and status.get("code") not in (None, "0"):
             raise ParseError(f"crm_mon XML: crm_mon failed (code {status.get('code')}: "
                              f"{status.get('message')})", element_text(status))
+        errors = [e.text or "" for e in root.iterfind("status/errors/error")]
+        if errors:  # pacemaker 2.1 while its CIB is not up yet: code 0 ("OK"), exit 0, no cluster status
+            raise ParseError(f"crm_mon XML: no cluster status: {'; '.join(errors)}", element_text(root))
         raise ParseError("crm_mon XML: no <summary> element", element_text(root))
 
     nodes = {}

@@ -57,6 +57,16 @@ def test_crm_mon_error_result():
         parse_crm_mon(xml)
 
 
+def test_crm_mon_while_the_cib_is_not_up_yet_is_no_status():
+    """pacemaker 2.1.5, captured on netlab ~1 s into `pcs cluster start`: code 0 "OK", exit 0,
+    errors and no <summary>. Neither a status nor an unreadable answer."""
+    from pathlib import Path
+
+    xml = (Path(__file__).parents[1] / "drivers" / "samples" / "crm_mon_xml_cib_not_connected_2.1.5.xml").read_text()
+    with pytest.raises(ParseError, match="no cluster status: Could not connect to the CIB: Transport endpoint"):
+        parse_crm_mon(xml)
+
+
 def test_crm_mon_not_xml():
     with pytest.raises(ParseError) as err:
         parse_crm_mon("Error: cluster is not currently running on this node\n")
