@@ -151,7 +151,7 @@ class FakeSshd:
         try:
             channel.send_exit_status(code)
             channel.shutdown_write()
-        except OSError:
+        except (OSError, EOFError):  # the client has gone; paramiko says so with either
             return
         # Closing before paramiko has sent the exec reply makes the client see
         # "Channel closed": let the client close first (it does on exit status).
