@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from typing import Any
 
 from ..errors import CommandFailed, DeviceUnreachable
-from ..parsers import FenceEvent, ParseError, parse_crm_mon, parse_stonith_history
+from ..parsers import CrmMonRefused, FenceEvent, ParseError, parse_crm_mon, parse_stonith_history
 from .base import (DISABLED, FAILED, MIGRATING, STARTED, STARTING, STOPPED, STOPPING, ClusterManager, ClusterStatus,
                    Member, NoNodeAnswers, ServiceState)
 
@@ -50,12 +49,13 @@ class PacemakerCluster(ClusterManager):
         more before it counts as unreadable (ParseError)."""
         for last_try in (False, True):
             text = self._run(node, command, check=False).stdout
+            if not text.strip():
+                return "no output (is pacemaker running?)"
             try:
                 return parse_crm_mon(text)
+            except CrmMonRefused as refused:
+                return refused.said
             except ParseError:
-                refused = _error_status(text)
-                if refused:
-                    return refused
                 if last_try:
                     raise
         raise AssertionError("unreachable")
@@ -152,22 +152,3 @@ class PacemakerCluster(ClusterManager):
         if not text.strip() or text.strip().lower().startswith("0 event"):
             return []
         return parse_stonith_history(text)
-
-
-_ERROR_STATUS = re.compile(r'<status\s+code="(\d+)"\s+message="([^"]*)"')
-_ERRORS = re.compile(r"<error>([^<]*)</error>")
-
-
-def _error_status(text: str) -> str | None:
-    """crm_mon's own error, when its XML says one instead of the cluster's status: a failure code
-    (`<status code="102" message="Not connected">`), or, while pacemaker is starting, code 0 with
-    errors and no <summary> ("Could not connect to the CIB: ...")."""
-    found = _ERROR_STATUS.search(text)
-    if found and found.group(1) != "0":
-        return f"{found.group(2)} (code {found.group(1)})"
-    if not text.strip():
-        return "no output (is pacemaker running?)"
-    errors = _ERRORS.findall(text)
-    if errors and "<summary" not in text and text.rstrip().endswith("</pacemaker-result>"):
-        return "; ".join(errors) + " (pacemaker still starting)"
-    return None

@@ -29,7 +29,7 @@ from ._common import ParseError
 from .bonding import BondSlave, BondStatus, parse_bonding
 from .clustat import ClusterMember, ClusterService, ClusterStatus, parse_clustat
 from .cman import CmanNode, CmanStatus, parse_cman_nodes, parse_cman_status
-from .crm_mon import CrmFailure, CrmNode, CrmResource, CrmStatus, parse_crm_mon
+from .crm_mon import CrmFailure, CrmMonRefused, CrmNode, CrmResource, CrmStatus, parse_crm_mon
 from .drbd import DrbdMinor, DrbdStatus, parse_drbd
 from .fencing import FenceEvent, parse_stonith_history
 from .ip_link import IpLink, parse_ip_link

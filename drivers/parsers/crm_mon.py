@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from ._common import ParseError, element_text, parse_xml
 from .fencing import FenceEvent
 
-__all__ = ["CrmNode", "CrmResource", "CrmFailure", "CrmStatus", "parse_crm_mon"]
+__all__ = ["CrmNode", "CrmResource", "CrmFailure", "CrmStatus", "CrmMonRefused", "parse_crm_mon"]
+
+
+class CrmMonRefused(ParseError):
+    """crm_mon answered, in well-formed XML, with its own error instead of the cluster's status
+    (pacemaker stopped, or still starting). ``said`` is that answer in one line."""
+
+    def __init__(self, reason: str, line: str | None, said: str) -> None:
+        super().__init__(reason, line)
+        self.said = said
 
 
 @dataclass(frozen=True)
@@ -131,11 +140,13 @@ def parse_crm_mon(text: str) -> CrmStatus:
     if summary is None:
         status = root.find("status")
         if status is not None and status.get("code") not in (None, "0"):
-            raise ParseError(f"crm_mon XML: crm_mon failed (code {status.get('code')}: "
-                             f"{status.get('message')})", element_text(status))
+            code, message = status.get("code"), status.get("message")
+            raise CrmMonRefused(f"crm_mon XML: crm_mon failed (code {code}: {message})", element_text(status),
+                                f"{message} (code {code})")
         errors = [e.text or "" for e in root.iterfind("status/errors/error")]
         if errors:  # pacemaker 2.1 while its CIB is not up yet: code 0 ("OK"), exit 0, no cluster status
-            raise ParseError(f"crm_mon XML: no cluster status: {'; '.join(errors)}", element_text(root))
+            raise CrmMonRefused(f"crm_mon XML: no cluster status: {'; '.join(errors)}", element_text(root),
+                                "; ".join(errors) + " (pacemaker still starting)")
         raise ParseError("crm_mon XML: no <summary> element", element_text(root))
 
     nodes = {}

@@ -106,5 +106,13 @@ def bmc_power(endpoints: dict[str, Any], node: str, action: str) -> None:
         bmc.close()
 
 
+def lab_pdu(endpoints: dict[str, Any], pdu: str) -> Any:
+    """The PDU through netlab's relay (close it after use)."""
+    from drivers.pdu import ApcPdu
+
+    ep = endpoints["pdus"][pdu]
+    return ApcPdu(pdu, ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], settle_timeout=10)
+
+
 def everyone_in(prefix: str) -> list[int]:
     return [pid for name in ns.netns_list(prefix) for pid in ns.netns_pids(name) if pid != os.getpid()]

@@ -20,7 +20,7 @@ from netlab import NetlabError, Plan, down, events, start_netlab
 from netlab import nodes as netlab_nodes
 from netlab import ns
 
-from .conftest import bmc_power, everyone_in, host_mount_lines, leftovers, node_bmc, node_shell, wait_until
+from .conftest import bmc_power, everyone_in, host_mount_lines, lab_pdu, leftovers, node_bmc, node_shell, wait_until
 
 PREFIX = "hb-"
 NODES = ("node-a", "node-b")
@@ -94,10 +94,7 @@ def lab_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
     bare_lab = request.getfixturevalue("bare_lab")
     if bare_lab.proc is not None and bare_lab.proc.poll() is not None:
         return  # the teardown test stopped it
-    from drivers.pdu import ApcPdu
-
-    ep = bare_lab.endpoints["pdus"]["pdu1"]
-    pdu = ApcPdu("pdu1", ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], settle_timeout=10)
+    pdu = lab_pdu(bare_lab.endpoints, "pdu1")
     try:
         for outlet in range(1, 5):
             if pdu.outlet_status(outlet) != "on":
@@ -224,11 +221,8 @@ def test_bmc_power_off_and_on_act_on_that_node_only(bare_lab: Any) -> None:
 
 
 def test_pdu_outlet_feeds_the_node_and_its_bmc(bare_lab: Any) -> None:
-    from drivers.pdu import ApcPdu
-
-    ep = bare_lab.endpoints["pdus"]["pdu1"]
     bmc = bare_lab.endpoints["nodes"]["node-a"]["bmc"]
-    pdu = ApcPdu("pdu1", ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], settle_timeout=10)
+    pdu = lab_pdu(bare_lab.endpoints, "pdu1")
     try:
         assert pdu.outlet_name(1) == "node-a" and pdu.outlet_status(1) == "on"
         assert bmc_answers(bmc["host"], int(bmc["port"]), timeout=2)
@@ -334,10 +328,7 @@ def test_a_port_shut_over_snmp_fails_the_bond_over_and_it_returns_after_updelay(
 
 
 def test_a_switch_without_power_drops_every_port_and_boots_with_link_bounces(bare_lab: Any) -> None:
-    from drivers.pdu import ApcPdu
-
-    ep = bare_lab.endpoints["pdus"]["pdu1"]
-    pdu = ApcPdu("pdu1", ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], settle_timeout=10)
+    pdu = lab_pdu(bare_lab.endpoints, "pdu1")
     since = time.time()
     try:
         assert pdu.outlet_name(3) == "sw-a"
