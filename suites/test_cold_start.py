@@ -18,6 +18,7 @@ from drivers.errors import HacertError, LabError
 from fixtures.guard import describe_status, fence_rounds, find_service, is_online, where_running
 from fixtures.inventory import Inventory
 from fixtures.plan import plan_steps
+from suites._moments import Edge, Moment
 
 FEATURE = "Cold stop and cold start"
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
@@ -97,8 +98,9 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
     with record.step(f"power every node on through IPMI within post_join_delay ({inv.cluster.post_join_delay:g} s)"):
         powered: dict[str, float] = {}
         for node in nodes:
+            asked = time.time()
             lab.bmc(node).power_on()
-            powered[node] = time.time()
+            powered[node] = Moment(asked, time.time()).t  # the chassis came on within the call
         t0 = min(powered.values())
         spread = max(powered.values()) - t0
         record.number("power-on spread", spread, "s", expected=f"< {inv.cluster.post_join_delay:g}")
@@ -108,20 +110,18 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
     with record.step(f"wait up to {expect.cold_start_timeout:g} s for quorum, every member and the storage services"):
         storage = {svc.name: svc.home for svc in inv.services if svc.storage}
         deadline = t0 + expect.cold_start_timeout
-        quorate_at = members_at = storage_at = None
+        quorate, members, storage_up = Edge(t0), Edge(t0), Edge(t0)
         status = None
         while True:
             looked = time.time()
             status = _status(lab, nodes)
-            if status is not None:
-                if quorate_at is None and status.quorate:
-                    quorate_at = looked
-                if members_at is None and status.quorate and all(is_online(inv, status, n) for n in nodes):
-                    members_at = looked
-                if members_at is not None and storage_at is None and all(
-                        where_running(inv, status, name) == home or (home is None and where_running(inv, status, name))
-                        for name, home in storage.items()):
-                    storage_at = looked
+            answered = time.time()
+            up = status is not None and status.quorate
+            quorate.look(up, looked, answered)
+            members.look(up and all(is_online(inv, status, n) for n in nodes), looked, answered)
+            storage_up.look(members.t is not None and status is not None and all(
+                where_running(inv, status, name) == home or (home is None and where_running(inv, status, name))
+                for name, home in storage.items()), looked, answered)
             fences = _fences(lab, marks)
             if fences:
                 late = [n for n in nodes if status is None or not is_online(inv, status, n)]
@@ -129,12 +129,14 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
                      + (f"{', '.join(late)} did not join within post_join_delay ({inv.cluster.post_join_delay:g} s); "
                         if late else "")
                      + f"last cluster state: {describe_status(inv, status)}")
-            if storage_at is not None:
+            if storage_up.t is not None:
                 break
             if time.time() >= deadline:
                 fail(f"the cluster did not come back within {expect.cold_start_timeout:g} s of power-on: "
                      f"last cluster state: {describe_status(inv, status)}")
             time.sleep(POLL)
+        quorate_at, members_at, storage_at = quorate.t, members.t, storage_up.t
+        assert quorate_at is not None and members_at is not None and storage_at is not None
         record.number("power-on to quorum", quorate_at - t0, "s")
         record.number("power-on to all members", members_at - t0, "s")
         record.number("power-on to storage started", storage_at - t0, "s")

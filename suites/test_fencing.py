@@ -47,6 +47,7 @@ from fixtures.inventory import Inventory, Node
 from fixtures.plan import plan_steps
 
 from suites._hang import hang, hang_words
+from suites._moments import Edge, Moment
 
 FEATURE = "Fencing"
 pytestmark = pytest.mark.destructive
@@ -60,48 +61,6 @@ METHOD_WORDS = {"ipmi": "IPMI", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
 def fail(message: str) -> None:
     """End the case as a failure of the cluster; the message is also the summary's diagnosis."""
     pytest.fail(message, pytrace=False)
-
-
-# ---------------------------------------------------------------- moments
-
-
-@dataclass(frozen=True)
-class Moment:
-    """When something happened: after `before` (a look that did not see it yet), by `after`
-    (the look that saw it); `stamp` is the whole second its syslog line carries, if any."""
-
-    before: float
-    after: float
-    stamp: float | None = None
-
-    @property
-    def t(self) -> float:
-        low, high = self.before, self.after
-        if self.stamp is not None:
-            narrowed = (max(low, self.stamp), min(high, self.stamp + 1.0))
-            if narrowed[0] <= narrowed[1]:  # the node's clock agrees with ours: use both
-                low, high = narrowed
-        return (low + high) / 2
-
-
-class Edge:
-    """The first time a repeated look sees a condition true."""
-
-    def __init__(self, since: float) -> None:
-        self._previous = since
-        self.moment: Moment | None = None
-
-    def look(self, seen: bool, start: float, end: float, stamp: float | None = None) -> None:
-        if self.moment is None and seen:
-            self.moment = Moment(self._previous, end, stamp)
-        elif self.moment is not None and self.moment.stamp is None and stamp is not None:
-            # the syslog line of the same event reached us a look later (status said it first)
-            self.moment = Moment(self.moment.before, self.moment.after, stamp)
-        self._previous = start
-
-    @property
-    def t(self) -> float | None:
-        return self.moment.t if self.moment else None
 
 
 def syslog_events(lines: list[str]) -> list[Any]:
