@@ -24,6 +24,9 @@ FEATURE = "Cold stop and cold start"
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
 
 POLL = 0.1
+FENCE_CHECK_EVERY = 1.0
+"""Seconds between reads of the nodes' syslogs for fences while waiting for the cluster: reading
+them between every two status looks would widen the looks' brackets around each moment."""
 
 
 def fail(message: str) -> None:
@@ -112,6 +115,7 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
         deadline = t0 + expect.cold_start_timeout
         quorate, members, storage_up = Edge(t0), Edge(t0), Edge(t0)
         status = None
+        fences_read_at = 0.0
         while True:
             looked = time.time()
             status = _status(lab, nodes)
@@ -122,7 +126,10 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
             storage_up.look(members.t is not None and status is not None and all(
                 where_running(inv, status, name) == home or (home is None and where_running(inv, status, name))
                 for name, home in storage.items()), looked, answered)
-            fences = _fences(lab, marks)
+            fences = []
+            now = time.time()
+            if storage_up.t is not None or now >= deadline or now - fences_read_at >= FENCE_CHECK_EVERY:
+                fences, fences_read_at = _fences(lab, marks), time.time()
             if fences:
                 late = [n for n in nodes if status is None or not is_online(inv, status, n)]
                 fail(f"{'; '.join(fences)} during the cold start: "
