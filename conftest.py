@@ -7,4 +7,4 @@ apply to suites/ (the certification matrix) and tests/ (the harness's own tests)
 - fixtures.locks:  one lock per device, so labs sharing a PDU never act on it at once
 """
 
-pytest_plugins = ["fixtures.plugin", "fixtures.guard", "fixtures.report", "fixtures.locks"]
+pytest_plugins = ["fixtures.plugin", "fixtures.verdicts", "fixtures.guard", "fixtures.report", "fixtures.locks"]

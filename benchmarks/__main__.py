@@ -24,6 +24,7 @@ from typing import Any
 from benchmarks import imposed, truth
 from benchmarks.resources import ProcessSampler
 from benchmarks.runs import DEFAULT_INVENTORY, ROOT, SuiteRun, bytecode_cached_env, lab_copies
+from fixtures.report_summary import latest_summary_path
 
 TARGETS = {
     "p1_overhead_ratio": ("<=", 1.10),
@@ -127,7 +128,6 @@ def p4(work: Path, quick: bool) -> dict[str, Any]:
 
 
 def p1_p2(work: Path, quick: bool) -> dict[str, Any]:
-    from fixtures.inventory import load_inventory
 
     what = "quick subset" if quick else "the whole matrix"
     say(f"P1 overhead and P2 precision: {what} on {DEFAULT_INVENTORY.relative_to(ROOT)}")
@@ -211,7 +211,7 @@ def p3(work: Path, quick: bool) -> dict[str, Any]:
 
         run.run(1200, during=watch)
         walls[n] = run.wall
-        counts = run.counts() if (run.summary_dir / "summary.json").is_file() else {}
+        counts = run.counts() if latest_summary_path(run.summary_dir).is_file() else {}
         labs = sampler[0].of("lab") if sampler else []
         workers = sampler[0].of("worker") if sampler else []
         cpu = statistics.mean(p.cpu_s for p in labs) if labs else None

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from benchmarks.probe import ENV as PROBE_ENV
 from benchmarks.probe import read_probes
+from fixtures.report_summary import latest_summary_path
 from tests.support.suite_runs import REPO, RunFolder, suite_env, write_inventory
 
 ROOT = REPO
@@ -128,7 +129,7 @@ class SuiteRun(RunFolder):
     # ------------------------------------------------------------ outputs
 
     def summary(self) -> dict[str, Any]:
-        path = self.summary_dir / "summary.json"
+        path = latest_summary_path(self.summary_dir)
         if not path.is_file():
             raise RuntimeError(f"run {self.name} wrote no summary.json (exit {self.returncode}):\n{self.output[-4000:]}")
         return json.loads(path.read_text())

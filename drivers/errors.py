@@ -67,6 +67,25 @@ class CommandFailed(LabError):
         super().__init__(device, address, attempted, detail)
 
 
+class ClusterError(HacertError):
+    """The cluster, not the lab: a request the procedure made that the cluster manager refused
+    or did not carry out. A verdict on the cluster (a failure), never a lab error."""
+
+
+class ClusterRefused(ClusterError):
+    """The cluster manager answered a request (migrate, relocate, enable, fence) and refused it:
+    the command reached a node and exited non-zero."""
+
+    def __init__(self, node: str, command: str, exit_code: int | None, stdout: str = "", stderr: str = "") -> None:
+        self.node = node
+        self.command = command
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+        said = " | ".join((stderr or stdout).strip().splitlines()[-3:])
+        super().__init__(f"the cluster refused {command!r} on {node} (exit code {exit_code})" + (f": {said}" if said else ""))
+
+
 class WaitTimeout(HacertError):
     """A bounded wait ran out: what was awaited, the deadline, the last state seen."""
 

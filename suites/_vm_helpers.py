@@ -16,9 +16,21 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from drivers.errors import DeviceUnreachable, HacertError
-from drivers.parsers import ParseError, PingReply, PingStats, parse_drbd, parse_ping_line
-from fixtures.guard import describe_status, find_service, is_online, node_of, where_running
+from drivers.parsers import (
+    ParseError,
+    PingReply,
+    PingStats,
+    parse_drbd,
+    parse_ping_line,
+)
 from fixtures.inventory import Inventory
+from hacert.cluster_state import (
+    describe_status,
+    find_service,
+    is_online,
+    node_of,
+    where_running,
+)
 
 POLL = 0.1
 """Seconds between two looks at the cluster while waiting for it."""

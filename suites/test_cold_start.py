@@ -10,14 +10,16 @@ check every VM runs where it belongs and that nothing was fenced on the way.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from drivers.errors import HacertError, LabError
-from fixtures.guard import describe_status, fence_rounds, find_service, is_online, where_running
 from fixtures.inventory import Inventory
 from fixtures.plan import plan_steps
+from hacert.cluster_state import describe_status, find_service, is_online, where_running
+from hacert.fence_record import fence_rounds
+from hacert.verdict import ClusterFailure
 from suites._moments import Edge, Moment
 
 FEATURE = "Cold stop and cold start"
@@ -29,9 +31,9 @@ FENCE_CHECK_EVERY = 1.0
 them between every two status looks would widen the looks' brackets around each moment."""
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """End the case as a failure of the cluster; the message is also the summary's diagnosis."""
-    pytest.fail(message, pytrace=False)
+    raise ClusterFailure(message)
 
 
 def _status(lab: Any, via: list[str]) -> Any | None:

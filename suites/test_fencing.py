@@ -24,28 +24,35 @@ import copy
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from drivers.errors import HacertError, LabError
 from drivers.parsers._common import ParseError
-from drivers.parsers.syslog import CorosyncMembers, CorosyncProcessorFailed, parse_syslog_events
-from fixtures.guard import (
-    REBOOTING_METHODS,
-    FenceRound,
-    fence_method,
-    describe_status,
-    fence_rounds,
-    find_service,
-    is_online,
-    member_state,
-    method_of_agent,
-    where_running,
+from drivers.parsers.syslog import (
+    CorosyncMembers,
+    CorosyncProcessorFailed,
+    parse_syslog_events,
 )
 from fixtures.inventory import Inventory, Node
 from fixtures.plan import plan_steps
-
+from hacert.cluster_state import (
+    describe_status,
+    find_service,
+    is_online,
+    member_state,
+    where_running,
+)
+from hacert.fence_record import (
+    REBOOTING_METHODS,
+    FenceRound,
+    fence_method,
+    fence_rounds,
+    method_of_agent,
+)
+from hacert.scope import require_independent_fence
+from hacert.verdict import ClusterFailure, Inconclusive, NotApplicable
 from suites._hang import hang, hang_words
 from suites._moments import Edge, Moment
 
@@ -58,9 +65,9 @@ POLL = 0.1
 METHOD_WORDS = {"ipmi": "IPMI", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """End the case as a failure of the cluster; the message is also the summary's diagnosis."""
-    pytest.fail(message, pytrace=False)
+    raise ClusterFailure(message)
 
 
 def syslog_events(lines: list[str]) -> list[Any]:
@@ -293,7 +300,6 @@ def wait_rejoined(watch: FenceWatch, after: float, what: str) -> float:
            if alive else "it never came back (SSH does not answer)")
     fail(f"{victim.name} did not rejoin the cluster within {timeout:g} s of {what}: {why}; "
          f"last cluster state: {watch.state_text()}")
-    raise AssertionError("unreachable")
 
 
 def _answers(lab: Any, node: str) -> bool:
@@ -347,7 +353,6 @@ def wait_services_home(watch: FenceWatch, after: float) -> float:
     missing = [name for name, edge in edges.items() if edge.moment is None]
     fail(f"{victim.name} rejoined but its services were not back within {timeout:g} s: "
          f"{', '.join(missing)} not running on it; last cluster state: {watch.state_text()}")
-    raise AssertionError("unreachable")
 
 
 def _fails_back(inv: Inventory, name: str) -> bool:
@@ -415,7 +420,7 @@ def test_hang_and_fence(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     node = inv.node(victim.node)
     expect = inv.expectations
     if not inv.peers(node.name):
-        pytest.skip(f"not applicable: {node.name} has no peer to fence it")
+        raise NotApplicable(f"{node.name} has no peer to fence it")
     first = node.fence[0] if node.fence else None
     record.subject(node.name)
     record.title(f"Hang {node.name} — a survivor fences it by {METHOD_WORDS.get(first or '', first or 'nothing')}")
@@ -519,10 +524,9 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     record.subject(node.name)
     record.title(f"Cut {node.name}'s power — IPMI fails, the PDU fences it")
     record.story("Testing Fencing: cut the victim's power")
+    require_independent_fence(inv, node)
     if not node.power:
-        pytest.skip(f"not applicable: {node.name} has no PDU outlet in the inventory: its power cannot be cut")
-    if "pdu" not in node.fence:
-        pytest.skip(f"not applicable: {node.name}'s fence methods ({', '.join(node.fence)}) have no PDU: the cluster could not fence a power cut")
+        raise NotApplicable(f"{node.name} has no PDU outlet in the inventory: its power cannot be cut")
 
     with record.step("audit the lab healthy"):
         guard.audit()
@@ -642,9 +646,9 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     node = inv.node(victim.node)
     expect = inv.expectations
     if "scsi" not in node.fence:
-        pytest.skip(f"not applicable: {node.name} is not fenced by SCSI-3 reservations (its fence methods: {', '.join(node.fence)})")
+        raise NotApplicable(f"{node.name} is not fenced by SCSI-3 reservations (its fence methods: {', '.join(node.fence)})")
     if inv.cluster.manager != "rgmanager":
-        pytest.skip("not applicable: the SCSI-3 check reads cman_tool; this cluster runs pacemaker")
+        raise Inconclusive("hacert reads the votes of a SCSI-3 fence from cman_tool; it cannot judge one on pacemaker")
     record.subject(node.name)
     record.title(f"Hang {node.name} — its SCSI-3 key is removed from the shared disk")
     record.story("Test node failure and IO fencing (SCSI-3 persistent reservations)")

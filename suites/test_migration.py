@@ -11,14 +11,12 @@ and every node it may run on, and every non-storage service and member:
 from __future__ import annotations
 
 import time
-from typing import Any
-
-import pytest
+from typing import Any, NoReturn
 
 from drivers.errors import HacertError
 from fixtures.inventory import Inventory
 from fixtures.plan import plan_steps
-
+from hacert.verdict import ClusterFailure
 from suites._vm_helpers import (
     DomainPoller,
     PingWatch,
@@ -35,9 +33,9 @@ from suites._vm_helpers import (
 FEATURE = "Migration"
 
 
-def fail(record: Any, diagnosis: str, detail: str = "") -> None:
+def fail(record: Any, diagnosis: str, detail: str = "") -> NoReturn:
     record.diagnosis(diagnosis)
-    pytest.fail(diagnosis + (f": {detail}" if detail else ""), pytrace=False)
+    raise ClusterFailure(diagnosis + (f": {detail}" if detail else ""))
 
 
 def evidence(record: Any, lab: Any, window: SyslogWindow, before: str, via: list[str], pings: list[Any]) -> None:

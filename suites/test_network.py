@@ -35,9 +35,15 @@ from fixtures.inventory import Bond, Inventory, SlaveLink
 from fixtures.plan import plan_steps
 from fixtures.report_syslog import merge_syslog
 from fixtures.waiting import WaitTimeout, sleep_demanded, wait_for
-
+from hacert.verdict import ClusterFailure
 from suites._network_helpers import (
-    BondChange, BondWatcher, ClusterWatcher, FloodResult, PingFlood, Timeline, describe_membership_change,
+    BondChange,
+    BondWatcher,
+    ClusterWatcher,
+    FloodResult,
+    PingFlood,
+    Timeline,
+    describe_membership_change,
 )
 
 FEATURE = "Network redundancy"
@@ -335,7 +341,7 @@ def _require_primary(scene: Scene, node: str, bond: Bond) -> None:
 
 def _fail(scene: Scene, message: str) -> NoReturn:
     scene.record.diagnosis(message)
-    raise AssertionError(message)
+    raise ClusterFailure(message)
 
 
 # ---------------------------------------------------------------- per-bond cable pulls

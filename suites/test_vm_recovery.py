@@ -15,15 +15,16 @@ of the lab (never from the harness host).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
-from drivers.errors import HacertError
-from fixtures.guard import fence_rounds
+from fixtures.guard import LabNotReady
 from fixtures.inventory import Inventory
 from fixtures.plan import plan_steps
-
+from hacert.fence_record import fence_rounds
+from hacert.scope import require_relocation
+from hacert.verdict import ClusterFailure, NotApplicable
 from suites._hang import hang, hang_words
 from suites._vm_helpers import (
     PingLog,
@@ -50,14 +51,14 @@ def ordinal(n: int) -> str:
     return ORDINALS.get(n, f"{n}th")
 
 
-def fail(record: Any, diagnosis: str, detail: str = "") -> None:
+def fail(record: Any, diagnosis: str, detail: str = "") -> NoReturn:
     record.diagnosis(diagnosis)
-    pytest.fail(diagnosis + (f": {detail}" if detail else ""), pytrace=False)
+    raise ClusterFailure(diagnosis + (f": {detail}" if detail else ""))
 
 
-def not_ready(why: str) -> HacertError:
+def not_ready(why: str) -> LabNotReady:
     """A lab that cannot start the case is an error of the case, not a cluster failure."""
-    return HacertError(f"lab not ready: {why}")
+    return LabNotReady(why)
 
 
 def started(inv: Inventory, name: str, avoid: str | None = None) -> Any:
@@ -102,8 +103,7 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
     destroys = expect.max_restarts + 1
     label_case(record, FEATURE, name, "Uncontrolled VM failure: destroy the VM until the cluster relocates it",
                f"Destroy {name} {destroys} times — restarted in place {expect.max_restarts} times, then relocated")
-    if len(possible_hosts(inv, name)) < 2:
-        pytest.skip(f"not applicable: {name} may run on one node only (its failover domain): there is nowhere to relocate it")
+    require_relocation(inv, name)
     via = [n.name for n in inv.nodes]
 
     status = audit_healthy(record, guard)
@@ -170,14 +170,6 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
         if moments:
             record.attach_timeline(moments, log.closed_gaps(), t0=moments[0][0])
     record.diagnosis(f"{name} restarted on {host} {expect.max_restarts} times, relocated to {owner} on destroy #{destroys}")
-
-
-def possible_hosts(inv: Inventory, vm: str) -> list[str]:
-    """Nodes the cluster may run `vm` on: a restricted domain's members, else every node."""
-    spec = inv.vm(vm)
-    if spec.domain and inv.domain(spec.domain).restricted:
-        return list(inv.domain(spec.domain).nodes)
-    return [n.name for n in inv.nodes]
 
 
 # ---------------------------------------------------------------- withdraw and rejoin
@@ -288,7 +280,7 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
             look = watch_cluster(lab, others, lambda s: online(inv, s, name), expect.rejoin_timeout)
             if not look.met:
                 fail(record, f"{name} did not rejoin the cluster within {expect.rejoin_timeout:g} s of its reboot",
-                     f"the cluster still lists it offline; its cluster stack did not start")
+                     "the cluster still lists it offline; its cluster stack did not start")
             record.number("reboot to rejoin", look.at - cycled, "s", expected=f"< {expect.rejoin_timeout:g}")
         with record.step(f"wait up to {expect.services_back_timeout:g} s for {name}'s stack and storage"):
             look = watch_cluster(lab, others, storage_started(inv, name), expect.services_back_timeout)
@@ -345,7 +337,7 @@ def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -
     status = audit_healthy(record, guard)
     victims = running_vms(inv, status, name)
     if not victims:
-        pytest.skip(f"not applicable: {name} hosts no VM: this case has no VM to recover")
+        raise NotApplicable(f"{name} hosts no VM: this case has no VM to recover")
     before = cluster_text(lab, survivors)
     window = SyslogWindow(lab)
     pings = {v: PingWatch(lab, ping_source(inv, v, avoid={name}), inv.vm(v).address, expect.ping_interval, v)

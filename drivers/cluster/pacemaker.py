@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from ..errors import CommandFailed, DeviceUnreachable
+from ..errors import ClusterRefused, DeviceUnreachable
 from ..parsers import CrmMonRefused, FenceEvent, ParseError, parse_crm_mon, parse_stonith_history
 from .base import (DISABLED, FAILED, MIGRATING, STARTED, STARTING, STOPPED, STOPPING, ClusterManager, ClusterStatus,
                    Member, NoNodeAnswers, ServiceState)
@@ -106,14 +106,14 @@ class PacemakerCluster(ClusterManager):
         cmd = "pcs " + " ".join(shlex.quote(a) for a in args)
         result = self._run(node, cmd, check=False)
         if result.exit_code != 0:
-            raise CommandFailed(node, "pcs", cmd, result.exit_code, result.stdout, result.stderr)
+            raise ClusterRefused(node, cmd, result.exit_code, result.stdout, result.stderr)
         return result.stdout
 
     def enable(self, svc: str, node: str | None = None, via: str | None = None) -> None:
         if node is not None:
             try:
                 self._pcs(["resource", "move", svc, self.member_name(node)], via)
-            except CommandFailed as exc:
+            except ClusterRefused as exc:
                 # pcs 0.11 moves only a running resource ("...as it is not running at the moment");
                 # a stopped one starts where its location preferences put it
                 if "not running" not in str(exc):

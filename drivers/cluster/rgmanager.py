@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from ..errors import CommandFailed
+from ..errors import ClusterRefused
 from ..parsers import ParseError, parse_clustat, parse_cman_status
 from .base import (
     DISABLED,
@@ -93,7 +93,7 @@ class RgmanagerCluster(ClusterManager):
         cmd = "clusvcadm " + " ".join(shlex.quote(a) for a in args)
         result = self._run(node, cmd, check=False)
         if result.exit_code != 0:
-            raise CommandFailed(node, "clusvcadm", cmd, result.exit_code, result.stdout, result.stderr)
+            raise ClusterRefused(node, cmd, result.exit_code, result.stdout, result.stderr)
         return result.stdout
 
     def enable(self, svc: str, node: str | None = None, via: str | None = None) -> None:

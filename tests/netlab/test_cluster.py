@@ -15,6 +15,7 @@ import pytest
 
 from fixtures.inventory import load_inventory
 from fixtures.lab import Lab
+from fixtures.report_summary import latest_summary_path
 from netlab import events, start_netlab
 
 from .conftest import FULL_MATRIX, REPO, leftovers, wait_until
@@ -141,7 +142,7 @@ def run_suites(netlab_lab: Lab, tmp_path: Path, *args: str, timeout: float = 900
         [sys.executable, "-m", "pytest", *args, "--inventory", str(INVENTORY), "-q", "-p", "no:cacheprovider",
          "--alluredir", str(tmp_path / "allure"), "--summary-dir", str(tmp_path / "summary")],
         cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    summary = json.loads((tmp_path / "summary" / "summary.json").read_text())
+    summary = json.loads(latest_summary_path(tmp_path / "summary").read_text())
     rows = summary.get("cases") or summary.get("rows") or []
     print("\n".join(f"{r['id']}: {r['verdict']} in {r.get('duration_s') or 0:.0f} s; "
                     + "; ".join(f"{n['name']} = {n['value']}" for n in r["numbers"]) for r in rows), file=sys.stderr)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from fixtures.report_summary import latest_summary_path
 from labsim.core import read_event_log
 from tests.support import suite_runs as shared
 from tests.support.suite_runs import REPO
@@ -45,7 +46,7 @@ class Finished:
         return shared.junit_outcomes(self.folder / "junit.xml")
 
     def summary(self) -> dict[str, Any]:
-        path = self.folder / "summary" / "summary.json"
+        path = latest_summary_path(self.folder / "summary")
         return json.loads(path.read_text()) if path.exists() else {"cases": []}
 
     def rows(self) -> dict[str, dict[str, Any]]:

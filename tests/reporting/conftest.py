@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.report_summary import latest_summary_path
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
@@ -72,7 +74,7 @@ class ExampleLab:
 
     @property
     def summary(self) -> dict:
-        return json.loads((self.path / "reports" / "summary.json").read_text())
+        return json.loads(latest_summary_path(self.path / "reports").read_text())
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """pytest on the example suite; results in reports/allure-results (cleaned first)."""

@@ -61,12 +61,12 @@ def test_summary_lists_the_failed_case_with_its_diagnosis_and_the_allure_numbers
     assert [s["name"] for s in hang["steps"]] == ["hang an-node01 with echo c > /proc/sysrq-trigger", "wait for an-node02 to fence it"]
     assert hang["title"] == "Hang an-node01 — an-node02 fences it by IPMI" and hang["subject"] == "an-node01"
 
-    md = (example_lab.path / "reports" / "summary.md").read_text()
+    md = (example_lab.path / "reports" / "partial" / "summary.md").read_text()
     row = next(line for line in md.splitlines() if "test_vm_restart" in line)
     assert "| No |" in row and "VM down = 42 s (expected <= 15 s)" in row and "still down after 42 s" in row
     assert f"allure-report/index.html#{failed['allure']['report_id']}" in row
     assert "## Sign-off" in md and "| Signature | |" in md
-    html = (example_lab.path / "reports" / "summary.html").read_text()
+    html = (example_lab.path / "reports" / "partial" / "summary.html").read_text()
     assert 'id="overall">FAIL<' in html
     assert not re.search(r"<script|<link|\bsrc=|url\(|https?://", html), "the summary HTML must be self-contained"
 
@@ -101,7 +101,7 @@ def test_no_secret_reaches_any_file_or_the_terminal(ran) -> None:
     example_lab, done = ran
     files = [p for p in (example_lab.path / "reports").rglob("*") if p.is_file()]
     assert len([p for p in files if "attachment" in p.name]) >= 4
-    assert (example_lab.path / "reports" / "summary.json") in files
+    assert (example_lab.path / "reports" / "partial" / "summary.json") in files
     leaks = [(str(p), s) for p in files for s in all_secrets() if s.encode() in p.read_bytes()]
     assert leaks == []
     assert not [s for s in all_secrets() if s in done.stdout + done.stderr]
@@ -139,13 +139,13 @@ def test_render_without_an_allure_cli_says_how_to_get_it(ran) -> None:
     done = example_lab.render(env={"HACERT_ALLURE": "none"})
     assert done.returncode == 3
     assert "npm install" in done.stderr and "allure" in done.stderr
-    assert (example_lab.path / "reports" / "summary.html").exists()
+    assert (example_lab.path / "reports" / "partial" / "summary.html").exists()
     assert list(example_lab.results.glob("*-result.json"))
     assert not example_lab.report.exists()
 
 
 def test_a_run_that_runs_no_case_leaves_the_last_summary_alone(example_lab: ExampleLab) -> None:
-    summary = example_lab.path / "reports" / "summary.json"
+    summary = example_lab.path / "reports" / "partial" / "summary.json"
     summary.parent.mkdir(parents=True)
     summary.write_text('{"kept": true}')
     done = example_lab.run("--collect-only")

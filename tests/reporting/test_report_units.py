@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from drivers.errors import CommandFailed
 from drivers.redact import Secret
 from fixtures import report_secrets as secrets
 from fixtures.inventory import load_inventory
 from fixtures.report import classify, _Case
-from fixtures.report_allure import CATEGORIES
+from fixtures.report_allure import CATEGORIES, verdict_tag
 from fixtures.report_summary import build_summary, lab_description, render_html, render_markdown
 from fixtures.report_syslog import merge_syslog
 from fixtures.timeline import draw_timeline
+from hacert.verdict import CaseVerdict, ClusterFailure, Inconclusive, Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,8 +127,8 @@ def test_timeline_is_a_png_drawn_from_events_gaps_and_states() -> None:
     assert draw_timeline()[:4] == b"\x89PNG"
 
 
-LAB_MESSAGE = "drivers.errors.DeviceUnreachable: pdu2 (10.20.2.2:161): outlet status: no answer in 2 s"
-ASSERT_MESSAGE = "AssertionError: vm0001-dev was not restarted within 15 s\nassert 42.0 <= 15"
+LAB_MESSAGE = verdict_tag("lab error") + " DeviceUnreachable: pdu2 (10.20.2.2:161): outlet status: no answer in 2 s"
+FAILED_MESSAGE = verdict_tag("failed") + " vm0001-dev was not restarted within 15 s"
 
 
 def _category(status: str, message: str, trace: str = "", fullmatch: bool = True) -> str | None:
@@ -145,13 +147,17 @@ def _category(status: str, message: str, trace: str = "", fullmatch: bool = True
 
 
 @pytest.mark.parametrize("fullmatch", [True, False], ids=["allure2-java", "allure3-js"])
-def test_categories_separate_product_lab_harness_and_inconclusive(fullmatch: bool) -> None:
+def test_categories_follow_the_typed_verdict_not_the_exception_text(fullmatch: bool) -> None:
     assert _category("broken", LAB_MESSAGE, fullmatch=fullmatch) == "Lab device unreachable or misbehaving"
-    assert _category("failed", "Failed: lab not ready: an-node02 is not a member", fullmatch=fullmatch) == "Lab device unreachable or misbehaving"
-    assert _category("broken", "KeyError: 'x'", "raise CommandFailed(...)\ndrivers.errors.CommandFailed: x", fullmatch) == "Lab device unreachable or misbehaving"
-    assert _category("failed", ASSERT_MESSAGE, fullmatch=fullmatch) == "Cluster did not recover as required"
-    assert _category("broken", "KeyError: 'an-node03'", "KeyError", fullmatch) == "Harness error"
-    assert _category("skipped", "Skipped: inconclusive: no port state", fullmatch=fullmatch) == "Inconclusive"
+    assert _category("failed", FAILED_MESSAGE, fullmatch=fullmatch) == "Cluster did not recover as required"
+    # a refused migration is a cluster failure whatever its text says
+    refused = verdict_tag("failed") + " the cluster refused 'clusvcadm -M vm:vm0001-dev' (CommandFailed in the text)"
+    assert _category("failed", refused, fullmatch=fullmatch) == "Cluster did not recover as required"
+    assert _category("broken", verdict_tag("harness error") + " KeyError: 'an-node03'", fullmatch=fullmatch) == "Harness error"
+    # a harness error whose text names a lab error class stays a harness error
+    assert _category("broken", verdict_tag("harness error") + " TypeError: DeviceUnreachable()", fullmatch=fullmatch) == "Harness error"
+    assert _category("skipped", verdict_tag("inconclusive") + " no port state", fullmatch=fullmatch) == "Inconclusive"
+    assert _category("skipped", verdict_tag("not applicable") + " an-node03 hosts no VM", fullmatch=fullmatch) == "Not applicable to this lab's shape"
     assert _category("skipped", "Skipped: destructive case refused", fullmatch=fullmatch) is None
 
 
@@ -160,7 +166,7 @@ def test_categories_regexes_compile_in_javascript() -> None:
     if node is None:
         pytest.skip("node is not installed (Allure 3 needs it anyway)")
     script = ("const c = JSON.parse(process.argv[1]); const m = process.argv[2];"
-              "console.log(c.filter(r => r.messageRegex && new RegExp(r.messageRegex).test(m)).map(r => r.name).join('|'))")
+              "console.log(c.filter(r => r.messageRegex && new RegExp(r.messageRegex, 'u').test(m)).map(r => r.name).join('|'))")
     done = subprocess.run([node, "-e", script, json.dumps(CATEGORIES), LAB_MESSAGE], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Lab device unreachable or misbehaving"
@@ -170,17 +176,15 @@ def _case(**kw) -> _Case:
     return _Case(nodeid="t.py::x", title="x", feature="f", procedure="p", subject="s", **kw)
 
 
-def test_classify_tells_cluster_failures_from_lab_and_harness_errors() -> None:
-    failure = {"type": "AssertionError", "mro": ["AssertionError", "Exception"], "message": "did not fence", "when": "call"}
-    assert classify(_case(failure=failure)) == ("failed", "did not fence")
-    lab = {"type": "CommandFailed", "mro": ["CommandFailed", "LabError", "HacertError", "Exception"], "message": "n1: exit 1", "when": "call"}
-    assert classify(_case(failure=lab)) == ("lab error", "CommandFailed: n1: exit 1")
-    audit = {"type": "Failed", "mro": ["Failed", "OutcomeException"], "message": "lab not ready: sw1 port 3 down", "when": "setup"}
-    assert classify(_case(failure=audit))[0] == "lab error"
-    bug = {"type": "KeyError", "mro": ["KeyError", "LookupError", "Exception"], "message": "'x'", "when": "call"}
-    assert classify(_case(failure=bug)) == ("harness error", "KeyError: 'x'")
-    assert classify(_case(skip_reason="inconclusive: no port state")) == ("inconclusive", "no port state")
-    assert classify(_case(skip_reason="destructive case refused")) == ("skipped", "destructive case refused")
+def test_classify_reports_the_typed_verdict_with_the_suites_own_diagnosis() -> None:
+    failed = CaseVerdict.of(ClusterFailure("did not fence"))
+    assert classify(_case(verdict=failed)) == ("failed", "did not fence")
+    assert classify(_case(verdict=failed, diagnosis="fenced by the PDU, not IPMI")) == ("failed", "fenced by the PDU, not IPMI")
+    lab = CaseVerdict.of(CommandFailed("n1", "127.0.0.1:22", "run 'true'", 1))
+    assert classify(_case(verdict=lab)) == ("lab error", "CommandFailed: n1 (127.0.0.1:22): run 'true': exit code 1")
+    assert classify(_case(verdict=CaseVerdict.of(KeyError("x")))) == ("harness error", "KeyError: 'x'")
+    assert classify(_case(verdict=CaseVerdict.of(Inconclusive("no port state")))) == ("inconclusive", "no port state")
+    assert classify(_case(verdict=CaseVerdict(Verdict.SKIPPED, "destructive case refused"))) == ("skipped", "destructive case refused")
     assert classify(_case(diagnosis="fenced by ipmi in 12 s")) == ("passed", "fenced by ipmi in 12 s")
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from drivers.cluster.base import ClusterStatus, Member, ServiceState
 from drivers.errors import DeviceUnreachable
 from drivers.node import SyslogMark
-from fixtures.guard import expected_homes
 from fixtures.inventory import Inventory
+from hacert.cluster_state import expected_homes
 from tests.support.canned import bond_status
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from fixtures.report_summary import latest_summary_path
 from labsim.core import read_event_log
 from tests.support import suite_runs as shared
 from tests.support.suite_runs import REPO
@@ -50,7 +51,7 @@ class SuiteRun:
 
     @property
     def summary(self) -> dict[str, Any]:
-        return json.loads((self.folder / "summary" / "summary.json").read_text())
+        return json.loads(latest_summary_path(self.folder / "summary").read_text())
 
     def row(self, case: str) -> dict[str, Any]:
         for row in self.summary["cases"]:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.guard import Guard, LabNotReady, RestoreFailed, fence_rounds, method_of_agent
+from fixtures.guard import Guard, LabNotReady, RestoreFailed
 from fixtures.inventory import load_inventory
+from hacert.fence_record import fence_rounds, method_of_agent
 
 from .fake_lab import FakeLab, FakeState
 from .harness import ANVIL, REPO

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fixtures.report_summary import latest_summary_path
+
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventories" / "pacemaker3-sim.yaml"
 ONE_CASE_OF_EACH = [
@@ -34,7 +36,7 @@ def test_one_case_of_every_procedure_passes_on_a_three_node_pacemaker_lab(tmp_pa
         cwd=ROOT, capture_output=True, text=True, timeout=400,
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    summary = json.loads((tmp_path / "summary" / "summary.json").read_text())
+    summary = json.loads(latest_summary_path(tmp_path / "summary").read_text())
     verdicts = {case["case"]: case["verdict"] for case in summary["cases"]}
     assert len(verdicts) == len(ONE_CASE_OF_EACH), verdicts
     assert set(verdicts.values()) == {"passed"}, verdicts

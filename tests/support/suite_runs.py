@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from fixtures.inventory import load_inventory
+from fixtures.report_summary import latest_summary_path
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORIES = REPO / "inventories"
@@ -221,7 +222,7 @@ class SuiteRun(RunFolder):
 
     def summary(self) -> dict[str, Any]:
         if self._summary is None:
-            path = self.summary_dir / "summary.json"
+            path = latest_summary_path(self.summary_dir)
             assert path.is_file(), f"run {self.name} wrote no summary.json; its output:\n{self.output[-6000:]}"
             self._summary = json.loads(path.read_text())
         return self._summary

@@ -1,0 +1,1 @@
+"""hacert's library: the layers between the device drivers and the pytest plugin."""
