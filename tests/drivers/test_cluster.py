@@ -18,10 +18,11 @@ from drivers.cluster import (
     RgmanagerCluster,
     make_cluster_manager,
 )
-from drivers.errors import CommandFailed, DeviceUnreachable
+from drivers.errors import ClusterRefused, CommandFailed, DeviceUnreachable, LabError
 from drivers.node import CommandResult
 from drivers.virsh import Virsh
 from fixtures.inventory import load_inventory
+from hacert.verdict import Verdict, verdict_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -151,16 +152,18 @@ def test_rgmanager_command_construction(inventory) -> None:
     ]
 
 
-def test_rgmanager_refusal_is_command_failed(inventory) -> None:
+def test_a_refusal_of_the_cluster_is_cluster_refused_not_a_lab_error(inventory) -> None:
     class Refusing(FakeShell):
         def run(self, cmd, timeout=None, check=True):
             self.commands.append(cmd)
             return CommandResult("Member an-node02.alteeve.ca trying to migrate vm:vm0001-dev...Failure\n", "", 1, 0.01)
 
     manager = RgmanagerCluster({"an-node01": Refusing("an-node01")}, inventory)
-    with pytest.raises(CommandFailed) as caught:
+    with pytest.raises(ClusterRefused) as caught:
         manager.migrate("vm0001-dev", "an-node02")
     assert caught.value.exit_code == 1 and "Failure" in str(caught.value)
+    assert not isinstance(caught.value, LabError)
+    assert verdict_of(caught.value) == Verdict.FAILED
 
 
 def test_rgmanager_cman_status_and_fence_events(inventory) -> None:
