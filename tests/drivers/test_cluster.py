@@ -18,7 +18,7 @@ from drivers.cluster import (
     RgmanagerCluster,
     make_cluster_manager,
 )
-from drivers.errors import ClusterRefused, CommandFailed, DeviceUnreachable, LabError
+from drivers.errors import ClusterRefused, DeviceUnreachable, LabError
 from drivers.node import CommandResult
 from drivers.virsh import Virsh
 from fixtures.inventory import load_inventory
