@@ -87,6 +87,8 @@ class FloodResult:
     result: PingResult
     skipped: int = 0
     """Lines of the output that ping does not print (skipped one by one)."""
+    opened: float | None = None
+    """When the node had the command (its SSH channel open): ping's probes run from there."""
 
     @property
     def label(self) -> str:
@@ -110,10 +112,11 @@ class FloodResult:
     def unseen(self, longest: float, t0: float | None = None, needed: str = "") -> list[Unseen]:
         """The end of the run its output says nothing about, when longer than `longest` s (a flood that
         printed nothing, or stopped printing: what happened to the network then was not seen)."""
-        blind = (self.stopped - self.started) - self.covered
+        began = self.opened if self.opened is not None else self.started
+        blind = (self.stopped - began) - self.covered
         if blind <= longest:
             return []
-        start = self.started + self.covered
+        start = began + self.covered
         return [Unseen(f"the ping flood {self.label}", start, self.stopped, 0,
                        needed or "packets were lost then", None, t0)]
 
@@ -224,6 +227,7 @@ class PingFlood:
         self._clock = clock
         self._stream: _Stream | None = None
         self._started = 0.0
+        self._opened: float | None = None
         self.skipped = skipped if skipped is not None else SkippedLines("ping output")
 
     @property
@@ -233,6 +237,7 @@ class PingFlood:
     def start(self) -> None:
         self._started = self._clock()
         self._stream = self.shell.start_stream(self.command)
+        self._opened = self._clock()
 
     def replies_since(self, t: float) -> int:
         """How many probes answered with a -D time at or after `t`, so far (live)."""
@@ -260,7 +265,7 @@ class PingFlood:
         result = ping_result(output, mine, self.source)
         self.skipped.add(mine)
         return FloodResult(self.source, self.target, self.address, self.network, self.interval,
-                           self._started, stopped, output, result, mine.count)
+                           self._started, stopped, output, result, mine.count, self._opened)
 
 
 # ---------------------------------------------------------------- bond and link watcher

@@ -44,7 +44,7 @@ POLL = 0.1
 """Seconds between two looks at the cluster while waiting for it."""
 PING_BLIND = 3.0
 """Seconds of a ping's run its probes may leave unaccounted (its SSH channel opening and closing)."""
-DOMSTATE_BLIND = 2.0
+DOMSTATE_BLIND = 3.0
 """Seconds the domain poller may go without a reading of both ends before 'it never stopped' is no finding."""
 
 
@@ -222,6 +222,8 @@ class PingWatch:
         self._stream: Any = None
         self.final: PingLog | None = None
         self.started = 0.0
+        self.opened: float | None = None
+        """When the node had the command (its SSH channel open): the probes run from there."""
         self.stopped: float | None = None
 
     @property
@@ -231,6 +233,7 @@ class PingWatch:
     def start(self) -> "PingWatch":
         self.started = time.time()
         self._stream = self.lab.node(self.source).start_stream(self.command)
+        self.opened = time.time()
         return self
 
     def log(self) -> PingLog:
@@ -250,10 +253,11 @@ class PingWatch:
         (a ping that printed nothing, or stopped printing: the VM's silence then was not seen)."""
         log = self.stop()
         assert self.stopped is not None
-        blind = (self.stopped - self.started) - log.covered
+        began = self.opened if self.opened is not None else self.started
+        blind = (self.stopped - began) - log.covered
         if blind <= longest:
             return []
-        return [Unseen(f"the ping of {self.address} from {self.source}", self.started + log.covered, self.stopped,
+        return [Unseen(f"the ping of {self.address} from {self.source}", began + log.covered, self.stopped,
                        0, needed, None, t0)]
 
     def answering(self) -> bool:

@@ -718,7 +718,9 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
         t0 = hang(lab, node)
     with record.step(f"wait up to {expect.fence_timeout:g} s for {node.name}'s key to leave the disk and its votes the cluster"):
         deadline = t0 + expect.fence_timeout
+        previous = t0
         while True:
+            looked = time.time()
             keys, holder = _scsi_view(lab, survivor)
             votes, quorate = _votes(lab, survivor)
             if len(keys) < len(keys_before) and votes <= votes_before - node.votes:
@@ -727,8 +729,13 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
                 fail(f"no SCSI-3 fence of {node.name} within {expect.fence_timeout:g} s: the disk has {len(keys)} keys "
                      f"({' '.join(keys)}; {len(keys_before)} before the hang) and cman_tool status {votes} votes "
                      f"({votes_before} before)")
+            previous = looked
             time.sleep(POLL * 2)
-        record.number("hang to key removed and votes dropped", time.time() - t0, "s")
+        seen = Moment(previous, time.time())  # judged on when it was measured, not on the look having begun in time
+        record.number("hang to key removed and votes dropped", seen.t - t0, "s", expected=Bound.at_most(expect.fence_timeout))
+        if seen.t > deadline:
+            fail(f"no SCSI-3 fence of {node.name} within {expect.fence_timeout:g} s: its key left the disk and its votes "
+                 f"the cluster {seen.t - t0:.1f} s after the hang")
     with record.step("check the reservation holder, the votes and the quorum"):
         gone = sorted(set(keys_before) - set(keys))
         record.fact("keys removed", " ".join(gone))

@@ -67,11 +67,13 @@ PROGRESS_FROM = 5.0
 """Waits at least this long show live progress (what is awaited, elapsed, remaining)."""
 SETTLE_REPLIES = 5
 """After a failover, let every flood show this many answered probes before judging it."""
-BOND_BLIND = 2.0
-"""Seconds the bond watcher may go without reading a node's bonds before what it did not see
-(a flap, an early return) could matter: longer, and 'no change' is no finding."""
-CLUSTER_BLIND = 5.0
-"""Seconds without a cluster status before 'membership unchanged' is no finding."""
+BOND_BLIND = 3.0
+"""Seconds the bond watcher may go without reading a node's bonds (a slow poll on a loaded
+machine included) before what it did not see (a flap, an early return) could matter: longer,
+and 'no change' is no finding."""
+CLUSTER_BLIND = 10.0
+"""Seconds without a cluster status before 'membership unchanged' is no finding (a member that
+leaves and rejoins takes longer; the survivors' syslogs are read besides)."""
 FLOOD_BLIND = 3.0
 """Seconds of a flood's run its probes may leave unaccounted (the SSH channel opening and closing)."""
 

@@ -213,7 +213,7 @@ def test_one_bad_syslog_line_hides_no_fence_and_an_unreadable_syslog_is_unseen()
 
 def _flood(text: str, started: float, stopped: float, skipped: SkippedLines) -> Any:
     shell = SimpleNamespace(name="an-node01", start_stream=lambda cmd: FakeStream(text))
-    clock = iter([started, stopped])
+    clock = iter([started, started, stopped])  # started, its channel open, stopped
     flood = PingFlood(shell, "an-node01", "an-node02", "10.20.0.2", "bcn", 0.05, clock=lambda: next(clock), skipped=skipped)
     flood.start()
     return flood.stop()
