@@ -70,14 +70,14 @@ class ChannelIO:
     def write(self, text: str) -> None:
         if self._up() and not self.channel.closed:
             try:
-                self.channel.sendall(text.encode())
+                self.channel.sendall(text.encode("utf-8", "surrogateescape"))  # raw bytes of a file pass as they are
             except (OSError, EOFError, paramiko.SSHException):
                 self._closed.set()
 
     def write_err(self, text: str) -> None:
         if self._up() and not self.channel.closed:
             try:
-                self.channel.sendall_stderr(text.encode())
+                self.channel.sendall_stderr(text.encode("utf-8", "surrogateescape"))
             except (OSError, EOFError, paramiko.SSHException):
                 self._closed.set()
 

@@ -226,6 +226,9 @@ class World:
     def start(self) -> None:
         self.scheduler.start()
         self.device_faults.start()
+        from labsim.garbage import start_garbage  # adversity syslog_garbage (lines no parser knows)
+
+        start_garbage(self)
 
     def stop(self) -> None:
         self.device_faults.stop()

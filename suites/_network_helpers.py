@@ -14,6 +14,12 @@ classes are those terminals, with clocks:
 - `Timeline`: everything above plus the harness's own actions, as one table
   (CSV) with times relative to the start of the case.
 
+Every instrument knows what it did not see: the watchers keep a `Coverage` of
+their looks (`unseen(...)`: the spans without a reading), a flood knows how much
+of its run its probes cover (`FloodResult.unseen`), and lines no parser knows
+are skipped one at a time and counted (`SkippedLines`), never a whole poll or a
+whole flood lost for one of them.
+
 All times are wall-clock seconds (`time.time()`), the clock of `ping -D` and
 of the simulated lab's event log.
 """
@@ -29,9 +35,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from drivers.errors import HacertError
-from drivers.parsers import PingReply, parse_bonding, parse_ip_link, parse_ping, parse_ping_line
+from drivers.parsers import ParseError, PingReply, parse_bonding, parse_ip_link, parse_ping_line
 from drivers.parsers.bonding import BondStatus
 from drivers.parsers.ping import PingResult
+from hacert.coverage import Coverage, Unseen
+from hacert.lines import SkippedLines, ping_result
 
 # ---------------------------------------------------------------- what we need of a node
 
@@ -77,6 +85,10 @@ class FloodResult:
     stopped: float
     output: str
     result: PingResult
+    skipped: int = 0
+    """Lines of the output that ping does not print (skipped one by one)."""
+    opened: float | None = None
+    """When the node had the command (its SSH channel open): ping's probes run from there."""
 
     @property
     def label(self) -> str:
@@ -84,9 +96,29 @@ class FloodResult:
 
     @property
     def transmitted(self) -> int:
+        """Probes sent: ping's own count, else the highest probe any line speaks of (a reply, a
+        'no answer yet', an ICMP error: a flood cut short still counts its unanswered probes)."""
         if self.result.transmitted is not None:
             return self.result.transmitted
-        return max(self.result.answered_seqs + [0])
+        seqs = ([r.seq for r in self.result.replies] + [n.seq for n in self.result.no_answers]
+                + [e.icmp_seq for e in self.result.error_lines if e.icmp_seq is not None])
+        return max(seqs + [0])
+
+    @property
+    def covered(self) -> float:
+        """Seconds of the flood's run its probes account for (ping sends one every interval)."""
+        return self.transmitted * self.interval
+
+    def unseen(self, longest: float, t0: float | None = None, needed: str = "") -> list[Unseen]:
+        """The end of the run its output says nothing about, when longer than `longest` s (a flood that
+        printed nothing, or stopped printing: what happened to the network then was not seen)."""
+        began = self.opened if self.opened is not None else self.started
+        blind = (self.stopped - began) - self.covered
+        if blind <= longest:
+            return []
+        start = began + self.covered
+        return [Unseen(f"the ping flood {self.label}", start, self.stopped, 0,
+                       needed or "packets were lost then", None, t0)]
 
     @property
     def lost(self) -> int:
@@ -185,7 +217,7 @@ class PingFlood:
     """A ping flood from one node to an address, streamed over SSH until stopped."""
 
     def __init__(self, shell: Shell, source: str, target: str, address: str, network: str,
-                 interval: float, clock: Callable[[], float] = time.time) -> None:
+                 interval: float, clock: Callable[[], float] = time.time, skipped: SkippedLines | None = None) -> None:
         self.shell = shell
         self.source = source
         self.target = target
@@ -195,6 +227,8 @@ class PingFlood:
         self._clock = clock
         self._stream: _Stream | None = None
         self._started = 0.0
+        self._opened: float | None = None
+        self.skipped = skipped if skipped is not None else SkippedLines("ping output")
 
     @property
     def command(self) -> str:
@@ -203,6 +237,7 @@ class PingFlood:
     def start(self) -> None:
         self._started = self._clock()
         self._stream = self.shell.start_stream(self.command)
+        self._opened = self._clock()
 
     def replies_since(self, t: float) -> int:
         """How many probes answered with a -D time at or after `t`, so far (live)."""
@@ -226,8 +261,11 @@ class PingFlood:
         output = self._stream.stop()
         stopped = self._clock()
         self._stream = None
+        mine = SkippedLines(self.skipped.what)
+        result = ping_result(output, mine, self.source)
+        self.skipped.add(mine)
         return FloodResult(self.source, self.target, self.address, self.network, self.interval,
-                           self._started, stopped, output, parse_ping(output))
+                           self._started, stopped, output, result, mine.count, self._opened)
 
 
 # ---------------------------------------------------------------- bond and link watcher
@@ -269,9 +307,10 @@ def split_bond_files(text: str) -> list[str]:
     return ["\n".join(p) + "\n" for p in parts]
 
 
-def carriers(text: str) -> dict[str, bool]:
-    """`ip -o link` -> {nic: carrier}."""
-    return {link.name: link.carrier for link in parse_ip_link(text)}
+def carriers(text: str, skipped: SkippedLines | None = None, source: str = "") -> dict[str, bool]:
+    """`ip -o link` -> {nic: carrier}; a line that is not `ip -o link`'s is skipped (and counted)."""
+    tally = skipped if skipped is not None else SkippedLines("ip -o link")
+    return {link.name: link.carrier for link in parse_ip_link(text, on_bad_line=tally.hook(source))}
 
 
 class BondWatcher:
@@ -280,6 +319,9 @@ class BondWatcher:
     `bonds` maps node name -> [(bond name, status file path, [slave NICs])].
     Every change is appended to `changes` / `links` with the midpoint time of
     the poll that first saw it; waiters are woken through a condition.
+    `coverage[node]` keeps every poll (a reading, or the error that gave none:
+    a node that does not answer, a status file no parser reads); `unseen` says
+    where the watcher was blind, so no check takes its silence for "no change".
     """
 
     def __init__(self, shells: Mapping[str, Shell], bonds: Mapping[str, Sequence[tuple[str, str, Sequence[str]]]],
@@ -303,6 +345,8 @@ class BondWatcher:
         self.polls = 0
         self.slowest_poll = 0.0
         """The longest a poll took (s): a change is timestamped within half of it, plus one interval."""
+        self.coverage = {node: Coverage(f"the bond watcher on {node}", clock) for node in self.bonds}
+        self.skipped = SkippedLines("ip -o link")
 
     # -- lifecycle
 
@@ -334,9 +378,14 @@ class BondWatcher:
             began = time.monotonic()
             try:
                 self._poll(node)
-            except HacertError as exc:  # a node that stops answering is news, not a crash
+            except (HacertError, ParseError) as exc:  # a node that stops answering (or prints garbage) is news
                 with self._cond:
                     self.poll_errors.append((self._clock(), node, str(exc)))
+                self.coverage[node].failed(exc)
+            except Exception as exc:  # whatever else: the watcher must not die silently (its silence is no reading)
+                with self._cond:
+                    self.poll_errors.append((self._clock(), node, f"{type(exc).__name__}: {exc}"))
+                self.coverage[node].failed(exc)
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
     def _poll(self, node: str) -> None:
@@ -353,12 +402,13 @@ class BondWatcher:
         files = split_bond_files("\n".join(lines[:cut]))
         if len(files) != len(items):
             raise HacertError(f"{node}: expected {len(items)} bonding status files, read {len(files)}")
-        carrier_of = carriers("\n".join(lines[cut:])) if cut < len(lines) else {}
+        carrier_of = carriers("\n".join(lines[cut:]), self.skipped, node) if cut < len(lines) else {}
+        statuses = [parse_bonding(text) for text in files]  # all read, or the poll gave no reading
         with self._cond:
             self.polls += 1
             self.slowest_poll = max(self.slowest_poll, after - before)
-            for (bond, _, nics), text in zip(items, files):
-                status = parse_bonding(text)
+            self.coverage[node].ok(seen)
+            for (bond, _, nics), text, status in zip(items, files, statuses):
                 key = (node, bond)
                 self.texts[key] = text
                 self.status[key] = status
@@ -431,6 +481,11 @@ class BondWatcher:
 
         return self.wait(found, timeout)
 
+    def unseen(self, node: str, start: float, end: float, longest: float, needed: str,
+               t0: float | None = None) -> list[Unseen]:
+        """Where the watcher had no reading of `node` for more than `longest` s within [start, end]."""
+        return self.coverage[node].unseen(start, end, longest, needed, t0)
+
     def wait_polls(self, count: int = 2, timeout: float = 5.0) -> bool:
         """Wait until `count` more polls happened (a fresh view of every bond)."""
         start = self.polls
@@ -464,6 +519,7 @@ class ClusterWatcher:
         self.current: tuple[frozenset[str], bool | None] | None = None
         self.changes: list[MembershipChange] = []
         self.poll_errors: list[tuple[float, str]] = []
+        self.coverage = Coverage("the cluster watcher", clock)
 
     @staticmethod
     def _view(status: Any) -> tuple[frozenset[str], bool | None]:
@@ -474,10 +530,12 @@ class ClusterWatcher:
         t = self._clock()
         try:
             view = self._view(self._status())
-        except HacertError as exc:
+        except Exception as exc:  # no status this time (a node not answering, an unreadable answer): no reading
             with self._lock:
                 self.poll_errors.append((t, str(exc)))
+            self.coverage.failed(exc, t)
             return
+        self.coverage.ok(t)
         with self._lock:
             if self.current is not None and view != self.current:
                 old_members, old_q = self.current
@@ -501,6 +559,10 @@ class ClusterWatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def unseen(self, start: float, end: float, longest: float, needed: str, t0: float | None = None) -> list[Unseen]:
+        """Where no status was read for more than `longest` s within [start, end]."""
+        return self.coverage.unseen(start, end, longest, needed, t0)
 
 
 def describe_membership_change(change: MembershipChange, t0: float, member_to_node: Callable[[str], str]) -> str:

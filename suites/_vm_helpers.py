@@ -5,6 +5,10 @@ Pings never start on the harness host: they run on a node of the lab (the
 inventory's `vm.ping_from`, else a node the case leaves alone), as the
 procedures do, with `ping -D -O` so every reply and every miss carries the
 node's timestamp. Downtimes are read from those timestamps.
+
+Nothing passes on silence: a ping that printed nothing, a domain poller whose
+every `virsh` failed, is what was not seen (`Unseen`), never "no outage". Lines
+no parser knows are skipped one at a time and counted in the evidence.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from drivers.parsers import (
     parse_ping_line,
 )
 from fixtures.inventory import Inventory
+from hacert.coverage import Coverage, Unseen
+from hacert.lines import SkippedLines, count_unreadable_syslog
+from hacert.verdict import Inconclusive
+from suites._moments import Moment
 from hacert.cluster_state import (
     describe_status,
     find_service,
@@ -34,6 +42,10 @@ from hacert.cluster_state import (
 
 POLL = 0.1
 """Seconds between two looks at the cluster while waiting for it."""
+PING_BLIND = 3.0
+"""Seconds of a ping's run its probes may leave unaccounted (its SSH channel opening and closing)."""
+DOMSTATE_BLIND = 3.0
+"""Seconds the domain poller may go without a reading of both ends before 'it never stopped' is no finding."""
 
 
 # ---------------------------------------------------------------- where to ping from
@@ -105,6 +117,8 @@ class PingLog:
     replies: list[tuple[int, float]] = field(default_factory=list)
     transmitted: int = 0
     stats: PingStats | None = None
+    skipped: SkippedLines = field(default_factory=lambda: SkippedLines("ping output"))
+    """Lines ping does not print, skipped one by one."""
 
     @classmethod
     def parse(cls, source: str, address: str, interval: float, lines: Sequence[str]) -> "PingLog":
@@ -115,6 +129,7 @@ class PingLog:
             try:
                 item = parse_ping_line(line)
             except ParseError:
+                log.skipped.skip(source, line)
                 continue
             if isinstance(item, PingReply) and item.timestamp is not None and not item.duplicate:
                 if item.seq not in seen:
@@ -132,6 +147,11 @@ class PingLog:
     @property
     def received(self) -> int:
         return len(self.replies)
+
+    @property
+    def covered(self) -> float:
+        """Seconds of the run its probes account for (ping sends one every interval)."""
+        return self.transmitted * self.interval
 
     @property
     def lost_seqs(self) -> list[int]:
@@ -154,11 +174,15 @@ class PingLog:
         return out
 
     def longest_gap(self, after: float = 0.0) -> float:
-        """Longest time between two consecutive replies (after `after`), at least the interval."""
+        """Longest time between two consecutive replies (after `after`), at least the interval; a
+        silence still going on when the ping stopped counts too, by the probes it left unanswered."""
         longest = 0.0
         for (_, t_a), (_, t_b) in zip(self.replies, self.replies[1:]):
             if t_b >= after:
                 longest = max(longest, t_b - t_a)
+        last = self.replies[-1][0] if self.replies else 0
+        if self.transmitted > last:
+            longest = max(longest, (self.transmitted - last) * self.interval)
         return longest
 
     def outage_after(self, t: float) -> Gap | None:
@@ -197,13 +221,19 @@ class PingWatch:
         self.label = label or address
         self._stream: Any = None
         self.final: PingLog | None = None
+        self.started = 0.0
+        self.opened: float | None = None
+        """When the node had the command (its SSH channel open): the probes run from there."""
+        self.stopped: float | None = None
 
     @property
     def command(self) -> str:
         return f"ping -D -O -i {self.interval:g} {shlex.quote(self.address)}"
 
     def start(self) -> "PingWatch":
+        self.started = time.time()
         self._stream = self.lab.node(self.source).start_stream(self.command)
+        self.opened = time.time()
         return self
 
     def log(self) -> PingLog:
@@ -214,8 +244,21 @@ class PingWatch:
     def stop(self) -> PingLog:
         if self.final is None:
             text = self._stream.stop() if self._stream is not None else ""
+            self.stopped = time.time()
             self.final = PingLog.parse(self.source, self.address, self.interval, text.splitlines())
         return self.final
+
+    def unseen(self, needed: str, t0: float | None = None, longest: float = PING_BLIND) -> list[Unseen]:
+        """Once stopped: the end of the run its output says nothing about, when longer than `longest` s
+        (a ping that printed nothing, or stopped printing: the VM's silence then was not seen)."""
+        log = self.stop()
+        assert self.stopped is not None
+        began = self.opened if self.opened is not None else self.started
+        blind = (self.stopped - began) - log.covered
+        if blind <= longest:
+            return []
+        return [Unseen(f"the ping of {self.address} from {self.source}", began + log.covered, self.stopped,
+                       0, needed, None, t0)]
 
     def answering(self) -> bool:
         """Did the last probe get its answer?"""
@@ -224,8 +267,10 @@ class PingWatch:
 
     def wait_back(self, after: float, timeout: float, count: int = 3) -> Gap | None:
         """Wait for the silence that began after wall-clock `after` to end (then `count` replies in a row);
-        that silence (None: the address never went silent and back within `timeout`)."""
+        that silence (None: the address never went silent and back within `timeout`). Raises
+        `Inconclusive` when the ping printed no probe at all while waiting: its silence says nothing."""
         deadline = time.monotonic() + timeout
+        probes = self.log().transmitted
         while True:
             log = self.log()
             gap = log.outage_after(after)
@@ -234,12 +279,15 @@ class PingWatch:
                     return gap
             self._still_running()
             if time.monotonic() >= deadline:
+                self._printed_since(probes, timeout)
                 return None
             time.sleep(max(self.interval, 0.02))
 
     def wait_answers(self, after: float, timeout: float, count: int = 3) -> float | None:
-        """Wait until `count` replies came after wall-clock `after`; the first one's stamp (None: timed out)."""
+        """Wait until `count` replies came after wall-clock `after`; the first one's stamp (None: timed out).
+        Raises `Inconclusive` when the ping printed no probe at all while waiting."""
         deadline = time.monotonic() + timeout
+        probes = self.log().transmitted
         while True:
             log = self.log()
             later = [t for _, t in log.replies if t > after]
@@ -247,8 +295,19 @@ class PingWatch:
                 return later[0]
             self._still_running()
             if time.monotonic() >= deadline:
+                if not later:
+                    self._printed_since(probes, timeout)
                 return later[0] if later else None
             time.sleep(max(self.interval, 0.02))
+
+    def _printed_since(self, probes: int, waited: float) -> None:
+        """A ping that went on printing probes (answered or not) saw the address; one that printed
+        none saw nothing, and no silence of the address can be read from it."""
+        if self.log().transmitted <= probes and waited >= 2 * self.interval:
+            skipped = self.log().skipped
+            said = f"; {skipped.count} line(s) it printed were not ping's: {skipped.describe()}" if skipped.count else ""
+            raise Inconclusive(f"the ping of {self.address} from {self.source} printed no probe for {waited:.1f} s "
+                               f"(its output stopped{said}): whether {self.label} answered was not seen")
 
     def _still_running(self) -> None:
         """The ping runs until we stop it: if it ended, its SSH channel or its node went away,
@@ -278,25 +337,47 @@ class NoStatus(HacertError):
 
 @dataclass
 class Look:
-    """The last cluster status seen while waiting, and whether the wait was met."""
+    """The last cluster status seen while waiting, and whether the wait was met.
+
+    `moment`: when the awaited state began, bracketed by the look before (that did not see it) and
+    the look that did; `met` is False when that moment lies past the deadline, even though the
+    look that saw it began in time (`late` then says so)."""
 
     met: bool
     status: Any
     at: float
+    moment: Moment | None = None
+    late: bool = False
+
+    @property
+    def t(self) -> float:
+        """When the awaited state began (the moment's best time; else when the wait ended)."""
+        return self.moment.t if self.moment is not None else self.at
+
+    def when(self, since: float) -> str:
+        """For a failure message: ' (it came only N s after)' when the state was measured past the deadline."""
+        return f" (it came only {self.t - since:.1f} s after)" if self.late else ""
 
 
 def watch_cluster(lab: Any, via: Sequence[str], until: Callable[[Any], bool], timeout: float) -> Look:
-    """Poll the cluster status (asked of `via`) until `until(status)` or `timeout` s pass."""
+    """Poll the cluster status (asked of `via`) until `until(status)` or `timeout` s pass. The state
+    is judged on its measured moment: seen in time but measured after the deadline is not met."""
+    began = time.time()
     deadline = time.monotonic() + timeout
+    previous = began
     status = None
     while True:
         unreadable: HacertError | None = None
+        look_start = time.time()
         try:
             status = status_via(lab, via)
             if until(status):
-                return Look(True, status, time.time())
+                moment = Moment(previous, time.time())
+                late = moment.t > began + timeout
+                return Look(not late, status, moment.after, moment, late)
         except HacertError as exc:
             unreadable = exc  # a node may be rebooting: ask again until the deadline
+        previous = look_start
         if time.monotonic() >= deadline:
             if unreadable is not None:
                 # the cluster could not even be asked at the end: a lab fault, not a verdict
@@ -363,6 +444,8 @@ class SyslogWindow:
         self.lab = lab
         self.path = path
         self.marks: dict[str, int] = {}
+        self.errors: dict[str, HacertError] = {}
+        """The nodes whose window could not be read the last time `lines()` asked, and why."""
         for node in nodes or [n.name for n in lab.inventory.nodes]:
             count = self._count(node)
             if count is not None:
@@ -376,6 +459,15 @@ class SyslogWindow:
         words = result.stdout.split()
         return int(words[0]) if result.exit_code == 0 and words and words[0].isdigit() else None
 
+    def skipped(self, windows: dict[str, list[str]]) -> SkippedLines:
+        """The lines of `windows` (as `lines()` gave them) that are not syslog: skipped and counted."""
+        return count_unreadable_syslog({n: ls for n, ls in windows.items() if n not in self.errors})
+
+    def unseen(self, nodes: Sequence[str], needed: str, since: float) -> list[Unseen]:
+        """The nodes of `nodes` whose syslog could not be read the last time: what they logged is unseen."""
+        return [Unseen(f"{node}'s syslog", since, time.time(), 1, needed.format(node=node), self.errors[node])
+                for node in nodes if node in self.errors]
+
     def lines(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for node, mark in self.marks.items():
@@ -384,8 +476,10 @@ class SyslogWindow:
             try:
                 text = self.lab.node(node).run(f"tail -n +{start} {shlex.quote(self.path)}", timeout=30).stdout
             except HacertError as exc:
+                self.errors[node] = exc
                 out[node] = [f"(syslog of {node} unreadable: {exc})"]
                 continue
+            self.errors.pop(node, None)
             out[node] = [line for line in text.splitlines() if line]
         return out
 
@@ -404,6 +498,7 @@ class DomainPoller:
         self.lab, self.vm, self.source, self.target, self.interval = lab, vm, source, target, interval
         self.samples: list[tuple[float, str | None, str | None]] = []
         self.errors: list[str] = []
+        self.coverage = Coverage(f"the domain state poller of {vm} ({source}, {target})")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"domstate {vm}", daemon=True)
 
@@ -415,10 +510,17 @@ class DomainPoller:
             try:
                 src = self._state(self.source)
                 dst = self._state(self.target)
-                self.samples.append((time.time(), src, dst))
-            except HacertError as exc:
-                self.errors.append(str(exc))
+                t = time.time()
+                self.samples.append((t, src, dst))
+                self.coverage.ok(t)
+            except Exception as exc:  # virsh not answering, or answering what no parser reads: no reading
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self.coverage.failed(exc)
             self._stop.wait(self.interval)
+
+    def unseen(self, start: float, end: float, t0: float | None = None, longest: float = DOMSTATE_BLIND) -> list[Unseen]:
+        """Where neither end's domain state was read for more than `longest` s within [start, end]."""
+        return self.coverage.unseen(start, end, longest, f"{self.vm} stopped between {self.source} and {self.target}", t0)
 
     def start(self) -> "DomainPoller":
         self._thread.start()

@@ -5,6 +5,11 @@ node, power every node off and confirm it through its BMC; then power them all
 on through IPMI inside post_join_delay, wait for a quorate cluster with every
 member and the storage services started, enable every VM on its home node, and
 check every VM runs where it belongs and that nothing was fenced on the way.
+
+"Nothing was fenced" is read from every node's syslog: a node whose syslog
+cannot be read at the end leaves it unseen (inconclusive, or a lab error), and
+a cluster no node ever gave a status of is not a cluster that failed to start.
+Deadlines are judged on when the awaited state was measured.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from typing import Any, NoReturn
 
 import pytest
 
-from drivers.errors import HacertError, LabError
+from drivers.errors import DeviceUnreachable, HacertError, LabError
 from fixtures.inventory import Inventory
 from fixtures.plan import plan_steps
 from hacert.cluster_state import describe_status, find_service, is_online, where_running
+from hacert.bounds import Bound
+from hacert.coverage import Unseen, raise_unseen
 from hacert.fence_record import fence_rounds
+from hacert.lines import SkippedLines, count_unreadable_syslog
 from hacert.verdict import ClusterFailure
 from suites._moments import Edge, Moment
 
@@ -36,24 +44,54 @@ def fail(message: str) -> NoReturn:
     raise ClusterFailure(message)
 
 
-def _status(lab: Any, via: list[str]) -> Any | None:
+class _Asked:
+    """What the status looks of one wait gave: how many nodes answered (a cluster tool that refused,
+    its stack not up yet, answered too), and the last error when none did."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.error: HacertError | None = None
+        self.since = time.time()
+
+    def unseen(self, what: str) -> list[Unseen]:
+        """Nothing at all answered: the cluster was not seen (a lab error when a node did not answer)."""
+        if self.answered:
+            return []
+        return [Unseen("the cluster's status", self.since, time.time(), 1, what, self.error)]
+
+
+def _status(lab: Any, via: list[str], asked: _Asked | None = None) -> Any | None:
     """The cluster status from the first node that gives one (None while no cluster answers)."""
     for node in via:
         try:
-            return lab.cluster.status(via=node)
-        except HacertError:
+            status = lab.cluster.status(via=node)
+        except HacertError as exc:
+            if asked is not None:
+                if isinstance(exc, DeviceUnreachable):
+                    asked.error = exc  # the node did not answer: nothing seen
+                else:
+                    asked.answered += 1  # it answered: its cluster is not up (yet)
             continue
+        if asked is not None:
+            asked.answered += 1
+        return status
     return None
 
 
-def _fences(lab: Any, marks: dict[str, Any]) -> list[str]:
-    """"X fenced by Y" for every fencing the nodes logged since `marks` (nodes that answer)."""
+def _fences(lab: Any, marks: dict[str, Any], unread: dict[str, HacertError] | None = None,
+            skipped: SkippedLines | None = None) -> list[str]:
+    """"X fenced by Y" for every fencing the nodes logged since `marks` (nodes that answer; those that
+    do not go into `unread`, and the lines that are not syslog are counted into `skipped`)."""
     windows: dict[str, list[str]] = {}
     for node, mark in marks.items():
         try:
             windows[node] = lab.node(node).syslog_since(mark)
-        except HacertError:
+        except HacertError as exc:
+            if unread is not None:
+                unread[node] = exc
             continue
+    if skipped is not None:
+        count_unreadable_syslog(windows, skipped)
     out = []
     for rnd in fence_rounds(lab.inventory, windows):
         outcome = "fenced" if rnd.succeeded is not None else "being fenced"
@@ -108,7 +146,7 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
             powered[node] = Moment(asked, time.time()).t  # the chassis came on within the call
         t0 = min(powered.values())
         spread = max(powered.values()) - t0
-        record.number("power-on spread", spread, "s", expected=f"< {inv.cluster.post_join_delay:g}")
+        record.number("power-on spread", spread, "s", expected=Bound.below(inv.cluster.post_join_delay))
         if spread >= inv.cluster.post_join_delay:
             raise LabError("BMCs", "-", "power every node on within post_join_delay",
                            f"the last node was powered on {spread:.1f} s after the first")
@@ -118,9 +156,10 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
         quorate, members, storage_up = Edge(t0), Edge(t0), Edge(t0)
         status = None
         fences_read_at = 0.0
+        asked = _Asked()
         while True:
             looked = time.time()
-            status = _status(lab, nodes)
+            status = _status(lab, nodes, asked)
             answered = time.time()
             up = status is not None and status.quorate
             quorate.look(up, looked, answered)
@@ -141,20 +180,23 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
             if storage_up.t is not None:
                 break
             if time.time() >= deadline:
+                raise_unseen(asked.unseen("the cluster came back after power-on"))
                 fail(f"the cluster did not come back within {expect.cold_start_timeout:g} s of power-on: "
                      f"last cluster state: {describe_status(inv, status)}")
             time.sleep(POLL)
         quorate_at, members_at, storage_at = quorate.t, members.t, storage_up.t
         assert quorate_at is not None and members_at is not None and storage_at is not None
+        if storage_at - t0 > expect.cold_start_timeout:  # seen by a look that began in time, measured after
+            fail(f"the cluster did not come back within {expect.cold_start_timeout:g} s of power-on: quorum, every "
+                 f"member and the storage services only {storage_at - t0:.1f} s after")
         record.number("power-on to quorum", quorate_at - t0, "s")
         record.number("power-on to all members", members_at - t0, "s")
         record.number("power-on to storage started", storage_at - t0, "s")
     with record.step("enable every VM on its home node"):
         for vm in inv.vms:
             lab.cluster.enable(vm.name, node=vm.home)
-        status = _wait_cluster(lab, nodes, "every VM started on its home node", expect.services_back_timeout,
-                               lambda s: all(where_running(inv, s, vm.name) == vm.home for vm in inv.vms))
-        vms_at = time.time()
+        status, vms_at = _wait_cluster(lab, nodes, "every VM started on its home node", expect.services_back_timeout,
+                                       lambda s: all(where_running(inv, s, vm.name) == vm.home for vm in inv.vms))
         misplaced = [f"{vm.name} {_where(inv, status, vm.name)} (home {vm.home})"
                      for vm in inv.vms if where_running(inv, status, vm.name) != vm.home]
         if misplaced:
@@ -162,9 +204,15 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
                  f"last cluster state: {describe_status(inv, status)}")
         record.number("power-on to VMs started", vms_at - t0, "s")
     with record.step("check nothing was fenced during the cold start"):
-        fences = _fences(lab, marks)
+        unread: dict[str, HacertError] = {}
+        skipped = SkippedLines("syslog")
+        fences = _fences(lab, marks, unread, skipped)
+        skipped.report(record)
         if fences:
             fail(f"{'; '.join(fences)} during the cold start")
+        # "nothing was fenced" rests on every node's syslog: one that cannot be read leaves it unseen
+        raise_unseen(Unseen(f"{node}'s syslog", t0, time.time(), 1, f"{node} logged a fence during the cold start",
+                            error, t0) for node, error in unread.items())
     record.diagnosis(f"cold start: quorate {quorate_at - t0:.1f} s, all members {members_at - t0:.1f} s, "
                      f"VMs home {vms_at - t0:.1f} s after power-on; nothing fenced")
 
@@ -182,14 +230,22 @@ def _where(inv: Inventory, status: Any, name: str) -> str:
     return f"on {owner}" if owner else svc.state
 
 
-def _wait_cluster(lab: Any, nodes: list[str], what: str, timeout: float, until: Any) -> Any:
+def _wait_cluster(lab: Any, nodes: list[str], what: str, timeout: float, until: Any) -> tuple[Any, float]:
+    """The status once `until(status)`, and when that state was measured (judged against the deadline)."""
     deadline = time.time() + timeout
     status = None
+    asked = _Asked()
+    edge = Edge(time.time())
     while True:
-        status = _status(lab, nodes)
-        if status is not None and until(status):
-            return status
+        looked = time.time()
+        status = _status(lab, nodes, asked)
+        edge.look(status is not None and until(status), looked, time.time())
+        if edge.moment is not None:
+            if edge.moment.t > deadline:  # seen by a look that began in time, measured after the deadline
+                fail(f"{what}: not within {timeout:g} s (only {edge.moment.t - deadline + timeout:.1f} s after)")
+            return status, edge.moment.t
         if time.time() >= deadline:
+            raise_unseen(asked.unseen(what))
             fail(f"{what}: not within {timeout:g} s; last cluster state: {describe_status(lab.inventory, status)}")
         time.sleep(POLL)
 

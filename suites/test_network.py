@@ -15,6 +15,12 @@ The procedure (seed 002, "Testing Network Redundancy"), for any inventory:
 
 "+N s" in a message counts from the fault: the cable pull, or the moment the
 switch's power came back.
+
+Nothing passes on silence: a check that rests on what did not happen (no fence,
+no flap, no loss) needs the instruments to have seen the whole case; where one
+was blind the case ends inconclusive (or a lab error, when a device stopped
+answering), after every failure that was seen has been judged. Lines no parser
+knows are skipped one at a time and counted in the evidence.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 import pytest
 
-from drivers.errors import HacertError, LabError
-from drivers.parsers import ParseError, parse_bonding, parse_syslog_events
+from drivers.errors import DeviceUnreachable, HacertError, LabError
+from drivers.parsers import ParseError, parse_bonding
 from drivers.parsers.syslog import (
     CorosyncMembershipFormed, CorosyncProcessorFailed, FenceRequested, FenceScheduled, FenceStarted,
     FenceSucceeded, PeerFenced, QuorumChanged,
@@ -35,6 +41,9 @@ from fixtures.inventory import Bond, Inventory, SlaveLink
 from fixtures.plan import plan_steps
 from fixtures.report_syslog import merge_syslog
 from fixtures.waiting import WaitTimeout, sleep_demanded, wait_for
+from hacert.bounds import Bound
+from hacert.coverage import Unseen, raise_unseen
+from hacert.lines import SkippedLines, count_unreadable_syslog, syslog_events
 from hacert.verdict import ClusterFailure
 from suites._network_helpers import (
     BondChange,
@@ -58,6 +67,15 @@ PROGRESS_FROM = 5.0
 """Waits at least this long show live progress (what is awaited, elapsed, remaining)."""
 SETTLE_REPLIES = 5
 """After a failover, let every flood show this many answered probes before judging it."""
+BOND_BLIND = 3.0
+"""Seconds the bond watcher may go without reading a node's bonds (a slow poll on a loaded
+machine included) before what it did not see (a flap, an early return) could matter: longer,
+and 'no change' is no finding."""
+CLUSTER_BLIND = 10.0
+"""Seconds without a cluster status before 'membership unchanged' is no finding (a member that
+leaves and rejoins takes longer; the survivors' syslogs are read besides)."""
+FLOOD_BLIND = 3.0
+"""Seconds of a flood's run its probes may leave unaccounted (the SSH channel opening and closing)."""
 
 # Syslog lines that mean the cluster noticed the network fault: it must not.
 BAD_NEWS = (FenceStarted, FenceSucceeded, FenceScheduled, FenceRequested, PeerFenced,
@@ -94,6 +112,12 @@ class Scene:
     bad_news: list[str] = field(default_factory=list)
     snapshots: list[tuple[str, dict[tuple[str, str], str]]] = field(default_factory=list)
     syslog: dict[str, list[str]] = field(default_factory=dict)
+    syslog_errors: dict[str, HacertError] = field(default_factory=dict)
+    unseen: list[Unseen] = field(default_factory=list)
+    """What an instrument did not see that a check needed; judged last (`require_seen`)."""
+    skipped_ping: SkippedLines = field(default_factory=lambda: SkippedLines("ping output"))
+    skipped_syslog: SkippedLines = field(default_factory=lambda: SkippedLines("syslog"))
+    ended: float = 0.0
     _stopped: bool = False
 
     @property
@@ -120,7 +144,7 @@ class Scene:
         self.cluster = ClusterWatcher(lambda: self.lab.cluster.status(), interval=CLUSTER_POLL_INTERVAL).start()
         for source, target, address, network in self.flood_pairs:
             flood = PingFlood(self.shell(source), source, target, address, network,
-                              self.inv.expectations.ping_interval)
+                              self.inv.expectations.ping_interval, skipped=self.skipped_ping)
             flood.start()
             self.floods.append(flood)
         self.wait_settled(self.t0)
@@ -136,8 +160,10 @@ class Scene:
         for flood in floods:
             try:
                 self.results.append(flood.stop())
-            except (HacertError, ParseError) as exc:
-                self.bad_news.append(f"the ping flood {flood.source} -> {flood.address} could not be read: {exc}")
+            except (HacertError, ParseError) as exc:  # nothing of it was seen: no verdict on the network
+                now = time.time()
+                self.unseen.append(Unseen(f"the ping flood {flood.source} -> {flood.address}", self.started, now, 1,
+                                          "packets were lost", exc, self.t0))
         return self.results
 
     def stop(self) -> None:
@@ -145,6 +171,7 @@ class Scene:
         if self._stopped:
             return
         self._stopped = True
+        self.ended = time.time()
         self.stop_floods()
         if self.watcher is not None:
             self.snapshot("after")
@@ -155,7 +182,10 @@ class Scene:
             try:
                 self.syslog[node] = list(self.shell(node).syslog_since(mark))
             except HacertError as exc:
+                self.syslog_errors[node] = exc
                 self.syslog[node] = [f"(syslog of {node} unreadable: {exc})"]
+        count_unreadable_syslog({n: lines for n, lines in self.syslog.items() if n not in self.syslog_errors},
+                                self.skipped_syslog)
         self._attach()
 
     def snapshot(self, label: str) -> None:
@@ -250,25 +280,58 @@ class Scene:
     def check_cluster(self, where: str, before: str | None = None) -> None:
         """Bad news from the cluster: membership, quorum and fencing (syslog is read by `stop`).
 
-        Membership changes before `t0` are said to happen `before` (default: `where`)."""
+        Membership changes before `t0` are said to happen `before` (default: `where`). A status
+        the watcher could not read, or a syslog that could not be read, is no news: it is
+        what was not seen (`unseen`), judged after every failure that was seen."""
         assert self.cluster is not None
         for change in self.cluster.changes:
             when = where if change.t >= self.t0 or before is None else before
             self.bad_news.append(f"membership changed {when} at "
                                  + describe_membership_change(change, self.t0, self._node_name))
-        if self.cluster.poll_errors and not self.cluster.changes:
-            t, error = self.cluster.poll_errors[0]
+        refused = [(t, exc) for t, exc in self.cluster.coverage.failures
+                   if isinstance(exc, HacertError) and not isinstance(exc, DeviceUnreachable)]
+        if refused and not self.cluster.changes:
+            # a node answered and its cluster tool failed: the cluster's own trouble, not a blind instrument
+            t, error = refused[0]
             self.bad_news.append(f"the cluster's status could not be read {where} at +{_fmt(t - self.t0)} s: {error}")
+        self.unseen += self.cluster.unseen(self.started, self.ended or time.time(), CLUSTER_BLIND,
+                                           f"the membership or the quorum changed {where}", self.t0)
+        for node, error in self.syslog_errors.items():
+            self.unseen.append(Unseen(f"{node}'s syslog", self.started, self.ended or time.time(), 1,
+                                      f"{node} logged a fence or a membership change {where}", error, self.t0))
         for node, lines in self.syslog.items():
-            window = [ln for ln in lines if ln.strip() and not ln.startswith("(")]
-            try:
-                events = parse_syslog_events(window) if window else []
-            except ParseError:
+            if node in self.syslog_errors:
                 continue
-            for event in events:
+            # every line on its own: one a parser does not know hides nothing around it (counted by `stop`)
+            for event in syslog_events(lines, SkippedLines("syslog"), node):
                 if isinstance(event, BAD_NEWS):
                     self.bad_news.append(f"{node} logged {where}: {event.line.raw.strip()}")
                     break
+
+    def watched_throughout(self, what: str) -> None:
+        """Every watched node's bonds were read through the whole case (else `what` cannot be told)."""
+        assert self.watcher is not None
+        for node in self.watch:
+            self.unseen += self.watcher.unseen(node, self.started, self.ended or time.time(), BOND_BLIND,
+                                               what.format(node=node), self.t0)
+
+    def floods_seen(self) -> None:
+        """Every flood's probes account for its whole run (else its losses were not all seen)."""
+        for r in self.results:
+            self.unseen += r.unseen(FLOOD_BLIND, self.t0, f"{r.label} lost packets")
+
+    def require_seen(self) -> None:
+        """Last: what an instrument did not see ends the case inconclusive (a lab error when a device
+        stopped answering) — a check never passes on samples it does not have."""
+        raise_unseen(self.unseen)
+
+    def blind_then(self, node: str, start: float, what: str) -> None:
+        """Before calling the absence of a change a failure: the watcher must have read `node` all along
+        since `start` (no gap longer than half the wait, nor than BOND_BLIND, up to now)."""
+        assert self.watcher is not None
+        end = time.time()
+        longest = min(BOND_BLIND, max(4 * POLL_INTERVAL, (end - start) / 2))
+        raise_unseen(self.watcher.unseen(node, start, end, longest, what, self.t0))
 
     def _node_name(self, member: str) -> str:
         try:
@@ -280,6 +343,10 @@ class Scene:
 
     def _attach(self) -> None:
         rec = self.record
+        self.skipped_syslog.report(rec)
+        self.skipped_ping.report(rec)
+        if self.watcher is not None:
+            self.watcher.skipped.report(rec)
         for label, texts in self.snapshots:
             for (node, bond), text in sorted(texts.items()):
                 rec.attach_text(f"{node} {bond} status file, {label}", text)
@@ -356,12 +423,17 @@ def _failover(scene: Scene, node: str, bond: Bond, link: SlaveLink, to: SlaveLin
     change = scene.watcher.wait_active(node, bond.name, to.nic, after=scene.seen_from(t_pull),
                                        timeout=max(0.05, t_pull + exp.failover_timeout + POLL_INTERVAL - time.time()))
     if change is None:
+        scene.blind_then(node, t_pull, f"{bond.name} on {node} did {what}")
         status = scene.watcher.status[(node, bond.name)]
         missing = "" if any(s.name == to.nic for s in status.slaves) else f"; {to.nic} is not a slave of {bond.name}"
         _fail(scene, f"{bond.name} on {node} did not {what} within {_fmt(exp.failover_timeout)} s after "
                      f"{link.nic}'s cable was pulled: the active slave is {scene.active(node, bond) or 'none'} "
                      f"({scene.slaves_text(node, bond)}{missing})")
-    scene.record.number(f"seconds to {what}", max(0.0, change.t - t_pull), "s", expected=f"<= {exp.failover_timeout:g}")
+    seconds = max(0.0, change.t - t_pull)
+    scene.record.number(f"seconds to {what}", seconds, "s", expected=Bound.at_most(exp.failover_timeout))
+    if seconds > exp.failover_timeout:  # seen by a poll that began in time, measured after the deadline
+        _fail(scene, f"{bond.name} on {node} did not {what} within {_fmt(exp.failover_timeout)} s after "
+                     f"{link.nic}'s cable was pulled: it did {seconds:.2f} s after")
     return change
 
 
@@ -397,22 +469,31 @@ def _return_to_primary(scene: Scene, node: str, bond: Bond, t_up: float, judge: 
                                 timeout=t_up + bound + scene.slack(node, bond) - time.time(),
                                 what=f"{bond.name} on {node} to return to {bond.primary.nic} (updelay {_fmt(updelay)} s)")
     if change is None:
+        scene.blind_then(node, t_up, f"{bond.name} on {node} returned to {bond.primary.nic}")
         _fail(scene, f"{bond.name} on {node} did not return to {bond.primary.nic} within {_fmt(bound)} s after its "
                      f"link came up (updelay {_fmt(updelay)} s + {_fmt(exp.primary_return_margin)} s): still on "
                      f"{scene.active(node, bond) or 'none'} ({scene.slaves_text(node, bond)})")
     seconds = change.t - t_up
+    slack = scene.slack(node, bond)
     if judge:
+        # the bound the judgement applies: the updelay .. updelay + margin, each side widened by what a poll may miss
         scene.record.number("seconds link-up to primary active", seconds, "s",
-                            expected=f"{_fmt(updelay)} .. {_fmt(bound)}")
+                            expected=Bound.between(max(0.0, updelay - slack), bound + slack))
         scene.record.number("updelay", updelay, "s")
         _judge_early_return(scene, node, bond, seconds)
+    if seconds > bound + slack:  # seen by a poll that began in time, measured after the deadline
+        _fail(scene, f"{bond.name} on {node} did not return to {bond.primary.nic} within {_fmt(bound)} s after its "
+                     f"link came up (updelay {_fmt(updelay)} s + {_fmt(exp.primary_return_margin)} s): it did "
+                     f"{seconds:.2f} s after")
     return change.t
 
 
 def _judge_floods(scene: Scene, windows: list[tuple[str, float, float]]) -> None:
-    """Each direction loses at most the budget in each window (what, start, end); numbers recorded."""
+    """Each direction loses at most the budget in each window (what, start, end); numbers recorded.
+    A flood whose probes do not cover its run is noted unseen (judged at the end of the case)."""
     budget = scene.inv.expectations.cable_pull_max_lost
     problems = []
+    scene.floods_seen()
     for r in scene.results:
         scene.record.number(f"packets lost {r.label}", r.lost, "packets")
         scene.record.number(f"longest gap {r.label}", r.longest_gap, "s")
@@ -549,6 +630,9 @@ def test_bond_cable_pull(bond_case: Any, lab: Any, guard: Any, record: Any, scen
             _fail(sc, f"while {bond.name} on {node} lost a cable: " + "; ".join(sc.bad_news))
     with record.step("return to the ideal state"):
         _wait_ideal(sc, [(node, bond)])
+    with record.step("every instrument saw the whole case"):
+        sc.watched_throughout("a bond of {node} changed its active slave unseen")
+        sc.require_seen()
 
 
 # ---------------------------------------------------------------- switch power cycle
@@ -596,12 +680,17 @@ def test_switch_power_cycle(switch: Any, lab: Any, guard: Any, record: Any, scen
             change = sc.watcher.wait_active(node, bond.name, bond.backup.nic, after=sc.seen_from(t_off),
                                             timeout=max(0.05, t_off + exp.failover_timeout + POLL_INTERVAL - time.time()))
             if change is None:
+                sc.blind_then(node, t_off, f"{bond.name} on {node} failed over to {bond.backup.nic}")
                 late.append(f"{bond.name} on {node} did not fail over to {bond.backup.nic} within "
                             f"{_fmt(exp.failover_timeout)} s after {name} lost power (active: "
                             f"{sc.active(node, bond) or 'none'}; {sc.slaves_text(node, bond)})")
             else:
-                record.number(f"seconds to failover {node}/{bond.name}", max(0.0, change.t - t_off), "s",
-                              expected=f"<= {exp.failover_timeout:g}")
+                seconds = max(0.0, change.t - t_off)
+                record.number(f"seconds to failover {node}/{bond.name}", seconds, "s",
+                              expected=Bound.at_most(exp.failover_timeout))
+                if seconds > exp.failover_timeout:  # seen by a poll that began in time, measured after the deadline
+                    late.append(f"{bond.name} on {node} did not fail over to {bond.backup.nic} within "
+                                f"{_fmt(exp.failover_timeout)} s after {name} lost power: it did {seconds:.2f} s after")
         if late:
             _fail(sc, "; ".join(late))
         sc.wait_settled(t_off)
@@ -618,9 +707,13 @@ def test_switch_power_cycle(switch: Any, lab: Any, guard: Any, record: Any, scen
             back = sc.await_active(node, bond, bond.primary.nic, after=t_on, timeout=t_on + bound - time.time(),
                                    what=f"{bond.name} on {node} to return to {bond.primary.nic} after {name} boots")
             if back is None:
+                sc.blind_then(node, t_on, f"{bond.name} on {node} returned to {bond.primary.nic}")
                 _fail(sc, f"{bond.name} on {node} did not return to {bond.primary.nic} within {_fmt(bound)} s after "
                           f"{name}'s power came back (switch boot {_fmt(exp.switch_boot_timeout)} s + updelay + "
                           f"{_fmt(exp.primary_return_margin)} s): still on {sc.active(node, bond) or 'none'}")
+            if back.t - t_on > bound:  # seen by a poll that began in time, measured after the deadline
+                _fail(sc, f"{bond.name} on {node} did not return to {bond.primary.nic} within {_fmt(bound)} s after "
+                          f"{name}'s power came back: it did {back.t - t_on:.2f} s after")
         sleep_demanded(max(0.0, t_on + soak_seconds - time.time()),
                        f"soak: {_fmt(soak_seconds)} s after {name}'s power came back")
         t_end = time.time()
@@ -636,6 +729,9 @@ def test_switch_power_cycle(switch: Any, lab: Any, guard: Any, record: Any, scen
             _fail(sc, f"power cycle of {name}: " + "; ".join(problems))
     with record.step("every bond back on its primary"):
         _wait_ideal(sc, pairs)
+    with record.step("every instrument saw the whole case"):
+        sc.watched_throughout("a bond of {node} flapped or returned early unseen")
+        sc.require_seen()
 
 
 def _judge_returns(sc: Scene, pairs: list[tuple[str, Bond]], switch: str, cabled: list[tuple[str, str]],
@@ -659,8 +755,9 @@ def _judge_returns(sc: Scene, pairs: list[tuple[str, Bond]], switch: str, cabled
             ups = [ch for ch in links if ch.up and ch.t <= change.t]
             later_downs = [ch for ch in links if not ch.up and ch.t > change.t]
             since = change.t - (ups[-1].t if ups else t_on)
+            # the bound the judgement applies: the updelay, less what a poll may miss
             sc.record.number(f"seconds link-up to primary active {node}/{bond.name}", since, "s",
-                             expected=f">= {_fmt(updelay)}")
+                             expected=Bound.at_least(max(0.0, updelay - sc.slack(node, bond))))
             why = ""
             if later_downs:
                 why = f"while it was still bouncing its links ({len(later_downs)} more link loss(es) followed)"
@@ -693,6 +790,7 @@ def _judge_switch_floods(sc: Scene, switch: str, carries_primaries: bool, t_on: 
     """Loss per direction within budget per event (none at all for a backup-only switch); the soak's worst window."""
     budget = sc.inv.expectations.cable_pull_max_lost
     problems = []
+    sc.floods_seen()
     worst: tuple[float, int, str, float] = (0.0, 0, "", 0.0)
     for r in sc.results:
         sc.record.number(f"packets lost {r.label}", r.lost, "packets")

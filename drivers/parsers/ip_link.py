@@ -8,6 +8,7 @@ link/ether 52:54:00:3f:99:f0 brd ff:ff:ff:ff:ff:ff' ('\\' separates the parts).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._common import ParseError, nonblank_lines
@@ -45,16 +46,24 @@ class IpLink:
 _LINE = re.compile(r"^(?P<index>\d+):\s+(?P<name>[^\s:@]+)(?:@(?P<parent>[^\s:]+))?:\s+<(?P<flags>[^>]*)>(?P<rest>.*)$")
 
 
-def parse_ip_link(text: str) -> list[IpLink]:
+def parse_ip_link(text: str, on_bad_line: Callable[[ParseError], None] | None = None) -> list[IpLink]:
+    """`ip -o link` -> one IpLink per line. With ``on_bad_line``, a line that is not an
+    `ip -o link` line is handed to it as a ParseError and skipped (empty output: no links)."""
     links = []
+    if on_bad_line is not None and not text.strip():
+        return links
     for lineno, raw in nonblank_lines(text, "ip -o link"):
         m = _LINE.match(raw.strip())
-        if not m:
-            raise ParseError("ip -o link: unrecognised line", raw, lineno)
-        parts = [p.strip() for p in m["rest"].split("\\")]
-        words = parts[0].split()
-        if len(words) % 2:
-            raise ParseError("ip -o link: attributes are not 'key value' pairs", raw, lineno)
+        parts = [p.strip() for p in m["rest"].split("\\")] if m else []
+        words = parts[0].split() if parts else []
+        problem = ("ip -o link: unrecognised line" if not m else
+                   "ip -o link: attributes are not 'key value' pairs" if len(words) % 2 else None)
+        if problem is not None:
+            if on_bad_line is None:
+                raise ParseError(problem, raw, lineno)
+            on_bad_line(ParseError(problem, raw, lineno))
+            continue
+        assert m is not None
         attrs = dict(zip(words[0::2], words[1::2]))
         link_type = address = None
         for part in parts[1:]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Callable, Union
 
 from ._common import ParseError, nonblank_lines
 
@@ -270,8 +270,14 @@ class PingResult:
         return round(max(b - a for a, b in zip(stamps, stamps[1:])), 6)
 
 
-def parse_ping(text: str) -> PingResult:
-    """Parse the output of one ping run (complete, or cut short without summary)."""
+def parse_ping(text: str, on_bad_line: Callable[[ParseError], None] | None = None) -> PingResult:
+    """Parse the output of one ping run (complete, or cut short without summary).
+
+    With ``on_bad_line``, a line ping does not print (or a second header) is handed to it as a
+    ParseError and skipped, one line at a time, and output with nothing of ping's is an empty
+    result (``complete`` False, no replies) instead of an error."""
+    if on_bad_line is not None and not text.strip():
+        return PingResult(destination=None, address=None)
     lines = nonblank_lines(text, "ping")
     header: PingHeader | None = None
     stats_head: PingStatsHeader | None = None
@@ -283,10 +289,16 @@ def parse_ping(text: str) -> PingResult:
         try:
             item = parse_ping_line(raw)
         except ParseError as exc:
-            raise ParseError(exc.reason, raw, lineno) from None
+            if on_bad_line is None:
+                raise ParseError(exc.reason, raw, lineno) from None
+            on_bad_line(ParseError(exc.reason, raw, lineno))
+            continue
         if isinstance(item, PingHeader):
             if header is not None:
-                raise ParseError("ping: second PING header (two runs concatenated?)", raw, lineno)
+                if on_bad_line is None:
+                    raise ParseError("ping: second PING header (two runs concatenated?)", raw, lineno)
+                on_bad_line(ParseError("ping: second PING header (two runs concatenated?)", raw, lineno))
+                continue
             header = item
         elif isinstance(item, PingReply):
             replies.append(item)
@@ -307,7 +319,7 @@ def parse_ping(text: str) -> PingResult:
             pipe = item.pipe
         elif isinstance(item, PingFlood):
             flood = (flood or 0) + item.dots
-    if header is None and stats is None:
+    if header is None and stats is None and on_bad_line is None:
         raise ParseError("ping: neither a 'PING' header nor a statistics line", lines[0][1], lines[0][0])
     return PingResult(
         destination=header.destination if header else (stats_head.destination if stats_head else None),

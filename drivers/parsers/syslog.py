@@ -558,7 +558,8 @@ def _event_for(line: SyslogLine) -> SyslogEvent | None:
     return None
 
 
-def parse_syslog_events(lines: Iterable[str] | str, year: int | None = None) -> list[SyslogEvent]:
+def parse_syslog_events(lines: Iterable[str] | str, year: int | None = None,
+                        on_bad_line: Callable[[ParseError], None] | None = None) -> list[SyslogEvent]:
     """The events found in a syslog window, in order.
 
     ``lines`` is the window (a string or an iterable of lines). Lines that
@@ -566,6 +567,10 @@ def parse_syslog_events(lines: Iterable[str] | str, year: int | None = None) -> 
     syslog at all raises ParseError, as does an empty window. Classic
     timestamps get ``year`` (default: this year) and move to the next year
     when the month wraps from December to January.
+
+    With ``on_bad_line``, a line that is not syslog (a continuation, a truncated
+    or binary line, another program's format) is handed to it as a ParseError
+    and skipped, one line at a time, and an empty window has no events.
     """
     if isinstance(lines, str):
         lines = lines.splitlines()
@@ -580,7 +585,10 @@ def parse_syslog_events(lines: Iterable[str] | str, year: int | None = None) -> 
         try:
             parsed = parse_syslog_line(raw, year)
         except ParseError as exc:
-            raise ParseError(exc.reason, raw, lineno) from None
+            if on_bad_line is None:
+                raise ParseError(exc.reason, raw, lineno) from None
+            on_bad_line(ParseError(exc.reason, raw, lineno))
+            continue
         if _CLASSIC.match(raw) and previous_month is not None and parsed.timestamp.month < previous_month - 6:
             year += 1
             parsed = parse_syslog_line(raw, year)
@@ -588,6 +596,6 @@ def parse_syslog_events(lines: Iterable[str] | str, year: int | None = None) -> 
             previous_month = parsed.timestamp.month
         if event := _event_for(parsed):
             events.append(event)
-    if not seen:
+    if not seen and on_bad_line is None:
         raise ParseError("empty syslog window", "")
     return events

@@ -76,6 +76,12 @@ SCENARIOS = [
              when={"kind": "node_state", "node": "an-node01", "state": "hung"}),
     Scenario("ssh-hang-before", "node's SSH hangs after accept (audit)", "B", NETWORK,
              "test_bond_cable_pull[an-node02-bond2-failover]", "ssh_hang_after_accept", "an-node02", r"an-node02", 40),
+    # a starved instrument: the peer's syslog cannot be read after the pull, so "no fence, no membership
+    # change logged" was not seen (this case used to pass on the unread syslog)
+    Scenario("syslog-unreadable-mid-pull", "peer's syslog becomes unreadable after the cable pull", "B", NETWORK,
+             "test_bond_cable_pull[an-node01-bond1-failover]", "syslog_unreadable", "an-node02",
+             r"an-node02.*syslog saw nothing.*Permission denied", 40,
+             when={"kind": "port", "switch": "sw1", "port": "2", "admin_up": False}),
 ]
 
 PERSISTENT = Scenario("bmc-dead-stays", "BMC dead for good: restore fails, the run stops", "C", FENCING,

@@ -9,19 +9,29 @@ import pytest
 
 from fixtures.inventory import Inventory, load_inventory
 
-from .harness import ANVIL, COLD_START, FENCING, THREE_NODE, Pending, SuiteRun, first
+from .harness import ANVIL, COLD_START, FENCING, THREE_NODE, Pending, SuiteRun, first, write_inventory
 
 TOLERANCE = 0.5
 """Seconds a recorded number may differ from the ground truth."""
 
 LABS = {"anvil-sim": ANVIL, "three-node-sim": THREE_NODE}
+GARBAGE_LAB = "three-node-sim"
+"""Its run's syslogs get lines no parser knows (adversity syslog_garbage): every case still passes."""
+
+
+def _garbage(data: dict[str, Any]) -> None:
+    data.setdefault("simulation", {})["adversities"] = [{"name": "syslog_garbage"}]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteRun]:
     """Both labs' full fencing + cold-start runs, side by side."""
-    pending = {lab: Pending(tmp_path_factory.mktemp(lab), path, [FENCING, COLD_START], None, timeout=240)
-               for lab, path in LABS.items()}
+    pending = {}
+    for lab, path in LABS.items():
+        folder = tmp_path_factory.mktemp(lab)
+        if lab == GARBAGE_LAB:
+            path = write_inventory(folder / "inventory", path, edit=_garbage)
+        pending[lab] = Pending(folder, path, [FENCING, COLD_START], None, timeout=240)
     return {lab: p.result() for lab, p in pending.items()}
 
 
@@ -131,3 +141,17 @@ def test_cold_start_numbers_match_the_event_log(lab: tuple[Inventory, SuiteRun])
     _close(run.number(case, "power-on to VMs started"), last_vm - p, f"{case} VMs started")
     assert first(events, "fence_start", p) is None, "something was fenced during the cold start"
     assert run.number(case, "power-on spread") < inv.cluster.post_join_delay
+
+
+def test_syslog_garbage_is_skipped_counted_and_changes_no_verdict(runs: dict[str, SuiteRun]) -> None:
+    """The garbage lab's cases all passed (test_every_case_passes); each reports the lines it skipped."""
+    run = runs[GARBAGE_LAB]
+    written = sum(1 for e in run.events if e["kind"] == "syslog_garbage")
+    judged = [row for row in run.summary["cases"] if row["verdict"] == "passed"]
+    assert len(judged) == 7, [row["case"] for row in judged]
+    for row in judged:
+        fact = row["facts"].get("syslog lines skipped", "")
+        count = int(fact.split()[0]) if fact else 0
+        assert 0 < count <= written, f"{row['case']}: {fact!r} (labsim wrote {written} garbage lines)"
+    clean = [row for row in runs["anvil-sim"].summary["cases"] if "syslog lines skipped" in row["facts"]]
+    assert not clean, f"a lab without garbage reported skipped lines: {clean}"

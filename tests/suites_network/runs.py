@@ -26,10 +26,13 @@ RUN_TIMEOUT = 280.0
 """A run that takes longer is stuck; its output says where."""
 
 
-# name -> (inventory or (source, faults), -k selection[, extra options])
+GARBAGE = [{"name": "syslog_garbage"}]
+"""Adversity of the three-node run: every node's syslog gets lines no parser knows; every case still passes."""
+
+# name -> (inventory or (source, faults[, adversities]), -k selection[, extra options])
 RUNS: dict[str, tuple[Any, ...]] = {
     "anvil": ("anvil-sim.yaml", None),
-    "three-node": ("three-node-sim.yaml", None),
+    "three-node": (("three-node-sim.yaml", [], GARBAGE), None),
     "bond_no_backup": (("anvil-sim.yaml", [{"name": "bond_no_backup", "target": "an-node02/bond1"}]),
                        "test_bond_cable_pull and an-node02-bond1-failover"),
     "updelay_zero-bond": (("anvil-sim.yaml", [{"name": "updelay_zero", "target": "an-node01/bond2"}]),
@@ -46,6 +49,13 @@ LANES = (("anvil",), ("three-node", "bond_no_backup", "updelay_zero-bond", "upde
 timings honest on a small, busy machine (each lab's clock-driven events need CPU on time)."""
 
 
+def _adversities(adversities: list[dict[str, Any]] | None = None) -> Any:
+    def edit(data: dict[str, Any]) -> None:
+        if adversities:
+            data.setdefault("simulation", {})["adversities"] = adversities
+    return edit
+
+
 @pytest.fixture(scope="session")
 def suite_runs() -> Iterator[dict[str, SuiteRun]]:
     """Every run of RUNS, finished before the first test looks.
@@ -60,8 +70,8 @@ def suite_runs() -> Iterator[dict[str, SuiteRun]]:
         if isinstance(what, str):
             inventory = ROOT / "inventories" / what
         else:
-            source, faults = what
-            inventory = write_inventory(folder, source, faults=faults)
+            source, faults, *adversities = what
+            inventory = write_inventory(folder, source, faults=faults, edit=_adversities(*adversities))
         command = suite_command([SUITE], inventory, folder, select=select, extra=tuple(extra[0]) if extra else ())
         runs[name] = SuiteRun(name, folder, command, RUN_TIMEOUT, one_lab=True)
     try:

@@ -245,3 +245,18 @@ def test_overhead_against_the_procedures_waits(suite_runs: dict[str, SuiteRun]) 
           f"procedure's waits {imposed:.1f} s, harness overhead {overhead:.1f} s ({overhead / cases:.2f} s per case)")
     assert case_time >= imposed * 0.95, "the cases took less than the waits the procedure imposes: a wait was skipped"
     assert overhead / cases < 10.0, f"harness overhead {overhead / cases:.1f} s per case"
+
+
+def test_syslog_garbage_is_skipped_counted_and_changes_no_verdict(suite_runs: dict[str, SuiteRun]) -> None:
+    """The three-node run's syslogs get lines no parser knows (adversity syslog_garbage): every case
+    passed (test_healthy_lab_passes_every_case), and each reports the lines it skipped, one by one."""
+    run = suite_runs["three-node"]
+    written = sum(1 for e in run.events() if e["kind"] == "syslog_garbage")
+    judged = [row for row in run.cases().values() if row["verdict"] == "passed"]
+    assert judged and written, run.explain()
+    for row in judged:
+        fact = row["facts"].get("syslog lines skipped", "")
+        count = int(fact.split()[0]) if fact else 0
+        assert 0 < count <= written, f"{row['case']}: {fact!r} (labsim wrote {written} garbage lines)"
+    clean = [case for case, row in suite_runs["anvil"].cases().items() if "syslog lines skipped" in row["facts"]]
+    assert not clean, f"a lab without garbage reported skipped lines: {clean}"

@@ -38,6 +38,10 @@ RUNS: dict[str, tuple[str, list[dict[str, str]], dict[str, Any], str | None]] = 
 }
 
 
+ADVERSITIES: dict[str, list[dict[str, Any]]] = {"three-node": [{"name": "syslog_garbage"}]}
+"""Runs on a lab that hides nothing: the three-node run's syslogs get lines no parser knows; every case still passes."""
+
+
 @pytest.fixture(scope="session")
 def vm_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SuiteRun]]:
     """Every run of RUNS, started together, finished before the first test looks."""
@@ -46,8 +50,11 @@ def vm_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Suit
     for name, (source, faults, expectations, select) in RUNS.items():
         folder = base / name
         folder.mkdir()
-        if faults or expectations:
-            inventory = write_inventory(folder, source, faults=faults, expectations=expectations)
+        adversities = ADVERSITIES.get(name)
+        if faults or expectations or adversities:
+            inventory = write_inventory(folder, source, faults=faults, expectations=expectations,
+                                        edit=lambda data, a=adversities: data.setdefault("simulation", {}).update(
+                                            adversities=a) if a else None)
         else:
             inventory = ROOT / "inventories" / source
         runs[name] = SuiteRun(name, folder, suite_command(SUITES, inventory, folder, select=select), RUN_TIMEOUT)

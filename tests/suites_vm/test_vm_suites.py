@@ -215,3 +215,18 @@ def test_restart_window_too_short_is_inconclusive(vm_runs: dict[str, SuiteRun]) 
 def test_runs_are_quick_enough(vm_runs: dict[str, SuiteRun]) -> None:
     slowest = max(vm_runs.values(), key=lambda r: r.wall)
     assert slowest.wall < 240, f"{slowest.name} took {slowest.wall:.0f} s"
+
+
+def test_syslog_garbage_is_skipped_counted_and_changes_no_verdict(vm_runs: dict[str, SuiteRun]) -> None:
+    """The three-node run's syslogs get lines no parser knows (adversity syslog_garbage): every case
+    passed (test_healthy_lab_passes_every_case), and each reports the lines it skipped, one by one."""
+    run = vm_runs["three-node"]
+    written = sum(1 for e in run.events() if e["kind"] == "syslog_garbage")
+    judged = [row for row in run.cases().values() if row["verdict"] == "passed"]
+    assert judged and written, run.explain()
+    for row in judged:
+        fact = row["facts"].get("syslog lines skipped", "")
+        count = int(fact.split()[0]) if fact else 0
+        assert 0 < count <= written, f"{row['case']}: {fact!r} (labsim wrote {written} garbage lines)"
+    clean = [case for case, row in vm_runs["anvil"].cases().items() if "syslog lines skipped" in row["facts"]]
+    assert not clean, f"a lab without garbage reported skipped lines: {clean}"
