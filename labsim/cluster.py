@@ -53,7 +53,7 @@ class NodeRuntime:
     last_ok: float = 0.0
     start_timer: Any = None
     standby: bool = False
-    scsi_registered: bool = True
+    scsi_registered: bool = False  # its key on the shared disk: registered when cman starts (unfencing), removed by a fence
     drbd: bool = False
     drbd_sync_until: float = 0.0
     drbd_sync_role: str | None = None  # "source" | "target" while resyncing
@@ -178,6 +178,7 @@ class ClusterModel:
         for name in up:
             rt = self.nodes[name]
             rt.cman = rt.rgmanager = rt.member = rt.joinable = True
+            rt.scsi_registered = True
             rt.joined_at = time.time()
             rt.incarnation = 4
             rt.last_ok = now
@@ -365,7 +366,6 @@ class ClusterModel:
 
     def _node_booted(self, node: str) -> None:
         rt = self.nodes[node]
-        rt.scsi_registered = True
         for res in self.resources.values():
             if res.running_on == node:  # a hung host came back by reset: its guests are gone
                 res.running_on = None
@@ -1053,8 +1053,9 @@ class ClusterModel:
 
     def scsi_keys(self) -> list[str]:
         base = self.cluster_id & 0xFFFF
+        # a registration stays on the disk whatever its node does (hung, off) until a fence removes it
         return [f"0x{base:04x}{rt.node_id:04x}" for rt in self.nodes.values()
-                if rt.scsi_registered and rt.cman and "scsi" in self.inv.node(rt.name).fence]
+                if rt.scsi_registered and "scsi" in self.fence_methods(rt.name)]
 
     def scsi_key(self, node: str) -> str:
         """The node's registration key as fence_scsi makes it (cluster id and node id, hex)."""

@@ -177,3 +177,36 @@ def test_parsers_refuse_what_is_not_a_configuration() -> None:
         with pytest.raises(ParseError):
             parse(text)
 
+
+
+# pacemaker 2.0's wording (a SUSE HANA cluster's public troubleshooting notes, as in tests/parsers/test_pacemaker.py):
+# the device is called 'killer', which says nothing; its agent in the CIB does.
+PCMK20 = [
+    "2022-04-21T13:21:38.867641+02:00 oldhanad1 pacemaker-controld[26190]:  notice: Requesting fencing (reboot) of node oldhanad2",
+    "2022-04-21T13:21:51.257505+02:00 oldhanad1 pacemaker-fenced[26186]:  notice: Operation 'reboot' [1951] (call 2 from "
+    "pacemaker-controld.26190) for host 'oldhanad2' with device 'killer' returned: 0 (OK)",
+    "2022-04-21T13:21:51.257803+02:00 oldhanad1 pacemaker-fenced[26186]:  notice: Operation 'reboot' targeting oldhanad2 on "
+    "oldhanad1 for pacemaker-controld.26190@oldhanad1.a127b270: OK",
+    "2022-04-21T13:21:51.259400+02:00 oldhanad1 pacemaker-controld[26190]:  notice: Peer oldhanad2 was terminated (reboot) "
+    "by oldhanad1 on behalf of pacemaker-controld.26190: OK",
+]
+KILLER_CIB = """<configuration><resources>
+  <primitive id="killer" class="stonith" type="{agent}">
+    <instance_attributes id="killer-ia">
+      <nvpair id="killer-hosts" name="pcmk_host_list" value="oldhanad1 oldhanad2"/>
+      <nvpair id="killer-pw" name="password" value="not read"/>
+    </instance_attributes>
+  </primitive>
+</resources></configuration>"""
+
+
+@pytest.mark.parametrize("agent, method", [("fence_ipmilan", "ipmi"), ("fence_apc_snmp", "pdu"), ("external/sbd", None)])
+def test_pacemaker_2_0_device_result_and_the_agent_of_a_device_named_killer(agent: str, method: str | None) -> None:
+    inv = INV.model_copy(update={"nodes": [n.model_copy(update={"name": name, "cluster_name": None})
+                                           for n, name in zip(INV.nodes, ("oldhanad1", "oldhanad2"))]})
+    setup = parse_cib_fencing(KILLER_CIB.format(agent=agent))
+    assert "password" not in setup.devices["killer"].params
+    config = FenceConfig.of(inv, setup)
+    assert config.devices["killer"].nodes == ("oldhanad1", "oldhanad2") and not setup.ordered
+    (rnd,) = fence_rounds(inv, {"oldhanad1": PCMK20}, config)
+    assert (rnd.victim, rnd.device, rnd.method, rnd.succeeded is not None) == ("oldhanad2", "killer", method, True)
