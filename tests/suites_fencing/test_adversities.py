@@ -8,7 +8,9 @@
   miswiring, never as the cluster's failure;
 - hang_does_not_take: `echo c > /proc/sysrq-trigger` returns and the node runs on; the cases that
   hang it end inconclusive, never passed or failed;
-- scsi_wrong_key: the SCSI fence removes another node's key; the SCSI case fails saying whose.
+- scsi_wrong_key: the SCSI fence removes another node's key; the SCSI case fails saying whose;
+
+and a node whose first fence method is the PDU: its power cut passes without an IPMI failure.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ RUNS: dict[str, tuple[Path, Any, list[Path], str | None]] = {
                           [FENCING, VM_RECOVERY],
                           "(pdu_power_cut and an-node01) or (hang_and_fence and an-node02) or (crash and an-node02)"),
     "scsi-wrong-key": (THREE_NODE, _scsi_only, [FENCING], "scsi_fencing and et-virt05"),
+    # not an adversity: a node whose first method is the PDU; its power cut needs no IPMI failure first
+    "pdu-first": (ANVIL, lambda data: data["nodes"][0].update(fence=["pdu", "ipmi"]), [FENCING],
+                  "pdu_power_cut and an-node01"),
 }
 
 
@@ -123,8 +128,7 @@ def test_a_hang_that_does_not_take_is_inconclusive(runs: dict[str, SuiteRun]) ->
         row = run.row(case)
         assert outcome == "skipped" and row["verdict"] == "inconclusive", (case, outcome, row)
         assert "the hang did not take: an-node02 still answers" in row["diagnosis"], row["diagnosis"]
-    assert first(run.events, "node_state", node="an-node02", state="hung") is None
-    assert first(run.events, "fence_start", node="an-node02") is None
+    assert first(run.events, "node_state", node="an-node02", state="hung") is None  # the lab's truth: never hung
 
 
 def test_the_scsi_fence_removing_another_nodes_key_fails(runs: dict[str, SuiteRun]) -> None:
@@ -135,3 +139,14 @@ def test_the_scsi_fence_removing_another_nodes_key_fails(runs: dict[str, SuiteRu
     diagnosis = run.row(case)["diagnosis"]
     assert re.search(r"removed 0x[0-9a-f]+0003 \(et-virt07\), not et-virt05's own key 0x[0-9a-f]+0001", diagnosis), diagnosis
     assert "still registered" in diagnosis
+
+
+def test_the_power_cut_expects_the_first_power_independent_method(runs: dict[str, SuiteRun]) -> None:
+    run = runs["pdu-first"]
+    case = "test_pdu_power_cut[an-node01]"
+    assert run.outcomes()[case][0] == "passed", run.output[-4000:]
+    facts = run.row(case)["facts"]
+    assert (facts["method"], facts["IPMI result"]) == ("pdu", "not tried"), facts
+    assert facts["fence configuration"].startswith("1: pdu (pdu2: fence_apc_snmp port 1); 2: ipmi"), facts
+    cut = first(run.events, "outlet", pdu="pdu2", outlet=1, on=False)
+    assert first(run.events, "fence_attempt", cut["t"], node="an-node01", method="ipmi") is None
