@@ -3,15 +3,21 @@
 The seed's Test / Victim / Pass table, for every node of the inventory:
 
 - hang the victim (`echo c > /proc/sysrq-trigger`, or the inventory's hang
-  method); a survivor declares it failed and fences it with the first method,
-  IPMI — proven by the cluster's own fence log, by the victim's BMC, and by its
-  PDU outlet staying on — then the victim boots, rejoins and gets its services
-  back;
-- cut the victim's PDU outlet (`fence_apc_snmp -n N -o off`); the survivor's
-  IPMI attempt fails ("error from agent") because the BMC lost its power too,
-  and the PDU method then succeeds;
-- with SCSI-3 persistent-reservation fencing (seed 001), the victim's key is
-  removed from the shared disk and the reservation stays with a survivor.
+  method) and confirm it took (it stops answering; else the case is
+  inconclusive); a survivor declares it failed and fences it with the first
+  method, IPMI — proven by the cluster's own fence record (the device or
+  method index it names, looked up in the cluster's fence configuration:
+  never a device's name), by the victim's BMC, and by its PDU outlet staying
+  on — then the victim boots, rejoins and gets its services back;
+- cut the victim's PDU outlet (`fence_apc_snmp -n N -o off`) after checking its
+  label and its load; within seconds the victim, and only the victim, goes dark
+  (else the outlet goes back on at once: a miswired lab, not the cluster); the
+  survivor's IPMI attempt fails ("error from agent") because the BMC lost its
+  power too, and the first method independent of the power (the PDU) then
+  succeeds, its outlet coming back on by itself;
+- with SCSI-3 persistent-reservation fencing (seed 001), the victim's own key
+  (fence_scsi's key file on the victim) is removed from the shared disk and the
+  reservation stays with a survivor.
 
 Times are measured from the fault (hang, cut) by polling the survivors'
 status and syslog; each moment is the window between the last poll that did
