@@ -48,9 +48,9 @@ RUNS: dict[str, tuple[Path, Any, list[Path], str | None]] = {
     "neutral-cman": (ANVIL, _adversities(("neutral_fence_names", None)), [FENCING], "hang_and_fence or pdu_power_cut"),
     "neutral-pacemaker": (PACEMAKER3, _adversities(("neutral_fence_names", None)), [FENCING],
                           "hang_and_fence or pdu_power_cut"),
-    "miswired-and-hang": (ANVIL, _adversities(("mislabelled_outlet", "an-node01"), ("hang_does_not_take", "an-node02")),
-                          [FENCING, VM_RECOVERY],
-                          "(pdu_power_cut and an-node01) or (hang_and_fence and an-node02) or (crash and an-node02)"),
+    "miswired": (ANVIL, _adversities(("mislabelled_outlet", "an-node01")), [FENCING], "pdu_power_cut and an-node01"),
+    "hang-does-not-take": (ANVIL, _adversities(("hang_does_not_take", "an-node02")), [FENCING, VM_RECOVERY],
+                           "(hang_and_fence and an-node02) or (crash and an-node02)"),
     "scsi-wrong-key": (THREE_NODE, _scsi_only, [FENCING], "scsi_fencing and et-virt05"),
     # not an adversity: a node whose first method is the PDU; its power cut needs no IPMI failure first
     "pdu-first": (ANVIL, lambda data: data["nodes"][0].update(fence=["pdu", "ipmi"]), [FENCING],
@@ -100,7 +100,7 @@ def test_neutral_fence_names_still_pass_with_the_right_method(name: str, runs: d
 
 
 def test_a_mislabelled_outlet_is_a_lab_error_with_the_miswiring_named(runs: dict[str, SuiteRun]) -> None:
-    run = runs["miswired-and-hang"]
+    run = runs["miswired"]
     case = "test_pdu_power_cut[an-node01]"
     outcome, _ = run.outcomes()[case]
     row = run.row(case)
@@ -115,14 +115,13 @@ def test_a_mislabelled_outlet_is_a_lab_error_with_the_miswiring_named(runs: dict
     dark = first(run.events, "node_state", off["t"], node="an-node02", state="off")
     assert dark is not None and dark["t"] < on["t"], "the cut darkened an-node02, the node the cable feeds"
     assert first(run.events, "node_state", off["t"], node="an-node01", state="off") is None
-    # the cluster is not blamed: no case failed, the run is incomplete, not a FAIL, and the lab was restored
-    assert "failed" not in {r["verdict"] for r in run.summary["cases"]}, run.summary["cases"]
+    # the cluster is not blamed: the case is no failure, the run is incomplete, not a FAIL, and the lab was restored
     assert run.summary["overall"]["verdict"] == "INCOMPLETE", run.summary["overall"]
     assert "could not restore" not in run.output and run.returncode == 1, run.output[-3000:]
 
 
 def test_a_hang_that_does_not_take_is_inconclusive(runs: dict[str, SuiteRun]) -> None:
-    run = runs["miswired-and-hang"]
+    run = runs["hang-does-not-take"]
     for case in ("test_hang_and_fence[an-node02]", "test_node_crash_recovers_vms[an-node02]"):
         outcome, message = run.outcomes()[case]
         row = run.row(case)
