@@ -369,7 +369,7 @@ def cibadmin(ctx: CommandContext) -> int:
     with ctx.world.lock:
         known = fencing.cibadmin_query(model, scope) is not None
     if not known:
-        return _err(ctx, f"Call cib_query failed (-6): No such device or address", 105)
+        return _err(ctx, "Call cib_query failed (-6): No such device or address", 105)
     return _member_report(ctx, render, "Could not connect to the CIB: Transport endpoint is not connected\n"
                                        "Init failed, could not perform requested operations", 107)
 
