@@ -43,6 +43,19 @@ class CommandIgnored(LabError):
     answers a port shutdown and keeps the port up, a PDU whose outlet stays on)."""
 
 
+class Miswired(LabError):
+    """The lab is not cabled as labelled: cutting an outlet darkened another node or device than the
+    one its label and the inventory name (or none at all). The lab's fault, never the cluster's."""
+
+    def __init__(self, device: str, address: str, attempted: str, finding: str, detail: str = "") -> None:
+        self.device = device
+        self.address = address
+        self.attempted = attempted
+        self.finding = finding
+        self.detail = detail
+        Exception.__init__(self, finding + (f"; {detail}" if detail else ""))
+
+
 class CommandFailed(LabError):
     """A command ran on a node and exited non-zero (or did not finish in time)."""
 

@@ -86,6 +86,8 @@ RPDU2 = TableVariant(
     status_off=1,
 )
 VARIANTS = {v.name: v for v in (SPDU_OUTLET_CTL, RPDU, MS6, RPDU2)}
+RPDU2_METERED_CURRENT = _APC + (1, 1, 26, 9, 4, 3, 1, 6)
+"""rPDU2OutletMeteredStatusCurrent: the load on an outlet in tenths of amps (metered-by-outlet PDUs)."""
 _BY_SYS_OBJECT_ID = {_APC + (1, 3, 4, 5): RPDU, _APC + (1, 3, 4, 6): MS6}
 
 
@@ -159,6 +161,15 @@ class ApcPdu:
         names = {name[-1]: str(value) for name, value in self.snmp.walk(self.table.name_column)}
         states = {name[-1]: self.table.status_value(int(value)) for name, value in self.snmp.walk(self.table.status_column)}
         return {n: (names.get(n, ""), states.get(n)) for n in sorted(set(names) | set(states))}
+
+    def outlet_load(self, n: int) -> float | None:
+        """Amps the outlet carries (rPDU2OutletMeteredStatusCurrent, tenths of amps), or None when the
+        PDU does not meter its outlets (no such object: an AP79xx meters only its inputs)."""
+        try:
+            raw = self.snmp.get_one(RPDU2_METERED_CURRENT + (n,))
+        except CommandRefused:
+            return None
+        return int(raw) / 10.0
 
     # ------------------------------------------------------------ switching
 

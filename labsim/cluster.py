@@ -29,6 +29,8 @@ STATE_CODES = {
 }
 DRBD_MINORS = 3  # r0..r2 as in the tutorial; DRBD resources are not part of the inventory
 FENCE_AGENTS = {"ipmi": "fence_ipmilan", "pdu": "fence_apc_snmp", "scsi": "fence_scsi"}
+SCSI_KEY_FILE = "/var/run/cluster/fence_scsi.key"
+"""Where fence_scsi (RHEL 6/7) keeps the key it registered for this node."""
 
 
 def _mono() -> float:
@@ -51,7 +53,7 @@ class NodeRuntime:
     last_ok: float = 0.0
     start_timer: Any = None
     standby: bool = False
-    scsi_registered: bool = True
+    scsi_registered: bool = False  # its key on the shared disk: registered when cman starts (unfencing), removed by a fence
     drbd: bool = False
     drbd_sync_until: float = 0.0
     drbd_sync_role: str | None = None  # "source" | "target" while resyncing
@@ -113,7 +115,7 @@ class FenceRecord:
 class _FenceOp:
     victim: str
     fencer: str
-    methods: list[str]
+    methods: list[Any]  # labsim.fencing.SimMethod, the victim's configured methods in order
     index: int = 0
 
 
@@ -150,6 +152,10 @@ class ClusterModel:
         self._waiters: list[tuple[Callable[[], bool], threading.Event]] = []
         self.max_restarts = self.inv.expectations.max_restarts
         self.restart_expire = self.inv.expectations.restart_expire_time
+        from labsim import fencing
+
+        self.fence_setup = fencing.build(self)
+        self._fence_pid = 1000
 
     # ------------------------------------------------------------ setup
 
@@ -172,6 +178,7 @@ class ClusterModel:
         for name in up:
             rt = self.nodes[name]
             rt.cman = rt.rgmanager = rt.member = rt.joinable = True
+            rt.scsi_registered = True
             rt.joined_at = time.time()
             rt.incarnation = 4
             rt.last_ok = now
@@ -359,7 +366,6 @@ class ClusterModel:
 
     def _node_booted(self, node: str) -> None:
         rt = self.nodes[node]
-        rt.scsi_registered = True
         for res in self.resources.values():
             if res.running_on == node:  # a hung host came back by reset: its guests are gone
                 res.running_on = None
@@ -646,17 +652,26 @@ class ClusterModel:
     def start_fence(self, victim: str, fencer: str) -> None:
         if victim in self.fencing:
             return
-        op = _FenceOp(victim, fencer, self.fence_methods(victim))
+        op = _FenceOp(victim, fencer, list(self.fence_setup.methods.get(victim, [])))
         self.fencing[victim] = op
         self.world.emit("fence_start", node=victim, by=fencer)
-        self._log(fencer, "fenced", f"fencing node {self.nodes[victim].member_name}")
+        member = self.nodes[victim].member_name
+        if self.manager == "pacemaker":
+            self._log(fencer, "pacemaker-schedulerd", f" warning: Cluster node {member} will be fenced: peer is no longer part of the cluster")
+            self._log(fencer, "pacemaker-controld", f" notice: Requesting fencing (reboot) of node {member} ")
+            self._log(fencer, "pacemaker-fenced", f" notice: Requesting peer fencing (reboot) targeting {member} ")
+        else:
+            self._log(fencer, "fenced", f"fencing node {member}")
         if not op.methods:
-            self._log(fencer, "fenced", f"fence {self.nodes[victim].member_name} failed")
+            if self.manager == "pacemaker":
+                self._log(fencer, "pacemaker-fenced", f" error: Couldn't find anyone to fence (reboot) {member} using any device")
+            else:
+                self._log(fencer, "fenced", f"fence {member} failed")
             return
         self._fence_step(op)
 
     def _fence_step(self, op: _FenceOp) -> None:
-        method = op.methods[op.index]
+        method = op.methods[op.index].kind
         extra = self.timing.slow_fence_extra if self.inv.fault("slow_fence", op.victim) else 0.0
         if method == "ipmi":
             delay = self.timing.ipmi_fence if self._ipmi_works(op.victim) else self.timing.ipmi_fence_failure
@@ -668,6 +683,15 @@ class ClusterModel:
 
     def _ipmi_works(self, victim: str) -> bool:
         return self.world.bmc_answers(victim) and not self.inv.fault("ipmi_fence_broken", victim)
+
+    def _scsi_key_holder(self, victim: str, fencer: str) -> str:
+        """Whose key a fence_scsi of `victim` removes: its own, unless the lab's scsi_wrong_key
+        adversity makes the device act on another registered node (a misconfigured nodename)."""
+        if not self.inv.adversity("scsi_wrong_key", victim):
+            return victim
+        others = [n for n in self.nodes if n not in (victim, fencer) and self.nodes[n].scsi_registered]
+        others = others or [n for n in self.nodes if n != victim and self.nodes[n].scsi_registered]
+        return others[0] if others else victim
 
     def _fence_complete(self, op: _FenceOp, method: str) -> None:
         victim = op.victim
@@ -688,21 +712,37 @@ class ClusterModel:
                     self.world.set_outlet(ref.pdu, ref.outlet, "reboot")
                 ok = bool(self.inv.node(victim).power)
             elif method == "scsi":
-                self.nodes[victim].scsi_registered = False
+                self.nodes[self._scsi_key_holder(victim, op.fencer)].scsi_registered = False
                 ok = True
         except Exception as exc:  # a device that refuses counts as a failed agent
             print(f"labsim: fence {victim} by {method} raised {exc!r}", flush=True)
             ok = False
         self.world.emit("fence_attempt", node=victim, method=method, ok=ok, by=op.fencer)
         member_name = self.nodes[victim].member_name
+        devices = op.methods[op.index].devices
         if not ok:
-            self._log(op.fencer, "fenced", f"fence {member_name} dev {op.index}.0 agent {FENCE_AGENTS[method]} result: error from agent")
+            if self.manager == "pacemaker":
+                self._fence_pid += 1
+                self._log(op.fencer, "pacemaker-fenced", f" error: Operation 'reboot' [{self._fence_pid}] targeting {member_name} "
+                                                         f"using {devices[0]} returned 1 ")
+            else:
+                self._log(op.fencer, "fenced", f"fence {member_name} dev {op.index}.0 agent {FENCE_AGENTS[method]} result: error from agent")
             self.fence_history.append(FenceRecord(victim, op.fencer, "reboot", False, method, time.time()))
             op.index = (op.index + 1) % len(op.methods)
             self._fence_step(op)
             return
         del self.fencing[victim]
-        self._log(op.fencer, "fenced", f"fence {member_name} success")
+        if self.manager == "pacemaker":
+            by = self.nodes[op.fencer].member_name
+            client = f"pacemaker-controld.{1000 + self.nodes[op.fencer].node_id}@{by}"
+            for device in devices:
+                self._fence_pid += 1
+                self._log(op.fencer, "pacemaker-fenced", f" notice: Operation 'reboot' [{self._fence_pid}] targeting {member_name} "
+                                                         f"using {device} returned 0 ")
+            self._log(op.fencer, "pacemaker-fenced", f" notice: Operation 'reboot' targeting {member_name} by {by} for {client}: OK (complete) ")
+            self._log(op.fencer, "pacemaker-controld", f" notice: Peer {member_name} was terminated (reboot) by {by} on behalf of {client}: OK ")
+        else:
+            self._log(op.fencer, "fenced", f"fence {member_name} success")
         self.fence_history.append(FenceRecord(victim, op.fencer, "reboot", True, method, time.time()))
         self.world.emit("fence_done", node=victim, method=method, ok=True, by=op.fencer)
         peer = self.drbd_peer(victim)
@@ -1013,8 +1053,20 @@ class ClusterModel:
 
     def scsi_keys(self) -> list[str]:
         base = self.cluster_id & 0xFFFF
+        # a registration stays on the disk whatever its node does (hung, off) until a fence removes it
         return [f"0x{base:04x}{rt.node_id:04x}" for rt in self.nodes.values()
-                if rt.scsi_registered and rt.cman and "scsi" in self.inv.node(rt.name).fence]
+                if rt.scsi_registered and "scsi" in self.fence_methods(rt.name)]
+
+    def scsi_key(self, node: str) -> str:
+        """The node's registration key as fence_scsi makes it (cluster id and node id, hex)."""
+        return f"0x{self.cluster_id & 0xFFFF:04x}{self.nodes[node].node_id:04x}"
+
+    def scsi_key_file(self, node: str) -> str | None:
+        """fence_scsi's record of the node's own key (written when it unfenced itself), lower-case hex
+        without 0x; no file on a node that SCSI does not fence."""
+        if "scsi" not in self.fence_methods(node):
+            return None
+        return self.scsi_key(node)[2:] + "\n"
 
     def scsi_holder(self) -> str | None:
         members = [n for n in self.members() if self.nodes[n].scsi_registered and "scsi" in self.inv.node(n).fence]
@@ -1030,8 +1082,12 @@ def attach_cluster(world: Any) -> ClusterModel:
         model = ClusterModel(world)
         world.cluster = model
         world.subscribe(model.on_event)
+        from labsim import fencing
         from labsim.formats import proc_drbd
 
         world.register_file("/proc/drbd", lambda node: proc_drbd(model, node))
+        if model.manager != "pacemaker":
+            world.register_file("/etc/cluster/cluster.conf", lambda node: fencing.cluster_conf(model))
+        world.register_file(SCSI_KEY_FILE, model.scsi_key_file)
         model.start()
     return model

@@ -345,6 +345,35 @@ def crm_mon(ctx: CommandContext) -> int:
     return _member_report(ctx, render, "crm_mon: Error: cluster is not available on this node", 102)
 
 
+@COMMANDS.register("cibadmin")
+def cibadmin(ctx: CommandContext) -> int:
+    """`cibadmin --query|-Q [--scope|-o SECTION]`: the simulated CIB (its fence devices and topology)."""
+    from labsim import fencing
+
+    model = _model(ctx)
+    if model.manager != "pacemaker":
+        return _err(ctx, "bash: cibadmin: command not found", 127)
+    args = ctx.argv[1:]
+    if not ({"-Q", "--query"} & set(args)):
+        return _err(ctx, "cibadmin: only --query is simulated")
+    scope = None
+    for i, arg in enumerate(args):
+        if arg in ("-o", "--scope", "--obj_type") and i + 1 < len(args):
+            scope = args[i + 1]
+        elif arg.startswith(("--scope=", "--obj_type=")):
+            scope = arg.split("=", 1)[1]
+
+    def render(model: ClusterModel) -> str:
+        return fencing.cibadmin_query(model, scope) or ""
+
+    with ctx.world.lock:
+        known = fencing.cibadmin_query(model, scope) is not None
+    if not known:
+        return _err(ctx, "Call cib_query failed (-6): No such device or address", 105)
+    return _member_report(ctx, render, "Could not connect to the CIB: Transport endpoint is not connected\n"
+                                       "Init failed, could not perform requested operations", 107)
+
+
 @COMMANDS.register("stonith_admin")
 def stonith_admin(ctx: CommandContext) -> int:
     model = _model(ctx)

@@ -8,7 +8,7 @@ verbatim samples in ../shared/corpus (clustat -x, crm_mon XML).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ def _dc(model: "ClusterModel") -> str | None:
 def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True) -> str:
     dc = _dc(model)
     q = "true" if model.quorate() else "false"
-    fence_devices = [n for n in model.nodes if model.fence_methods(n)]
+    fence_devices = list(model.fence_setup.devices.values())
     out = ['<?xml version="1.0"?>',
            '<pacemaker-result api-version="2.2" request="crm_mon --output-as=xml">',
            "  <summary>", '    <stack type="corosync"/>']
@@ -301,9 +301,9 @@ def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True) -> 
                    f'is_dc="{str(name == dc).lower()}" resources_running="{running}" type="member"/>')
     out += ["  </nodes>", "  <resources>"]
     members = model.members()
-    for i, victim in enumerate(fence_devices):
-        runner = next((m for m in members if m != victim), None)
-        out.append(_pcmk_resource(f"fence_{victim}", "stonith:fence_ipmilan", runner, model, "Started" if runner else "Stopped"))
+    for dev in fence_devices:
+        runner = _stonith_runner(model, dev, members)
+        out.append(_pcmk_resource(dev.name, f"stonith:{dev.agent}", runner, model, "Started" if runner else "Stopped"))
     for res in model.resources.values():
         host = _pcmk_running(model, res)
         role = "Started" if host else "Stopped"
@@ -322,6 +322,12 @@ def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True) -> 
         out.append("  </fence_history>")
     out += ['  <status code="0" message="OK"/>', "</pacemaker-result>"]
     return "\n".join(out) + "\n"
+
+
+def _stonith_runner(model: "ClusterModel", dev: Any, members: list[str]) -> str | None:
+    """The member a stonith device runs on: not in standby, and not its own target when there is another."""
+    active = [m for m in members if not model.nodes[m].standby]
+    return next((m for m in active if m not in dev.nodes), active[0] if active else None)
 
 
 def _pcmk_resource(rid: str, agent: str, host: str | None, model: "ClusterModel", role: str,
@@ -345,7 +351,7 @@ def pcs_status(model: "ClusterModel", node: str, one_shot_header: bool = True) -
         lines.append("  * Current DC: NONE")
     lines += [f"  * Last updated: {_ctime()}",
               f"  * {len(model.nodes)} nodes configured",
-              f"  * {len(model.resources) + len(model.nodes)} resource instances configured", "", "Node List:"]
+              f"  * {len(model.resources) + len(model.fence_setup.devices)} resource instances configured", "", "Node List:"]
     online = [rt.member_name for n, rt in model.nodes.items() if rt.member and not rt.standby]
     standby = [rt.member_name for n, rt in model.nodes.items() if rt.member and rt.standby]
     offline = [rt.member_name for n, rt in model.nodes.items() if not rt.member]
@@ -357,10 +363,10 @@ def pcs_status(model: "ClusterModel", node: str, one_shot_header: bool = True) -
         lines.append(f"  * OFFLINE: [ {' '.join(offline)} ]")
     lines += ["", "Full List of Resources:"]
     members = model.members()
-    for victim in model.nodes:
-        runner = next((m for m in members if m != victim), None)
+    for dev in model.fence_setup.devices.values():
+        runner = _stonith_runner(model, dev, members)
         state = f"Started {model.nodes[runner].member_name}" if runner else "Stopped"
-        lines.append(f"  * fence_{victim}\t(stonith:fence_ipmilan):\t {state}")
+        lines.append(f"  * {dev.name}\t(stonith:{dev.agent}):\t {state}")
     for res in model.resources.values():
         host = _pcmk_running(model, res)
         if host:

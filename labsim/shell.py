@@ -274,6 +274,8 @@ def _redirect(world, node: str, target: str, text: str, io: ShellIO, status: int
     if target == "/proc/sysrq-trigger":
         key = text.strip()[:1]
         if key == "c":
+            if world.inventory.adversity("hang_does_not_take", node):
+                return status  # the write returns and the node keeps running (a kernel that ignores it)
             world.syslog(node, "kernel", "SysRq : Trigger a crash")
             world.hang(node)
         elif key == "b":

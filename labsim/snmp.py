@@ -7,7 +7,8 @@ sPDUOutletCtl (.318.1.1.4.4.2.1: 3 control/status 1 on 2 off 3 reboot, 4 name),
 rPDUOutletControl (.318.1.1.12.3.3.1.1: 4 command 1 on 2 off 3 reboot, 2 name),
 rPDUOutletStatus (.318.1.1.12.3.5.1.1: 4 state 1 on 2 off, 2 name) and
 rPDU2OutletSwitched (.318.1.1.26.9.2.4.1.5 command 1 on 2 off 3 reboot;
-.318.1.1.26.9.2.3.1.5 status **1 off 2 on**).
+.318.1.1.26.9.2.3.1.5 status **1 off 2 on**), and rPDU2OutletMeteredStatus (.318.1.1.26.9.4.3.1:
+3 name, 6 current in tenths of amps, 7 power in watts) with the load the outlet really carries.
 
 Switch: IF-MIB ifNumber, ifIndex, ifDescr, ifType, ifSpeed, ifAdminStatus
 (settable: 1 up, 2 down), ifOperStatus, ifName (= the port name of the
@@ -102,6 +103,7 @@ R_PDU_CONTROL = APC + (1, 1, 12, 3, 3, 1, 1)
 R_PDU_STATUS = APC + (1, 1, 12, 3, 5, 1, 1)
 R_PDU2_STATUS = APC + (1, 1, 26, 9, 2, 3, 1)
 R_PDU2_CONTROL = APC + (1, 1, 26, 9, 2, 4, 1)
+R_PDU2_METERED = APC + (1, 1, 26, 9, 4, 3, 1)  # rPDU2OutletMeteredStatusEntry: 3 name, 6 current (0.1 A), 7 power (W)
 
 Getter = Callable[[], Any]
 Setter = Callable[[Any], None]
@@ -188,6 +190,15 @@ def pdu_device(world: World, pdu: str, variant: str = "rpdu") -> Device:
         dev.add(R_PDU2_CONTROL + (3, n), name)
         dev.add(R_PDU2_CONTROL + (4, n), lambda n=n: Int(n))
         dev.add(R_PDU2_CONTROL + (5, n), state(n, 1, 2), control(n))
+        load = getattr(world, "outlet_load", None)
+        if load is not None:  # rPDU2OutletMeteredStatusTable: a metered-by-outlet PDU (AP88xx)
+            dev.add(R_PDU2_METERED + (1, n), lambda n=n: Int(n))
+            dev.add(R_PDU2_METERED + (2, n), lambda: Int(1))
+            dev.add(R_PDU2_METERED + (3, n), name)
+            dev.add(R_PDU2_METERED + (4, n), lambda n=n: Int(n))
+            dev.add(R_PDU2_METERED + (5, n), lambda: Int(2))  # normal
+            dev.add(R_PDU2_METERED + (6, n), lambda n=n: Int(int(round(load(pdu, n) * 10))))  # tenths of amps
+            dev.add(R_PDU2_METERED + (7, n), lambda n=n: Int(int(round(load(pdu, n) * 230))))  # watts
     dev.seal()
     return dev
 

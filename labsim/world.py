@@ -160,6 +160,10 @@ class World:
                     label = node.power[0].name if node.power else node.name
                     for outlet in feeds[node.name]:
                         self._outlet_names[outlet] = label
+        for adversity in (inv.simulation.adversities if inv.simulation else []):
+            if adversity.name == "mislabelled_outlet":
+                # the cables are swapped, the labels are not: the outlet labelled for the target feeds a peer
+                self._swap_feeds(feeds, adversity.target)
 
         for sw in inv.switches:
             feed = (sw.power.pdu, sw.power.outlet) if sw.power.method == "pdu" and sw.power.pdu and sw.power.outlet else None
@@ -286,6 +290,27 @@ class World:
 
     def outlet_name(self, pdu: str, n: int) -> str:
         return self._outlet_names.get((pdu, n), f"Outlet {n}")
+
+    NODE_LOAD_AMPS = 1.6  # a running server's draw on one of its feeds
+    STANDBY_LOAD_AMPS = 0.1  # a server with its chassis off: the BMC and fans
+    SWITCH_LOAD_AMPS = 0.4
+
+    def outlet_load(self, pdu: str, n: int) -> float:
+        """Amps drawn through the outlet (what a metered PDU reports): every device it really feeds,
+        whatever the labels say; 0 while the outlet is off."""
+        with self.lock:
+            key = (pdu, n)
+            if not self._outlets.get(key, False):
+                return 0.0
+            load = 0.0
+            for node in self.nodes.values():
+                if key in node.feeds:
+                    share = self.NODE_LOAD_AMPS if node.state != "off" else self.STANDBY_LOAD_AMPS
+                    load += share / max(1, sum(1 for f in node.feeds if self._outlets.get(f, False)))
+            for sw in self.switches.values():
+                if sw.feed == key and sw.state != "off":
+                    load += self.SWITCH_LOAD_AMPS
+            return round(load, 1)
 
     def outlets(self, pdu: str) -> list[int]:
         return sorted(n for (p, n) in self._outlets if p == pdu)

@@ -29,6 +29,7 @@ class NetlabSettings:
     ready_timeout: float = 120.0
     token_ms: int = 3000
     fence_delay: int = 5  # seconds, on the first node's IPMI device (against fence races)
+    fence_names: str = "misleading"  # stonith ids: misleading (fence-pilot-pduK is a BMC, st-nodeK-bmc an outlet) | plain
     dummies: int = 2
     no_stack_at_boot: tuple[str, ...] = ()
     # bonds (user-space, like the kernel's active-backup) and switches
@@ -54,6 +55,8 @@ class NetlabSettings:
         if "no_stack_at_boot" in raw:
             raw["no_stack_at_boot"] = tuple(raw["no_stack_at_boot"])
         settings = NetlabSettings(**raw)
+        if settings.fence_names not in ("misleading", "plain"):
+            raise NetlabError(f"netlab.fence_names must be 'misleading' or 'plain' (got {settings.fence_names!r})")
         if not re.fullmatch(r"[a-z][a-z0-9]{0,3}-", settings.prefix):
             raise NetlabError(f"netlab.prefix must be 1-4 lowercase letters/digits and a dash (got {settings.prefix!r})")
         if not re.fullmatch(r"(10|172\.(1[6-9]|2\d|3[01])|192\.168)(\.\d{1,3}){0,2}", settings.subnet) \

@@ -1,7 +1,7 @@
 """Out-of-band devices of netlab: the simulated lab's BMC and APC PDU code, acting on netlab nodes.
 
 `Power` answers the World queries and actions that labsim's endpoints call
-(bmc_answers, chassis_on, chassis_control, outlets, outlet_on, outlet_name,
+(bmc_answers, chassis_on, chassis_control, outlets, outlet_on, outlet_name, outlet_load,
 set_outlet, lock, started, device_faults). The BMC and PDU sockets are made in
 netlab's management namespace, on the devices' own addresses; the harness
 reaches them through the loopback relays (relay.py).
@@ -80,6 +80,18 @@ class Power:
 
     def outlet_name(self, pdu: str, n: int) -> str:
         return self._names.get((pdu, n), f"Outlet {n}")
+
+    def outlet_load(self, pdu: str, n: int) -> float:
+        """Amps through the outlet (the PDU's metered outlet table): 1.6 per running node it feeds,
+        0.1 for one whose chassis is off, 0.4 per switch it feeds; 0 while the outlet is off."""
+        key = (pdu, n)
+        with self.lock:
+            if not self._outlets.get(key, False):
+                return 0.0
+            nodes = list(self._feeds.get(key, []))
+            switches = len(self._switch_feeds.get(key, []))
+        load = sum(1.6 if self.nodes[node].state != "off" else 0.1 for node in nodes if node in self.nodes)
+        return round(load + 0.4 * switches, 1)
 
     # ------------------------------------------------------------ actions
 

@@ -313,6 +313,15 @@ class Netlab:
             return set()
         return {r.get("id", "") for r in root.iter("resource") if r.get("role") == "Started" and r.get("active") == "true"}
 
+    def device_id(self, kind: str, index: int, node: str, pdu: str = "", outlet: int = 0, several: bool = False) -> str:
+        """A stonith device's id. `fence_names: misleading` (the default): a node's BMC is
+        `fence-pilot-pduK` and its outlet `st-nodeK-bmc`, so nothing but the agent tells what a device
+        drives (the harness must read the agent, never the name); `plain`: fence-NODE-ipmi, fence-NODE-PDU-N."""
+        if self.plan.settings.fence_names == "plain":
+            return f"fence-{node}-ipmi" if kind == "ipmi" else f"fence-{node}-{pdu}-{outlet}"
+        k = index + 1
+        return f"fence-pilot-pdu{k}" if kind == "ipmi" else f"st-node{k}-bmc" + (f"-{outlet}" if several else "")
+
     def fence_devices(self) -> list[dict[str, Any]]:
         """Every fence device: id, agent, the node it fences, its level, its parameters."""
         out: list[dict[str, Any]] = []
@@ -325,13 +334,14 @@ class Netlab:
                               "pcmk_reboot_retries": "1"}
                     if i == 0 and self.plan.settings.fence_delay:
                         params["delay"] = str(self.plan.settings.fence_delay)
-                    out.append({"id": f"fence-{node.name}-ipmi", "agent": "fence_ipmilan", "node": node.member_name,
+                    out.append({"id": self.device_id("ipmi", i, node.name), "agent": "fence_ipmilan", "node": node.member_name,
                                 "level": level, "params": params})
                 elif method == "pdu":
                     for ref in node.power:
                         params = {"ip": self.plan.pdu_ip(ref.pdu), "community": self.community_rw,
                                   "plug": str(ref.outlet), "pcmk_host_list": node.member_name}
-                        out.append({"id": f"fence-{node.name}-{ref.pdu}-{ref.outlet}", "agent": "fence_apc_snmp",
+                        out.append({"id": self.device_id("pdu", i, node.name, ref.pdu, ref.outlet, len(node.power) > 1),
+                                    "agent": "fence_apc_snmp",
                                     "node": node.member_name, "level": level, "params": params})
         return out
 

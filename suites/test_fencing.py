@@ -3,15 +3,21 @@
 The seed's Test / Victim / Pass table, for every node of the inventory:
 
 - hang the victim (`echo c > /proc/sysrq-trigger`, or the inventory's hang
-  method); a survivor declares it failed and fences it with the first method,
-  IPMI — proven by the cluster's own fence log, by the victim's BMC, and by its
-  PDU outlet staying on — then the victim boots, rejoins and gets its services
-  back;
-- cut the victim's PDU outlet (`fence_apc_snmp -n N -o off`); the survivor's
-  IPMI attempt fails ("error from agent") because the BMC lost its power too,
-  and the PDU method then succeeds;
-- with SCSI-3 persistent-reservation fencing (seed 001), the victim's key is
-  removed from the shared disk and the reservation stays with a survivor.
+  method) and confirm it took (it stops answering; else the case is
+  inconclusive); a survivor declares it failed and fences it with the first
+  method, IPMI — proven by the cluster's own fence record (the device or
+  method index it names, looked up in the cluster's fence configuration:
+  never a device's name), by the victim's BMC, and by its PDU outlet staying
+  on — then the victim boots, rejoins and gets its services back;
+- cut the victim's PDU outlet (`fence_apc_snmp -n N -o off`) after checking its
+  label and its load; within seconds the victim, and only the victim, goes dark
+  (else the outlet goes back on at once: a miswired lab, not the cluster); the
+  survivor's IPMI attempt fails ("error from agent") because the BMC lost its
+  power too, and the first method independent of the power (the PDU) then
+  succeeds, its outlet coming back on by itself;
+- with SCSI-3 persistent-reservation fencing (seed 001), the victim's own key
+  (fence_scsi's key file on the victim) is removed from the shared disk and the
+  reservation stays with a survivor.
 
 Times are measured from the fault (hang, cut) by polling the survivors'
 status and syslog; each moment is the window between the last poll that did
@@ -30,7 +36,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from drivers.errors import HacertError, LabError
+from drivers.errors import HacertError, LabError, Miswired
 from drivers.parsers._common import ParseError
 from drivers.parsers.syslog import (
     CorosyncMembers,
@@ -48,18 +54,20 @@ from hacert.cluster_state import (
 )
 from hacert.fence_record import (
     REBOOTING_METHODS,
+    FenceConfig,
     FenceRound,
     fence_method,
     fence_rounds,
-    method_of_agent,
+    read_fence_config,
 )
 from hacert.bounds import Bound
 from hacert.coverage import Coverage, Unseen, raise_unseen
 from hacert.lines import count_unreadable_syslog
-from hacert.scope import require_independent_fence
+from hacert.scope import INDEPENDENT_METHODS, require_independent_fence
 from hacert.verdict import ClusterFailure, Inconclusive, NotApplicable
-from suites._hang import hang, hang_words
+from suites._hang import HangCheck, hang, hang_words
 from suites._moments import Edge, Moment
+from suites._physical import PowerCutCheck, check_loads
 
 FEATURE = "Fencing"
 pytestmark = pytest.mark.destructive
@@ -220,6 +228,8 @@ class FenceWatch:
     succeeded: Edge = field(init=False)
     rounds: list[FenceRound] = field(default_factory=list)
     windows: dict[str, list[str]] = field(default_factory=dict)
+    config: FenceConfig | None = None
+    """The cluster's fence configuration (devices, agents, each node's methods), read before the fault."""
 
     def __post_init__(self) -> None:
         self.declared = Edge(self.since)
@@ -235,8 +245,9 @@ class FenceWatch:
     def mark(cls, lab: Any, victim: Node) -> "FenceWatch":
         """Mark every survivor's syslog before the fault."""
         survivors = [peer.name for peer in lab.inventory.peers(victim.name)]
+        config = read_fence_config(lab, via=survivors[0])
         marks = {name: lab.node(name).syslog_mark() for name in survivors}
-        return cls(lab, victim, survivors, time.time(), marks)
+        return cls(lab, victim, survivors, time.time(), marks, config=config)
 
     def rebase(self, since: float) -> None:
         """The fault happens at `since`: nothing before it counts as 'not yet seen'."""
@@ -249,9 +260,9 @@ class FenceWatch:
         for survivor in self.survivors:
             self.windows[survivor] = self.lab.node(survivor).syslog_since(self.marks[survivor])
         end = time.time()
-        self.rounds = [r for r in fence_rounds(self.inv, self.windows) if r.victim == self.victim.name]
+        self.rounds = [r for r in fence_rounds(self.inv, self.windows, self.config) if r.victim == self.victim.name]
         started = next((r.started for r in self.rounds if r.started is not None), None)
-        ipmi = [f for r in self.rounds for f in r.failures if method_of_agent(f.agent) == "ipmi"]
+        ipmi = [f for r in self.rounds for f in r.failures if f.method == "ipmi"]
         done = next((r.succeeded for r in self.rounds if r.succeeded is not None), None)
         self.started.look(bool(self.rounds), start, end, syslog_epoch(started) if started is not None else None)
         self.ipmi_failed.look(bool(ipmi), start, end, syslog_epoch(ipmi[0].event) if ipmi else None)
@@ -295,6 +306,26 @@ class FenceWatch:
 
     def state_text(self) -> str:
         return describe_status(self.inv, self.status)
+
+    def configured(self) -> str:
+        """The victim's fence methods as the cluster is configured: '1: ipmi (dev-a1: fence_ipmilan); ...'."""
+        return self.config.describe(self.victim.name) if self.config is not None else "not read"
+
+    def fenced_with(self, rnd: FenceRound | None) -> str:
+        """Which device or method the cluster's record names, and where that was read."""
+        if rnd is None or rnd.succeeded is None:
+            return "no fence recorded"
+        if rnd.device:
+            dev = self.config.devices.get(rnd.device) if self.config is not None else None
+            agent = dev.agent if dev is not None else "not in the cluster's configuration"
+            return f"device {rnd.device} ({agent}), named in the fencer's log"
+        if rnd.method_index is not None:
+            methods = self.config.methods(self.victim.name) if self.config is not None else ()
+            devices = ", ".join(methods[rnd.method_index]) if rnd.method_index < len(methods) else "?"
+            failed = ", ".join(f.device or "?" for f in rnd.failures)
+            return (f"method {rnd.method_index + 1} ({devices}), the one after the last that failed"
+                    + (f" (dev {failed})" if failed else " (none failed)") + f" in fenced's record, from the {rnd.method_source}")
+        return "the record names no device or method"
 
 
 # ---------------------------------------------------------------- the victim comes back
@@ -467,7 +498,6 @@ def test_hang_and_fence(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     """Hang a node; a survivor fences it by IPMI; it reboots and rejoins."""
     inv: Inventory = lab.inventory
     node = inv.node(victim.node)
-    expect = inv.expectations
     if not inv.peers(node.name):
         raise NotApplicable(f"{node.name} has no peer to fence it")
     first = node.fence[0] if node.fence else None
@@ -492,16 +522,24 @@ def _hang_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch
     inv: Inventory = lab.inventory
     expect = inv.expectations
     first = node.fence[0] if node.fence else None
+    survivor = watch.survivors[0]
+    victim_key = _own_scsi_key(lab, node.name) if "scsi" in node.fence else None
     with record.step(f"hang {node.name}: {hang_words(node)}"):
         guard.changed("hang", node.name, node.hang.method)
         t0 = hang(lab, node)
         watch.rebase(t0)
+        took = HangCheck(lab, node, t0).start()
     with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to declare {node.name} failed and fence it"):
-        fenced = watch.until(lambda: watch.succeeded.moment is not None, t0 + expect.fence_timeout)
+        fenced = watch.until(lambda: watch.succeeded.moment is not None or took.refuted, t0 + expect.fence_timeout)
+    with record.step(f"confirm the hang took: {node.name} stopped answering"):
+        took.wait()  # Inconclusive: a node that still answers was never hung, whatever the cluster did
+        record.fact("hang", took.evidence())
     record_times(record, watch, t0, "hang")
     rnd = watch.fence_round
     method = fence_method(inv, rnd)
     record.method(method or "none")
+    record.fact("fence configuration", watch.configured())
+    record.fact("fenced with", watch.fenced_with(rnd))
     if not fenced:
         if watch.declared.moment is None:
             detail = "no survivor even declared it failed"
@@ -514,10 +552,12 @@ def _hang_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch
         fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of the hang: {detail}; "
              f"last cluster state: {watch.state_text()}")
     judge_fenced_in_time(watch, t0, "the hang")
+    require_method_known(watch, rnd, method)
     fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
     bmc_proof = ""
     unseen: list[Unseen] = []
     expected = METHOD_WORDS.get(first or "", first or "its first method")
+    how = method_words(watch, rnd, method)
     with record.step(f"prove {expected} fenced {node.name}: fence log, BMC, PDU outlet"):
         # keep watching the outlet a moment after the fence: a PDU reboot must not slip between two looks
         time.sleep(POLL * 3)
@@ -525,15 +565,29 @@ def _hang_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch
         dark = {o: sampler.first_dark(o, t0, window_end) for o in sampler.outlets}
         cut = [f"{o} went off at +{t - t0:.1f} s" for o, t in dark.items() if t is not None]
         if method != first:
-            how = METHOD_WORDS.get(method or "", method or "an unknown method")
             why = (f"{'IPMI' if first == 'ipmi' else expected} attempt failed with '{rnd.failures[0].result}'"
                    if rnd and rnd.failures else f"{expected} is not what succeeded")
-            fail(f"{node.name} was fenced by {how}, not {expected}: {why}" + (f"; its outlet {', '.join(cut)}" if cut else ""))
-        if cut:
-            fail(f"{node.name} was fenced by {expected}, but its PDU outlet was cut too: {', '.join(cut)}")
-        for outlet in sampler.outlets:  # "stayed on" rests on the samples: the outlet was read all through
-            unseen += sampler.unseen(outlet, t0, window_end, f"{outlet} was cut during the fence", t0)
-        record.fact("PDU outlet", f"{', '.join(sampler.outlets) or 'none'} stayed on through the fence")
+            fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)}, not {expected}: {why}; the cluster's "
+                 f"record: {how}" + (f"; its outlet {', '.join(cut)}" if cut else ""))
+        if method == "ipmi" and cut:
+            fail(f"the cluster's record says {node.name} was fenced by IPMI ({how}), but its PDU outlet was cut: "
+                 f"{', '.join(cut)}")
+        if method == "pdu" and len(cut) < len(sampler.outlets):
+            untouched = [o for o, t in dark.items() if t is None]
+            fail(f"the cluster's record says {node.name} was fenced by the PDU ({how}), but its outlet "
+                 f"{', '.join(untouched)} never went off (polled every {POLL:g} s from the hang to +{window_end - t0:.1f} s)")
+        if method == "scsi" and victim_key is not None:
+            keys = [_key_int(k) for k in _scsi_view(lab, survivor)[0]]
+            if victim_key in keys:
+                fail(f"the cluster's record says {node.name} was fenced by SCSI-3 reservations ({how}), but its key "
+                     f"0x{victim_key:x} is still registered on the shared disk")
+            record.fact("SCSI key", f"{node.name}'s key 0x{victim_key:x} removed from the shared disk")
+        if method != "pdu":
+            for outlet in sampler.outlets:  # "stayed on" rests on the samples: the outlet was read all through
+                unseen += sampler.unseen(outlet, t0, window_end, f"{outlet} was cut during the fence", t0)
+            record.fact("PDU outlet", f"{', '.join(sampler.outlets) or 'none'} stayed on through the fence")
+        else:
+            record.fact("PDU outlet", "; ".join(cut))
         off = sampler.seen("bmc", "off", t0, window_end)
         if off:
             bmc_proof = f"its BMC read power off at +{off[0] - t0:.1f} s"
@@ -545,12 +599,13 @@ def _hang_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch
     with record.step(f"wait up to {expect.rejoin_timeout:g} s for {node.name} to boot and rejoin"):
         rejoined = wait_rejoined(watch, fence_end, "its fence")
         record.number("hang to rejoin", rejoined - t0, "s")
-    if first == "ipmi":
+    if method == "ipmi":
         with record.step(f"check {node.name}'s BMC power-cycled it"):
             if not bmc_proof:
                 # a cycle can be quicker than one poll of the BMC: the node's uptime proves the reset instead
                 if not rebooted_since(lab, node.name, t0):
-                    fail(f"{node.name} was declared fenced by IPMI but never rebooted: its uptime predates the hang")
+                    fail(f"the cluster's record says {node.name} was fenced by IPMI ({how}), but it never rebooted: "
+                         "its BMC never read power off and its uptime predates the hang")
                 bmc_proof = "its BMC power-cycled it (the node rebooted while its outlet stayed on)"
             record.fact("BMC evidence", bmc_proof)
     with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
@@ -561,24 +616,49 @@ def _hang_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch
                      f"{watch.succeeded.t - t0:.1f} s after the hang; rejoined at +{rejoined - t0:.1f} s")
 
 
+def method_words(watch: FenceWatch, rnd: FenceRound | None, method: str | None) -> str:
+    """'IPMI: device fence-pilot-pdu1 (fence_ipmilan), named by pacemaker-fenced's record'."""
+    return f"{METHOD_WORDS.get(method or '', method or 'an unknown method')}: {watch.fenced_with(rnd)}"
+
+
+def require_method_known(watch: FenceWatch, rnd: FenceRound | None, method: str | None) -> None:
+    """The record must say which method fenced, or the case cannot judge it (never guessed from names)."""
+    if method is not None:
+        return
+    raise Inconclusive(f"the cluster fenced {watch.victim.name} but hacert cannot tell by which method: "
+                       f"{watch.fenced_with(rnd)}; the cluster's configuration: {watch.configured()}")
+
+
+def independent_method(node: Node) -> str | None:
+    """The node's first fence method that works whatever happened to its power (the PDU, SCSI-3)."""
+    return next((m for m in node.fence if m in INDEPENDENT_METHODS), None)
+
+
 @plan_steps(
     "audit the lab healthy",
     "check each outlet feeding {victim} is named as the inventory expects (refuse otherwise)",
+    "where the PDU meters its outlets: check each outlet carries a load (refuse otherwise)",
     "mark the survivors' syslog; poll {victim}'s BMC and PDU outlet from now on",
     "cut {victim}'s outlet(s) (fence_apc_snmp -n N -o off)",
-    "wait up to {expect.fence_timeout} s: IPMI must fail ('error from agent'), then the PDU must succeed",
+    "within seconds: {victim}'s BMC and SSH go dark, every peer's and every switch on that PDU still answer "
+    "(else the outlets go back on at once: a miswired lab)",
+    "wait up to {expect.fence_timeout} s: IPMI must fail ('error from agent') where it comes first, then the first "
+    "method independent of the power (the PDU, SCSI-3) must succeed",
     "make sure the outlet is on again; wait up to {expect.rejoin_timeout} s for {victim} to rejoin",
     "wait for its services",
-    touches=["ssh all", "bmc {victim}", "outlets {victim}", "cluster"],
+    touches=["ssh all", "bmc all", "outlets {victim}", "cluster"],
 )
 def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
-    """Cut a node's power at its PDU outlet; IPMI fails, the PDU fences it; it comes back."""
+    """Cut a node's power at its PDU outlet; IPMI fails, the first power-independent method fences it."""
     inv: Inventory = lab.inventory
     node = inv.node(victim.node)
     record.subject(node.name)
-    record.title(f"Cut {node.name}'s power — IPMI fails, the PDU fences it")
-    record.story("Testing Fencing: cut the victim's power")
     require_independent_fence(inv, node)
+    expected = independent_method(node)
+    ipmi_first = "ipmi" in node.fence[: node.fence.index(expected)] if expected in node.fence else False
+    record.title(f"Cut {node.name}'s power — " + ("IPMI fails, " if ipmi_first else "")
+                 + f"{METHOD_WORDS.get(expected or '', expected)} fences it")
+    record.story("Testing Fencing: cut the victim's power")
     if not node.power:
         raise NotApplicable(f"{node.name} has no PDU outlet in the inventory: its power cannot be cut")
 
@@ -593,20 +673,21 @@ def test_pdu_power_cut(victim: Any, lab: Any, guard: Any, record: Any) -> None:
             if shown != ref.name:
                 fail(f"refused: PDU {ref.pdu} outlet {ref.outlet} is named {shown!r} on the PDU, but the inventory "
                      f"expects {ref.name!r} for {node.name}; the outlet may feed another device; touched nothing")
+    with record.step(f"check each outlet feeding {node.name} carries a load (where the PDU meters outlets)"):
+        record.fact("outlet load before the cut", "; ".join(check_loads(lab, node)))
     with record.step(f"mark the survivors' syslog and watch {node.name}'s PDU outlet"):
         watch = FenceWatch.mark(lab, node)
         sampler = DeviceSampler(lab, node, bmc=False)  # its BMC goes dark with the outlet: nothing to poll
     sampler.start()
     try:
-        _cut_fence_and_recover(lab, guard, record, node, watch, sampler)
+        _cut_fence_and_recover(lab, guard, record, node, watch, sampler, expected, ipmi_first)
     finally:  # the evidence goes with the case whatever happened, once the waits are over
         sampler.stop()
         attach_evidence(record, watch, sampler, watch.since)
 
 
-def _cut_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch: FenceWatch, sampler: DeviceSampler) -> None:
-    inv: Inventory = lab.inventory
-    expect = inv.expectations
+def _cut_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch: FenceWatch, sampler: DeviceSampler,
+                           expected: str | None, ipmi_first: bool) -> None:
     t0 = time.time()
     with record.step(f"cut {node.name}'s power: " + ", ".join(f"fence_apc_snmp -n {r.outlet} -o off ({r.pdu})" for r in node.power)):
         for index, ref in enumerate(node.power):
@@ -615,36 +696,78 @@ def _cut_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch:
             lab.pdu(ref.pdu).outlet_off(ref.outlet)
             if index == 0:
                 t0 = sent
+        cut_done = time.time()
         watch.rebase(t0)
-    with record.step(f"wait up to {expect.fence_timeout:g} s: IPMI fails, then the PDU fences {node.name}"):
-        fenced = watch.until(lambda: watch.succeeded.moment is not None, t0 + expect.fence_timeout)
-    sampler.stop()
+
+        def power_back() -> float | None:
+            times = [t for o in sampler.outlets for t in sampler.seen(o, "on", cut_done)]
+            return min(times) if times else None
+
+        physical = PowerCutCheck(lab, node, t0, power_back).start()
+
+    def confirm_physical() -> None:
+        """The cut darkened the victim and nothing else (else the outlets are back on: a lab error)."""
+        try:
+            physical.wait()
+        except Miswired:
+            if physical.restored_at is not None:
+                record.number("power cut to outlet back on", physical.restored_at - t0, "s")
+            raise
+        record.fact("power cut", physical.evidence())
+
+    try:
+        diagnosis = _judge_power_cut(lab, record, node, watch, t0, expected, ipmi_first, physical)
+    except (AssertionError, HacertError):
+        confirm_physical()  # a miswired lab ends the case as a lab error, whatever the cluster then did
+        raise
+    with record.step(f"confirm the cut darkened {node.name} and nothing else"):
+        confirm_physical()
+    record.diagnosis(diagnosis)
+
+
+def _judge_power_cut(lab: Any, record: Any, node: Node, watch: FenceWatch, t0: float, expected: str | None,
+                     ipmi_first: bool, physical: PowerCutCheck) -> str:
+    """Wait for the fence and judge it; returns the diagnosis of a pass."""
+    inv: Inventory = lab.inventory
+    expect = inv.expectations
+    expected_words = METHOD_WORDS.get(expected or "", expected or "a power-independent method")
+    with record.step(f"wait up to {expect.fence_timeout:g} s: " + ("IPMI fails, then " if ipmi_first else "")
+                     + f"{expected_words} fences {node.name}"):
+        fenced = watch.until(lambda: watch.succeeded.moment is not None or physical.miswired, t0 + expect.fence_timeout)
+    if physical.miswired:
+        physical.wait()
     record_times(record, watch, t0, "power cut")
     record.number("power cut to IPMI failure", None if watch.ipmi_failed.t is None else watch.ipmi_failed.t - t0, "s")
     rnd = watch.fence_round
     method = fence_method(inv, rnd)
     record.method(method or "none")
+    record.fact("fence configuration", watch.configured())
+    record.fact("fenced with", watch.fenced_with(rnd))
     if not fenced:
         tried = watch.failures_text()
         if watch.started.moment is None:
             detail = "no fencing started"
         elif tried:
-            detail = f"{tried}, and no other method succeeded (is the PDU a fence method of the cluster?)"
+            detail = f"{tried}, and no other method succeeded (is {expected_words} a fence method of the cluster?)"
         else:
             detail = "fencing started but no method finished"
         fail(f"no fence of {node.name} within {expect.fence_timeout:g} s of its power cut: {detail}; "
-             f"last cluster state: {watch.state_text()}")
+             f"last cluster state: {watch.state_text()}; the cluster's fence configuration for it: {watch.configured()}")
     judge_fenced_in_time(watch, t0, "its power cut")
-    with record.step("prove IPMI failed and the PDU succeeded"):
-        ipmi_failures = [f for f in (rnd.failures if rnd else []) if method_of_agent(f.agent) == "ipmi"]
-        if "ipmi" in node.fence and not ipmi_failures:
-            fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)} without an IPMI failure: "
+    require_method_known(watch, rnd, method)
+    how = method_words(watch, rnd, method)
+    with record.step(("prove IPMI failed and " if ipmi_first else "prove ") + f"{expected_words} succeeded"):
+        ipmi_failures = [f for f in (rnd.failures if rnd else []) if f.method == "ipmi"]
+        if ipmi_first and not ipmi_failures:
+            fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)} without an IPMI failure ({how}): "
                  "with its power cut, its BMC cannot answer, so IPMI must have failed first")
-        if method != "pdu":
-            fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)}, not the PDU, after its power was cut")
+        if method != expected:
+            fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)}, not {expected_words}, after its "
+                 f"power was cut ({how})")
         record.fact("IPMI result", ipmi_failures[0].result if ipmi_failures else "not tried")
     fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
     with record.step(f"make sure {node.name}'s outlet is on again"):
+        by_itself = []
         for ref in node.power:
             pdu = lab.pdu(ref.pdu)
             settle = time.time() + max(5.0, expect.fence_timeout / 2)
@@ -653,13 +776,21 @@ def _cut_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch:
             if pdu.outlet_status(ref.outlet) != "on":
                 pdu.outlet_on(ref.outlet)
                 record.fact(f"outlet {ref.pdu}/{ref.outlet}", "stayed off after the fence; turned on by the harness")
+            else:
+                by_itself.append(f"{ref.pdu}/{ref.outlet}")
+        if method == "pdu" and len(by_itself) < len(node.power):
+            fail(f"the cluster's record says the PDU fenced {node.name} ({how}), but its outlet stayed off: the "
+                 "PDU's reboot never switched it back on")
+        if method == "pdu":
+            record.fact("PDU evidence", f"{', '.join(by_itself)} came back on by itself after the fence (the PDU's reboot)")
     with record.step(f"wait up to {expect.rejoin_timeout:g} s for {node.name} to boot and rejoin"):
         rejoined = wait_rejoined(watch, fence_end, "its fence")
         record.number("power cut to rejoin", rejoined - t0, "s")
     with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
         back = wait_services_home(watch, rejoined)
         record.number("power cut to services back", back - t0, "s")
-    record.diagnosis(f"IPMI failed ({watch.failures_text()}); fenced by the PDU {watch.succeeded.t - t0:.1f} s after the cut")
+    failed_first = f"IPMI failed ({watch.failures_text()}); " if ipmi_failures else ""
+    return f"{failed_first}fenced by {expected_words} {watch.succeeded.t - t0:.1f} s after the cut"
 
 
 # ---------------------------------------------------------------- SCSI-3 persistent reservations
@@ -674,6 +805,40 @@ def _scsi_view(lab: Any, via: str) -> tuple[list[str], str | None]:
     keys = parse_sg_persist(shell.run(f"sg_persist -n -i -k {device}").stdout).keys or []
     holder = parse_sg_persist(shell.run(f"sg_persist -n -i -r {device}").stdout).reservation
     return [k.lower() for k in keys], holder.key.lower() if holder else None
+
+
+SCSI_KEY_FILES = ("/var/run/cluster/fence_scsi.key", "/var/run/cluster.key")
+"""Where fence_scsi keeps the key it registered for the node it runs on (RHEL 6/7; fence-agents 4.12)."""
+
+
+def _key_int(key: str) -> int:
+    """'0x9a3f0001' (sg_persist, no leading zeros) or '9a3f0001' (fence_scsi's file) -> the number."""
+    return int(key.strip().lower().removeprefix("0x"), 16)
+
+
+def _own_scsi_key(lab: Any, node: str) -> int | None:
+    """The registration key `node` itself says it holds (fence_scsi's key file), None when it has none."""
+    shell = lab.node(node)
+    for path in SCSI_KEY_FILES:
+        done = shell.run(f"cat {path}", check=False)
+        text = done.stdout.strip()
+        if done.exit_code == 0 and text:
+            try:
+                return _key_int(text.splitlines()[0])
+            except ValueError:
+                continue
+    return None
+
+
+def _key_owners(lab: Any) -> dict[int, str]:
+    """{key: node} for every node fenced by SCSI whose key file could be read."""
+    out: dict[int, str] = {}
+    for n in lab.inventory.nodes:
+        if "scsi" in n.fence:
+            key = _own_scsi_key(lab, n.name)
+            if key is not None:
+                out[key] = n.name
+    return out
 
 
 def _scsi_device(inv: Inventory) -> str:
@@ -710,13 +875,23 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
     survivor = inv.peers(node.name)[0].name
     with record.step("audit the lab healthy and read keys, reservation and votes"):
         guard.audit()
+        owners = _key_owners(lab)
+        victim_key = next((key for key, owner in owners.items() if owner == node.name), None)
+        if victim_key is None:
+            raise Inconclusive(f"{node.name}'s own registration key could not be read (none of {', '.join(SCSI_KEY_FILES)} "
+                               "on it): hacert cannot tell whether the key a fence removes is the victim's")
+        record.fact("victim's key", f"0x{victim_key:x} (fence_scsi's key file on {node.name})")
         keys_before, holder_before = _scsi_view(lab, survivor)
         votes_before, _ = _votes(lab, survivor)
         record.fact("keys before", " ".join(keys_before))
+        if victim_key not in {_key_int(k) for k in keys_before}:
+            fail(f"{node.name}'s key 0x{victim_key:x} is not registered on {_scsi_device(inv)} before the hang "
+                 f"(keys: {' '.join(keys_before) or 'none'}): the cluster did not unfence it when it joined")
     with record.step(f"hang {node.name}: {hang_words(node)}"):
         guard.changed("hang", node.name, node.hang.method)
         t0 = hang(lab, node)
-    with record.step(f"wait up to {expect.fence_timeout:g} s for {node.name}'s key to leave the disk and its votes the cluster"):
+        took = HangCheck(lab, node, t0).start()
+    with record.step(f"wait up to {expect.fence_timeout:g} s for a key to leave the disk and {node.name}'s votes the cluster"):
         deadline = t0 + expect.fence_timeout
         previous = t0
         while True:
@@ -725,7 +900,10 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
             votes, quorate = _votes(lab, survivor)
             if len(keys) < len(keys_before) and votes <= votes_before - node.votes:
                 break
+            if took.refuted:
+                took.wait()
             if time.time() >= deadline:
+                took.wait()
                 fail(f"no SCSI-3 fence of {node.name} within {expect.fence_timeout:g} s: the disk has {len(keys)} keys "
                      f"({' '.join(keys)}; {len(keys_before)} before the hang) and cman_tool status {votes} votes "
                      f"({votes_before} before)")
@@ -736,11 +914,16 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
         if seen.t > deadline:
             fail(f"no SCSI-3 fence of {node.name} within {expect.fence_timeout:g} s: its key left the disk and its votes "
                  f"the cluster {seen.t - t0:.1f} s after the hang")
-    with record.step("check the reservation holder, the votes and the quorum"):
+        took.wait()
+        record.fact("hang", took.evidence())
+    with record.step(f"check the removed key is {node.name}'s, the reservation holder, the votes and the quorum"):
         gone = sorted(set(keys_before) - set(keys))
         record.fact("keys removed", " ".join(gone))
-        if len(gone) != 1:
-            fail(f"the hang of {node.name} removed {len(gone)} keys ({' '.join(gone)}), expected exactly its own")
+        whose = ", ".join(f"{k} ({owners.get(_key_int(k), 'no node claims it')})" for k in gone)
+        if [_key_int(k) for k in gone] != [victim_key]:
+            still = "still registered" if victim_key in {_key_int(k) for k in keys} else "gone as well"
+            fail(f"the SCSI-3 fence of {node.name} removed {whose or 'no key'}, not {node.name}'s own key 0x{victim_key:x} "
+                 f"(read from its fence_scsi key file), which is {still}")
         if holder is None or holder in gone:
             fail(f"after fencing {node.name} the reservation is held by {holder or 'nobody'}, not by a survivor")
         if votes != votes_before - node.votes:

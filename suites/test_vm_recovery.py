@@ -28,7 +28,7 @@ from hacert.fence_record import fence_rounds
 from hacert.lines import SkippedLines
 from hacert.scope import require_relocation
 from hacert.verdict import ClusterFailure, NotApplicable
-from suites._hang import hang, hang_words
+from suites._hang import HangCheck, hang, hang_words
 from suites._moments import Moment
 from suites._vm_helpers import (
     PingLog,
@@ -366,6 +366,10 @@ def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -
         with record.step(f"crash {name}: {hang_words(inv.node(name))}"):
             guard.changed("hang", name, inv.node(name).hang.method)
             crashed = hang(lab, inv.node(name))
+            took = HangCheck(lab, inv.node(name), crashed).start()
+        with record.step(f"confirm the crash took: {name} stopped answering"):
+            took.wait()  # Inconclusive when it still answers: nothing to recover from
+            record.fact("crash", took.evidence())
         with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to fence {name}"):
             deadline = time.monotonic() + expect.fence_timeout
             fenced = None

@@ -179,6 +179,11 @@ class ClusterManager(abc.ABC):
     @abc.abstractmethod
     def start_stack(self, node: str) -> None: ...
 
+    @abc.abstractmethod
+    def fence_setup(self, via: str | None = None) -> Any:
+        """The cluster's fence configuration (a `drivers.parsers.FenceSetup`: devices with their
+        agents, each node's methods in order), read on `via` or the first node that answers."""
+
     def reset_failures(self, svc: str, via: str | None = None) -> None:
         """Forget the service's recorded failures (a manager that bans a node after N failures
         would keep it away from its home); nothing to do where failures are not kept."""

@@ -6,7 +6,8 @@ import shlex
 from typing import Any
 
 from ..errors import ClusterRefused, DeviceUnreachable
-from ..parsers import CrmMonRefused, FenceEvent, ParseError, parse_crm_mon, parse_stonith_history
+from ..parsers import (CrmMonRefused, FenceEvent, FenceSetup, ParseError, parse_cib_fencing, parse_crm_mon,
+                       parse_stonith_history)
 from .base import (DISABLED, FAILED, MIGRATING, STARTED, STARTING, STOPPED, STOPPING, ClusterManager, ClusterStatus,
                    Member, NoNodeAnswers, ServiceState)
 
@@ -145,6 +146,11 @@ class PacemakerCluster(ClusterManager):
 
     def start_stack(self, node: str) -> None:
         self._run(node, "pcs cluster start")
+
+    def fence_setup(self, via: str | None = None) -> FenceSetup:
+        """The CIB's configuration: stonith devices (agent, pcmk_host_list/map, plug) and the fencing topology."""
+        _, text = self._first_answer(via, "cibadmin --query --scope configuration")
+        return parse_cib_fencing(text)
 
     def fence_history(self, via: str | None = None) -> list[FenceEvent]:
         """`stonith_admin --history '*'`, parsed (empty when nothing was ever fenced)."""

@@ -6,7 +6,7 @@ import shlex
 from typing import Any
 
 from ..errors import ClusterRefused
-from ..parsers import ParseError, parse_clustat, parse_cman_status
+from ..parsers import FenceSetup, ParseError, parse_clustat, parse_cluster_conf, parse_cman_status
 from .base import (
     DISABLED,
     FAILED,
@@ -35,6 +35,9 @@ _STATES = {
 }
 
 
+CLUSTER_CONF = "/etc/cluster/cluster.conf"
+
+
 class RgmanagerCluster(ClusterManager):
     kind = "rgmanager"
 
@@ -49,6 +52,11 @@ class RgmanagerCluster(ClusterManager):
             source = "clustat"
             raw = parse_clustat(text)
         return self.to_status(raw, node, source)
+
+    def fence_setup(self, via: str | None = None) -> FenceSetup:
+        """/etc/cluster/cluster.conf: the fence devices and every node's methods."""
+        _, text = self._first_answer(via, f"cat {CLUSTER_CONF}")
+        return parse_cluster_conf(text)
 
     def to_status(self, raw: Any, via: str = "", source: str = "clustat") -> ClusterStatus:
         """A parsed clustat record -> ClusterStatus (quorum disks are not members)."""

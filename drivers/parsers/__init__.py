@@ -10,6 +10,8 @@ none returns a silently empty record.
     parse_cman_nodes(text)       cman_tool nodes                -> list[CmanNode]
     parse_crm_mon(text)          crm_mon XML (1.1 and 2.x)      -> CrmStatus
     parse_stonith_history(text)  stonith_admin --history '*'    -> list[FenceEvent]
+    parse_cluster_conf(text)     /etc/cluster/cluster.conf      -> FenceSetup
+    parse_cib_fencing(text)      cibadmin --query               -> FenceSetup
     parse_ping(text)             a ping run                     -> PingResult
     parse_ping_line(line)        one streamed ping line         -> PingLine | None
     parse_virsh_list(text)       virsh list --all               -> VirshList
@@ -31,6 +33,7 @@ from .clustat import ClusterMember, ClusterService, ClusterStatus, parse_clustat
 from .cman import CmanNode, CmanStatus, parse_cman_nodes, parse_cman_status
 from .crm_mon import CrmFailure, CrmMonRefused, CrmNode, CrmResource, CrmStatus, parse_crm_mon
 from .drbd import DrbdMinor, DrbdStatus, parse_drbd
+from .fence_config import FenceDeviceConf, FenceMethodConf, FenceSetup, FenceUse, parse_cib_fencing, parse_cluster_conf
 from .fencing import FenceEvent, parse_stonith_history
 from .ip_link import IpLink, parse_ip_link
 from .ping import (

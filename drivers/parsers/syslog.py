@@ -457,10 +457,15 @@ _rule(_PCMK_FENCED, r"^Operation '?(?P<action>\w+)'? (?:targeting|of) (?P<node>\
 _rule(_PCMK_FENCED, r"^Operation '(?P<action>\w+)' \[\d+\] (?:\(call \d+ from \S+\) )?for host '(?P<node>[^']+)' "
                     r"with device '(?P<device>[^']+)' returned: (?P<rc>-?\d+) \((?P<result>[^)]*)\)$",
     lambda ln, m: FenceDeviceResult(ln, m["node"], m["action"], m["device"], int(m["rc"]), m["result"]))
-_rule(_PCMK_FENCED, r"^(?:error: )?Operation '(?P<action>\w+)' \[\d+\] targeting (?P<node>\S+) "
-                    r"using (?P<device>\S+) returned (?P<rc>-?\d+)\s*$",
-    lambda ln, m: FenceDeviceResult(ln, m["node"], m["action"], m["device"], int(m["rc"]),
-                                    "OK" if m["rc"] == "0" else "error"))
+# pacemaker 2.1 (fenced_commands.c, log_async_result): "Operation 'ACTION' [PID] targeting NODE using
+# DEVICE returned RC" with " (EXIT REASON)", ", retrying with NEXT", " (and merged)" after it when
+# they apply, or "did not complete (EXECUTION STATUS)" instead of "returned RC".
+_rule(_PCMK_FENCED, r"^(?:error: )?Operation '(?P<action>\w+)' (?:\[\d+\] )?targeting (?P<node>\S+) "
+                    r"using (?P<device>\S+) (?:returned (?P<rc>-?\d+)(?: \((?P<reason>.*?)\))?|did not complete "
+                    r"\((?P<status>[^)]*)\)(?: \((?P<reason2>.*?)\))?)(?:, retrying with \S+)?(?: \(and merged\))?\s*$",
+    lambda ln, m: FenceDeviceResult(ln, m["node"], m["action"], m["device"], int(m["rc"]) if m["rc"] else -1,
+                                    ("OK" if m["rc"] == "0" else (m["reason"] or "error")) if m["rc"]
+                                    else f"did not complete ({m['status']})" + (f": {m['reason2']}" if m["reason2"] else "")))
 _rule(_PCMK_CONTROLD, r"^Peer (?P<node>\S+) was terminated \((?P<action>\w+)\) by (?P<by>\S+) "
                       r"on behalf of (?P<client>\S+?): (?P<result>.+)$",
     lambda ln, m: PeerFenced(ln, m["node"], m["action"], m["by"], m["client"], m["result"]))

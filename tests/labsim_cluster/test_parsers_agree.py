@@ -91,7 +91,7 @@ def test_pacemaker_flavour_answers_crm_mon_pcs_and_stonith_admin(make_lab):
     assert parse_crm_mon(lab.out(N2, "crm_mon --output-as=xml")).resource("vm0001-dev")[0].nodes == [M2]
     lab.out(N1, f"pcs node standby {M2}")
     wait_until(lambda: not [r for r in parse_crm_mon(lab.out(N1, "crm_mon --output-as=xml")).resources
-                            if M2 in r.nodes and not r.id.startswith("fence_")], 10, "an-node02 emptied by standby")
+                            if M2 in r.nodes and not (r.agent or "").startswith("stonith:")], 10, "an-node02 emptied by standby")
     status = parse_crm_mon(lab.out(N1, "crm_mon --output-as=xml"))
     assert status.nodes[M2].standby and status.resource("vm0003-db")[0].nodes == [M1]
     lab.out(N1, "pcs resource disable vm0002-web")

@@ -92,14 +92,28 @@ def test_cluster_is_quorate_with_both_nodes_online(netlab_lab: Lab) -> None:
     assert netlab_lab.endpoints["memory_mb"] < 2000
 
 
+def device(netlab_lab: Lab, node: str, agent: str) -> str:
+    """The stonith id netlab gave `node`'s device of that agent (misleading on purpose: the BMC's
+    reads like a PDU, the outlet's like a BMC)."""
+    return next(d["id"] for d in netlab_lab.endpoints["netlab"]["fence_devices"] if d["node"] == node and d["agent"] == agent)
+
+
 def test_fencing_topology_is_ipmi_then_pdu_with_the_real_agents(netlab_lab: Lab) -> None:
     out = netlab_lab.node(SURVIVOR).run("cibadmin -Q -o fencing-topology; crm_mon -1 --output-as=xml").stdout
-    for node, outlet in (("an-node01", 1), ("an-node02", 2)):
-        assert f'target="{node}" index="1" devices="fence-{node}-ipmi"' in out
-        assert f'target="{node}" index="2" devices="fence-{node}-pdu2-{outlet}"' in out
+    for node in ("an-node01", "an-node02"):
+        ipmi, pdu = device(netlab_lab, node, "fence_ipmilan"), device(netlab_lab, node, "fence_apc_snmp")
+        assert "pdu" in ipmi and "bmc" in pdu, (ipmi, pdu)  # names that would lie to anyone who read them
+        assert f'target="{node}" index="1" devices="{ipmi}"' in out
+        assert f'target="{node}" index="2" devices="{pdu}"' in out
     started = netlab_lab.cluster.status().services
-    for device, agent in (("fence-an-node01-ipmi", "fence_ipmilan"), ("fence-an-node02-pdu2-2", "fence_apc_snmp")):
-        assert started[device].state == "started", f"{device} ({agent}) is not running: {started[device]}"
+    for node, agent in (("an-node01", "fence_ipmilan"), ("an-node02", "fence_apc_snmp")):
+        name = device(netlab_lab, node, agent)
+        assert started[name].state == "started", f"{name} ({agent}) is not running: {started[name]}"
+    # the harness reads each device's kind from its agent in the CIB, whatever it is called
+    from hacert.fence_record import read_fence_config
+
+    config = read_fence_config(netlab_lab, via=SURVIVOR)
+    assert config.kinds("an-node01") == ["ipmi", "pdu"] and config.kinds("an-node02") == ["ipmi", "pdu"]
 
 
 def test_guests_run_only_where_their_nodes_storage_runs(netlab_lab: Lab) -> None:
@@ -171,11 +185,15 @@ def test_fencing_suites_pass_against_the_real_cluster(netlab_lab: Lab, tmp_path:
         del expected["test_pdu_power_cut[an-node01]"], expected["test_hang_and_fence[an-node02]"]
     assert verdicts == expected, verdicts
     for row in rows:
+        victim = row["id"].split("[")[-1].rstrip("]")
         if "test_hang_and_fence" in row["id"]:
             assert row["facts"]["method"] == "ipmi"
+            assert f"device {device(netlab_lab, victim, 'fence_ipmilan')} (fence_ipmilan)" in row["facts"]["fenced with"], row["facts"]
             assert 0 < numbers(row)["hang to fence success"] < 60
         if "test_pdu_power_cut" in row["id"]:
             assert row["facts"]["method"] == "pdu"
+            assert f"device {device(netlab_lab, victim, 'fence_apc_snmp')} (fence_apc_snmp)" in row["facts"]["fenced with"], row["facts"]
+            assert "still answering" in row["facts"]["power cut"], row["facts"]  # the peer kept its power
 
 
 def test_network_suite_passes_against_the_real_network(netlab_lab: Lab, tmp_path: Path) -> None:
@@ -199,12 +217,12 @@ def test_wrong_ipmi_password_in_the_cib_fails_the_hang_case_with_the_diagnosis(n
     """A real misconfiguration caught: level 1 fails (the BMC refuses the login), the PDU fences,
     and the harness's hang-and-fence case fails saying so."""
     shell = netlab_lab.node(SURVIVOR)
-    device = f"fence-{VICTIM}-ipmi"
-    good = shell.run(f"crm_resource --resource {device} --get-parameter password").stdout.strip()
-    shell.run(f"crm_resource --resource {device} --set-parameter password --parameter-value netlab-wrong")
+    ipmi, pdu = device(netlab_lab, VICTIM, "fence_ipmilan"), device(netlab_lab, VICTIM, "fence_apc_snmp")
+    good = shell.run(f"crm_resource --resource {ipmi} --get-parameter password").stdout.strip()
+    shell.run(f"crm_resource --resource {ipmi} --set-parameter password --parameter-value netlab-wrong")
     try:
         wait_until("the fencer uses the wrong password",
-                   lambda: "netlab-wrong" in shell.run(f"crm_resource --resource {device} --get-parameter password").stdout, 10)
+                   lambda: "netlab-wrong" in shell.run(f"crm_resource --resource {ipmi} --get-parameter password").stdout, 10)
         since = time.time()
         code, rows, out = run_suites(netlab_lab, tmp_path, "suites/test_fencing.py", "-k", f"test_hang_and_fence and {VICTIM}")
         assert code == 1, out
@@ -215,10 +233,10 @@ def test_wrong_ipmi_password_in_the_cib_fails_the_hang_case_with_the_diagnosis(n
         assert not [e for e in truth if e["kind"] == "chassis"], "IPMI acted although its password is wrong"
         assert [e["action"] for e in truth if e["kind"] == "outlet" and e["outlet"] == 2][:2] == ["off", "on"]
         log = shell.run(f"grep -h 'targeting {VICTIM} using' /var/log/messages").stdout
-        assert f"using {device} returned 1" in log and f"using fence-{VICTIM}-pdu2-2 returned 0" in log
+        assert f"using {ipmi} returned 1" in log and f"using {pdu} returned 0" in log
     finally:
-        shell.run(f"crm_resource --resource {device} --set-parameter password --parameter-value {good}", check=False)
-        shell.run(f"crm_resource --cleanup --resource {device}", check=False)
+        shell.run(f"crm_resource --resource {ipmi} --set-parameter password --parameter-value {good}", check=False)
+        shell.run(f"crm_resource --cleanup --resource {ipmi}", check=False)
     wait_until("the cluster settled again", lambda: settled(netlab_lab), 90, interval=1)
 
 
