@@ -13,9 +13,13 @@ from typing import Any
 from drivers.cluster.base import ClusterStatus, Member, ServiceState
 from drivers.errors import DeviceUnreachable
 from drivers.node import SyslogMark
+from drivers.parsers.fence_config import FenceSetup, parse_cluster_conf
 from fixtures.inventory import Inventory
 from hacert.cluster_state import expected_homes
 from tests.support.canned import bond_status
+
+
+AGENTS = {"ipmi": "fence_ipmilan", "pdu": "fence_apc_snmp", "scsi": "fence_scsi"}
 
 
 @dataclass
@@ -124,6 +128,16 @@ class FakePorts:
 class FakeCluster:
     def __init__(self, state: FakeState) -> None:
         self.state = state
+
+    def fence_setup(self, via: str | None = None) -> FenceSetup:
+        """A cluster.conf with one device per method of each node, in the inventory's order."""
+        nodes, devices = [], []
+        for node in self.state.inv.nodes:
+            methods = "".join(f'<method name="{m}"><device name="{m}-{node.name}"/></method>' for m in node.fence)
+            nodes.append(f'<clusternode name="{node.member_name}" nodeid="{len(nodes) + 1}"><fence>{methods}</fence></clusternode>')
+            devices += [f'<fencedevice agent="{AGENTS[m]}" name="{m}-{node.name}"/>' for m in node.fence]
+        return parse_cluster_conf(f'<cluster name="fake"><clusternodes>{"".join(nodes)}</clusternodes>'
+                                  f'<fencedevices>{"".join(devices)}</fencedevices></cluster>')
 
     def status(self, via: str | None = None) -> ClusterStatus:
         if via in self.state.ssh_down:
