@@ -29,7 +29,7 @@ from ._common import ParseError
 from .bonding import BondSlave, BondStatus, parse_bonding
 from .clustat import ClusterMember, ClusterService, ClusterStatus, parse_clustat
 from .cman import CmanNode, CmanStatus, parse_cman_nodes, parse_cman_status
-from .crm_mon import CrmFailure, CrmMonRefused, CrmNode, CrmResource, CrmStatus, parse_crm_mon
+from .crm_mon import CrmFailCount, CrmFailure, CrmMonRefused, CrmNode, CrmResource, CrmStatus, crm_time, parse_crm_mon
 from .drbd import DrbdMinor, DrbdStatus, parse_drbd
 from .fencing import FenceEvent, parse_stonith_history
 from .ip_link import IpLink, parse_ip_link
@@ -46,7 +46,7 @@ from .syslog import (
     NicLinkDown, NicLinkUp, NodeStateChanged, PeerFenced, QuorumChanged, ResourceOperationResult,
     ServiceMarkedStopped, ServiceRecovering, ServiceRecoveryStarted, ServiceRelocated,
     ServiceRestartThresholdExceeded, ServiceStarted, ServiceStarting, ServiceStatusFailed, ServiceStopping,
-    ServiceTakeover, SyslogEvent, SyslogLine, parse_syslog_events, parse_syslog_line,
+    ServiceFailed, ServiceStartFailed, ServiceTakeover, SyslogEvent, SyslogLine, parse_syslog_events, parse_syslog_line,
 )
 from .virsh import (
     DomInfo, DomJobInfo, DomState, VirshList, parse_domjobinfo, parse_virsh_dominfo, parse_virsh_domstate,
