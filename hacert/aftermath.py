@@ -173,10 +173,10 @@ def _fence_incidents(inv: Inventory, windows: Mapping[str, Sequence[str]]) -> li
             rnd = done[0]
             fencer = node_of(inv, getattr(rnd.succeeded, "executioner", None)) or rnd.fencer
             method = fence_method(inv, rnd)
-            how = f" by {METHOD_WORDS.get(method, method)}" if method else ""
+            how = f" through {METHOD_WORDS.get(method, method)}" if method else ""
             failed = f" after {len(rnd.failures)} failed attempt(s)" if rnd.failures else ""
             out.append(Incident("fence", victim, fencer, _clock(rnd.succeeded),
-                                f"{victim} was fenced{how} by {fencer} at {_clock(rnd.succeeded)}{failed}",
+                                f"{victim} was fenced by {fencer}{how} at {_clock(rnd.succeeded)}{failed}",
                                 tuple(_raw(e) for e in (rnd.started, rnd.succeeded) if e is not None)))
         if latest.succeeded is None:
             start = latest.started

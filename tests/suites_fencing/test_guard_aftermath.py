@@ -108,7 +108,7 @@ def test_an_unexpected_fence_and_a_vm_failure_are_findings_with_when_and_by_whom
     state.syslog[N1].extend(VM_FAILED)
     whats = [f.what for f in guard.after_case().findings]
     # fenced names no method; its IPMI attempt failed, so the victim's next method (the PDU) did it
-    assert f"{N1} was fenced by the PDU by {N2} at 12:46:10 after 1 failed attempt(s)" in whats
+    assert f"{N1} was fenced by {N2} through the PDU at 12:46:10 after 1 failed attempt(s)" in whats
     assert (f"vm0002-web failed on {N1} at 12:03:04 (its status check returned 7 (unspecified)): "
             "the cluster restarted it there") in whats
 
