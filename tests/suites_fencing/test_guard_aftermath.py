@@ -57,7 +57,7 @@ def case_on(state: FakeState) -> tuple[FakeLab, Guard]:
 BROKEN = {
     "outlet off": lambda s: s.outlets.update({("pdu2", 1): "off"}),
     "switch port down": lambda s: s.ports_down.add(("sw1", "2")),
-    "BMC says off": lambda s: s.power.update({N2: "off"}),
+    "node powered off": lambda s: (s.power.update({N2: "off"}), s.ssh_down.add(N2), s.members.update({N2: False})),
     "node silent over SSH": lambda s: s.ssh_down.add(N2),
     "member offline": lambda s: s.members.update({N2: False}),
     "VM away from home": lambda s: s.owners.update({"vm0001-dev": N2}),
