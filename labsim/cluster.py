@@ -112,6 +112,20 @@ class FenceRecord:
 
 
 @dataclass
+class FailureRecord:
+    """A failed resource action as pacemaker records it (crm_mon's <failures>), per node."""
+
+    resource: str
+    node: str
+    task: str
+    interval_ms: int
+    rc: int
+    rc_text: str
+    call: int
+    when: float  # wall clock
+
+
+@dataclass
 class _FenceOp:
     victim: str
     fencer: str
@@ -147,6 +161,9 @@ class ClusterModel:
         self.constraints: dict[str, str] = {}  # pcs resource move: resource -> node
         self.fencing: dict[str, _FenceOp] = {}
         self.fence_history: list[FenceRecord] = []
+        self.failures: list[FailureRecord] = []  # pacemaker's failed actions, until a cleanup
+        self.fail_counts: dict[tuple[str, str], tuple[int, float]] = {}  # (node, resource) -> (count, last failure)
+        self.calls: dict[str, int] = {}
         self.cold_start_timer: Any = None
         self.cold_start_pending = False
         self._waiters: list[tuple[Callable[[], bool], threading.Event]] = []
@@ -337,6 +354,9 @@ class ClusterModel:
     # ------------------------------------------------------------ world events
 
     def on_event(self, record: dict[str, Any]) -> None:
+        if record.get("kind") == "carrier" and record.get("up") is False and record.get("node") in self.nodes:
+            self._cable_lost(record["node"], record["nic"])
+            return
         if record.get("kind") != "node_state" or record.get("node") not in self.nodes:
             return
         node, state = record["node"], record["state"]
@@ -353,6 +373,7 @@ class ClusterModel:
         rt.cman = rt.rgmanager = False
         rt.drbd = False
         rt.drbd_sync_role = None
+        self._forget_failures(node)  # pacemaker drops a lost node's resource history and fail counts
         for res in self.resources.values():
             if res.running_on == node:
                 if res.kind == "vm":
@@ -863,6 +884,7 @@ class ClusterModel:
     def _vm_failed(self, res: Resource) -> None:
         node = res.owner
         assert node is not None
+        self._record_failure(res, node, "monitor", int(self._status_interval() * 1000), 7, "not running")
         self._rgm(node, f'status on vm "{res.name}" returned 7 (unspecified)')
         self._rgm(node, f"Stopping service {res.full_name}")
         res.state = "recovering"
@@ -978,12 +1000,48 @@ class ClusterModel:
         res = self.resources.get(f"vm:{vm}")
         if res is None or res.running_on != node:
             return False
+        self._domain_gone(res, node, "destroyed")
+        return True
+
+    def _domain_gone(self, res: Resource, node: str, reason: str) -> None:
+        """The VM's qemu process is gone (destroyed, crashed): its tap device leaves the bridge."""
         res.running_on = None
         self._log(node, "kernel", "vbr2: port 2(vnet0) entering disabled state")
         self._log(node, "kernel", "device vnet0 left promiscuous mode")
-        self.world.emit("vm_down", vm=vm, node=node, reason="destroyed")
+        self.world.emit("vm_down", vm=res.name, node=node, reason=reason)
         self._notify()
-        return True
+
+    def _cable_lost(self, node: str, nic: str) -> None:
+        """Adversity vm_dies_in_network_case: a VM whose running host loses a cable (pulled, or its
+        switch lost power; not the link bounces of a booting switch) crashes as a qemu would, and
+        the cluster finds it at its next status check, as after `virsh destroy`."""
+        if not self.inv.adversity("vm_dies_in_network_case") or not self._node_up(node):
+            return
+        cable = self.world.nodes[node].nics[nic].cable
+        if cable is not None and self.world.switch_state(cable[0]) == "booting":
+            return
+        for res in self.resources.values():
+            if res.kind == "vm" and res.running_on == node and self.inv.adversity("vm_dies_in_network_case", res.name):
+                self._domain_gone(res, node, f"crashed when {node} lost {nic}'s link")
+
+    # ------------------------------------------------------------ pacemaker's failure record
+
+    def _record_failure(self, res: Resource, node: str, task: str, interval_ms: int, rc: int, rc_text: str) -> None:
+        now = time.time()
+        call = self.calls[node] = self.calls.get(node, 20) + 1
+        self.failures.append(FailureRecord(res.name, node, task, interval_ms, rc, rc_text, call, now))
+        count, _ = self.fail_counts.get((node, res.name), (0, now))
+        self.fail_counts[(node, res.name)] = (count + 1, now)
+
+    def _forget_failures(self, node: str) -> None:
+        self.failures = [f for f in self.failures if f.node != node]
+        self.fail_counts = {key: value for key, value in self.fail_counts.items() if key[0] != node}
+
+    def cleanup(self, res: Resource) -> None:
+        """`pcs resource cleanup`: the resource's failures and fail counts are forgotten everywhere."""
+        res.restarts.clear()
+        self.failures = [f for f in self.failures if f.resource != res.name]
+        self.fail_counts = {key: value for key, value in self.fail_counts.items() if key[1] != res.name}
 
     def set_standby(self, node: str, standby: bool) -> None:
         self.nodes[node].standby = standby

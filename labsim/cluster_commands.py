@@ -14,6 +14,11 @@ from labsim.cluster import ClusterError, ClusterModel, Resource
 from labsim.core import COMMANDS, CommandContext
 
 REQUEST_TIMEOUT = 60.0
+RG_EINVAL_TEXT = "Invalid operation for resource"
+RG_EINVAL_EXIT = 248
+PCS_MOVE_REFUSED = ("Error: Unable to move resource '{rid}' using a location constraint. Current location of the "
+                    "resource may be affected by some other constraint.")
+"""pcs 0.11's refusal when its simulated move would leave the resource where it is."""
 
 
 def _model(ctx: CommandContext) -> ClusterModel:
@@ -150,6 +155,11 @@ def clusvcadm(ctx: CommandContext) -> int:
         if target is None:
             return _err(ctx, "clusvcadm: -M requires -m <member>")
         ctx.io.write(f"Trying to migrate {full} to {member_label}...")
+        if res.kind == "vm" and model.inv.adversity("migration_refused", res.name):
+            # rgmanager's svc_migrate() refuses a VM it may not migrate with RG_EINVAL; clusvcadm
+            # prints rg_strerror() and exits with the (negative) code: 256 - 8
+            ctx.io.write(f"{RG_EINVAL_TEXT}\n")
+            return RG_EINVAL_EXIT
         try:
             with ctx.world.lock:
                 model.migrate(res, target)
@@ -337,9 +347,12 @@ def crm_mon(ctx: CommandContext) -> int:
     args = ctx.argv[1:]
     xml = "--output-as=xml" in args or "--as-xml" in args or "-X" in args or ("--output-as" in args and "xml" in args)
 
+    joined = " ".join(args)
+    operations = not (("--exclude" in joined and "operations" in joined) or "--include=none" in joined)
+
     def render(model: ClusterModel) -> str:
         if xml:
-            return formats.crm_mon_xml(model, ctx.node)
+            return formats.crm_mon_xml(model, ctx.node, operations=operations)
         return formats.pcs_status(model, ctx.node).split("\n", 1)[1]  # without pcs's first line
 
     return _member_report(ctx, render, "crm_mon: Error: cluster is not available on this node", 102)
@@ -422,7 +435,7 @@ def _pcs_resource(ctx: CommandContext, model: ClusterModel, action: str, rid: st
             model.constraints.pop(res.full_name, None)
             return 0
         if action == "cleanup":
-            res.restarts.clear()
+            model.cleanup(res)
             ctx.io.write(f"Cleaned up {rid} on every node\n")
             return 0
         if action == "disable":
@@ -440,6 +453,9 @@ def _pcs_resource(ctx: CommandContext, model: ClusterModel, action: str, rid: st
             target = _resolve_node(model, node_name) if node_name else model._first_allowed(res, {res.owner} if res.owner else set())
             if target is None:
                 return _err(ctx, "Error: You must specify a node when moving/banning a stopped resource")
+            if res.kind == "vm" and res.state == "started" and res.owner != target \
+                    and model.inv.adversity("migration_refused", res.name):
+                return _err(ctx, PCS_MOVE_REFUSED.format(rid=rid))
             model.constraints[res.full_name] = target
             if res.state == "started" and res.owner != target:
                 try:

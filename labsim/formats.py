@@ -275,7 +275,7 @@ def _dc(model: "ClusterModel") -> str | None:
     return min(members, key=lambda n: model.nodes[n].node_id) if members else None
 
 
-def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True) -> str:
+def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True, operations: bool = True) -> str:
     dc = _dc(model)
     q = "true" if model.quorate() else "false"
     fence_devices = list(model.fence_setup.devices.values())
@@ -311,6 +311,7 @@ def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True) -> 
         out.append(_pcmk_resource(res.name, _pcmk_agent(res), host, model, role, target,
                                   failed=res.state == "failed"))
     out.append("  </resources>")
+    out += _pcmk_failure_record(model, operations)
     if with_history:
         out.append("  <fence_history>")
         for rec in reversed(model.fence_history):
@@ -328,6 +329,43 @@ def _stonith_runner(model: "ClusterModel", dev: Any, members: list[str]) -> str 
     """The member a stonith device runs on: not in standby, and not its own target when there is another."""
     active = [m for m in members if not model.nodes[m].standby]
     return next((m for m in active if m not in dev.nodes), active[0] if active else None)
+
+
+def _pcmk_failure_record(model: "ClusterModel", operations: bool) -> list[str]:
+    """<node_history> (each resource's fail count per node; with `operations`, its failed
+    operations) and <failures>, as pacemaker 2.0's crm_mon prints them while failures are recorded."""
+    if not model.fail_counts and not model.failures:
+        return []
+    threshold = model.max_restarts + 1  # labsim relocates at the failure after max_restarts restarts
+    out = ["  <node_history>"]
+    for name, rt in model.nodes.items():
+        counted = [(rsc, count, last) for (node, rsc), (count, last) in model.fail_counts.items() if node == name]
+        if not counted:
+            continue
+        out.append(f"    <node name={quoteattr(rt.member_name)}>")
+        for rsc, count, last in counted:
+            head = (f'      <resource_history id={quoteattr(rsc)} orphan="false" migration-threshold="{threshold}" '
+                    f'fail-count="{count}" last-failure="{_ctime(last)}"')
+            ops = [f for f in model.failures if f.node == name and f.resource == rsc] if operations else []
+            if not ops:
+                out.append(head + "/>")
+                continue
+            out.append(head + ">")
+            out += [f'        <operation_history call="{f.call}" task="{f.task}" interval="{f.interval_ms}ms" '
+                    f'last-rc-change="{_ctime(f.when)}" exec-time="0ms" queue-time="0ms" rc="{f.rc}" rc_text="{f.rc_text}"/>'
+                    for f in ops]
+            out.append("      </resource_history>")
+        out.append("    </node>")
+    out.append("  </node_history>")
+    if model.failures:
+        out.append("  <failures>")
+        out += [f'    <failure op_key={quoteattr(f"{f.resource}_{f.task}_{f.interval_ms}")} '
+                f'node={quoteattr(model.nodes[f.node].member_name)} exitstatus="{f.rc_text}" exitreason="" exitcode="{f.rc}" '
+                f'call="{f.call}" status="complete" last-rc-change="{_ctime(f.when)}" queued="0" exec="0" '
+                f'interval="{f.interval_ms}" task="{f.task}"/>'
+                for f in model.failures]
+        out.append("  </failures>")
+    return out
 
 
 def _pcmk_resource(rid: str, agent: str, host: str | None, model: "ClusterModel", role: str,

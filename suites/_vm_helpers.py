@@ -34,6 +34,7 @@ from hacert.verdict import Inconclusive
 from suites._moments import Moment
 from hacert.cluster_state import (
     describe_status,
+    expected_homes,
     find_service,
     is_online,
     node_of,
@@ -570,13 +571,19 @@ def _minor_ok(minor: Any) -> bool:
 
 
 def migrate_home(lab: Any, guard: Any, vms: Sequence[str], via: Sequence[str], timeout: float) -> list[str]:
-    """Live-migrate each VM of `vms` that runs away from its home back there; problems (empty: all home)."""
+    """Bring each VM or service of `vms` home (its inventory home): one running away is live-migrated
+    (a VM) or relocated (a service), one stopped is enabled there; one the cluster is still starting
+    or moving is waited for first. Problems (empty: all home)."""
     inv = lab.inventory
+    homes = expected_homes(inv)
+    guests = {v.name for v in inv.vms}
     problems: list[str] = []
     for name in vms:
-        home = inv.vm(name).home
-        status = status_via(lab, via)
-        owner = owner_of(inv, status, name)
+        home = homes.get(name)
+        if home is None:
+            continue
+        look = watch_cluster(lab, via, lambda s, n=name: _settled(s, n), timeout)
+        owner = owner_of(inv, look.status, name)
         if owner == home:
             continue
         guard.changed("service", name)
@@ -585,8 +592,10 @@ def migrate_home(lab: Any, guard: Any, vms: Sequence[str], via: Sequence[str], t
             lab.cluster.reset_failures(name, via=owner or home)
             if owner is None:
                 lab.cluster.enable(name, node=home, via=home)
-            else:
+            elif name in guests:
                 lab.cluster.migrate(name, home, via=owner)
+            else:
+                lab.cluster.relocate(name, home, via=owner)
         except HacertError as exc:
             problems.append(f"{name} could not be moved home to {home}: {exc}")
             continue
@@ -594,3 +603,15 @@ def migrate_home(lab: Any, guard: Any, vms: Sequence[str], via: Sequence[str], t
         if not look.met:
             problems.append(f"{name} is not back on {home} within {timeout:g} s ({state_words(inv, look.status, name)})")
     return problems
+
+
+def _settled(status: Any, name: str) -> bool:
+    """The cluster is not busy with `name` (starting, stopping, migrating or recovering it)."""
+    svc = find_service(status, name)
+    return svc is None or svc.state in ("started", "stopped", "disabled", "failed")
+
+
+def movable_services(inv: Inventory, home: str | None = None) -> list[str]:
+    """The inventory's non-storage services (those homed on `home`, when given): what a case that
+    takes a node away must bring home with the VMs."""
+    return [svc.name for svc in inv.services if not svc.storage and (home is None or svc.home == home)]

@@ -29,6 +29,7 @@ from hacert.fence_record import fence_rounds
 from hacert.lines import SkippedLines, count_unreadable_syslog
 from hacert.verdict import ClusterFailure
 from suites._moments import Edge, Moment
+from suites._vm_helpers import migrate_home
 
 FEATURE = "Cold stop and cold start"
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
@@ -106,7 +107,7 @@ def _fences(lab: Any, marks: dict[str, Any], unread: dict[str, HacertError] | No
     "power every node off through its BMC; confirm off through every BMC",
     "power every node on through IPMI within post_join_delay ({cluster.post_join_delay} s)",
     "wait up to {expect.cold_start_timeout} s for quorum, every member and the storage services",
-    "enable every VM on its home node; check placement; check nothing was fenced",
+    "enable every VM on its home node; check placement; every service on its home node; check nothing was fenced",
     touches=["ssh all", "bmc all", "cluster"],
 )
 def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
@@ -203,6 +204,12 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
             fail(f"after the cold start not every VM runs where it belongs: {', '.join(misplaced)}; "
                  f"last cluster state: {describe_status(inv, status)}")
         record.number("power-on to VMs started", vms_at - t0, "s")
+    services = [svc.name for svc in inv.services if not svc.storage]
+    if services:
+        with record.step("every service on its home node (relocated there where the cluster started it elsewhere)"):
+            problems = migrate_home(lab, guard, services, nodes, expect.services_back_timeout)
+            if problems:
+                fail(f"after the cold start: {'; '.join(problems)}")
     with record.step("check nothing was fenced during the cold start"):
         unread: dict[str, HacertError] = {}
         skipped = SkippedLines("syslog")

@@ -858,6 +858,7 @@ def _votes(lab: Any, via: str) -> tuple[int, bool]:
     "hang {victim}",
     "wait up to {expect.fence_timeout} s for its key to be removed from the disk",
     "check the reservation is held by a survivor, the votes dropped by {victim}'s, the cluster is quorate",
+    "reboot {victim} through its BMC (the fence left it hung); wait for it to rejoin and for its services",
     touches=["ssh all", "bmc {victim}", "cluster"],
 )
 def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
@@ -932,3 +933,19 @@ def test_scsi_fencing(victim: Any, lab: Any, guard: Any, record: Any) -> None:
             fail(f"the cluster lost quorum after the fence of {node.name}")
         if holder_before is not None:
             record.fact("reservation", f"{holder_before} -> {holder}")
+    _reboot_hung_victim(lab, record, node)
+
+
+def _reboot_hung_victim(lab: Any, record: Any, node: Node) -> None:
+    """The procedure's return to the ideal state after a fence that leaves its victim hung (SCSI-3
+    reservations, seed 001): reboot it through its BMC, wait for it to rejoin and for its services."""
+    expect = lab.inventory.expectations
+    watch = FenceWatch.mark(lab, node)
+    with record.step(f"reboot {node.name} through its BMC: a SCSI-3 fence leaves it hung (seed 001)"):
+        lab.bmc(node.name).power_cycle()
+        rebooted = time.time()
+    with record.step(f"wait up to {expect.rejoin_timeout:g} s for {node.name} to boot and rejoin"):
+        rejoined = wait_rejoined(watch, rebooted, "its reboot")
+        record.number("reboot to rejoin", rejoined - rebooted, "s")
+    with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
+        wait_services_home(watch, rejoined)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, NoReturn
 
-from drivers.errors import HacertError
+from drivers.errors import ClusterRefused, HacertError
 from fixtures.inventory import Inventory
 from fixtures.plan import plan_steps
 from hacert.bounds import Bound
@@ -39,6 +39,12 @@ FEATURE = "Migration"
 def fail(record: Any, diagnosis: str, detail: str = "") -> NoReturn:
     record.diagnosis(diagnosis)
     raise ClusterFailure(diagnosis + (f": {detail}" if detail else ""))
+
+
+def refusal_words(refused: ClusterRefused) -> str:
+    """What the cluster manager said when it refused (its last words on stderr, else stdout)."""
+    said = (refused.stderr or "").strip() or (refused.stdout or "").strip()
+    return " | ".join(said.splitlines()[-3:]) or "(it said nothing)"
 
 
 def evidence(record: Any, lab: Any, window: SyslogWindow, before: str, via: list[str], pings: list[Any]) -> None:
@@ -95,7 +101,11 @@ def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> No
         with record.step(f"live-migrate {name} from {source} to {target}"):
             guard.changed("service", name)
             started = time.time()
-            lab.cluster.migrate(name, target, via=source)
+            try:
+                lab.cluster.migrate(name, target, via=source)
+            except ClusterRefused as refused:
+                fail(record, f"the cluster refused to live-migrate {name} from {source} to {target}: "
+                             f"'{refused.command}' exited {refused.exit_code}: {refusal_words(refused)}")
             look = watch_cluster(lab, via, lambda s: owner_of(inv, s, name) == target, expect.services_back_timeout)
             record.number("migration command", time.time() - started, "s")
             if not look.met:

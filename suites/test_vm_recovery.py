@@ -39,6 +39,7 @@ from suites._vm_helpers import (
     drbd_state,
     label_case,
     migrate_home,
+    movable_services,
     online,
     owner_of,
     ping_source,
@@ -116,6 +117,7 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
     via = [n.name for n in inv.nodes]
 
     status = audit_healthy(record, guard)
+    guard.expect("failure", name)  # its failures are this case's doing, not the cluster's
     host = owner_of(inv, status, name) or spec.home
     source = ping_source(inv, name, prefer_not={host})
     before = cluster_text(lab, via)
@@ -229,7 +231,7 @@ def storage_started(inv: Inventory, node: str) -> Any:
     "the other nodes see {node} offline; every VM keeps running",
     "reboot {node} (IPMI power cycle); wait up to {expect.rejoin_timeout} s for it to rejoin",
     "its cluster stack and storage come back (DRBD UpToDate where present)",
-    "its VMs return (priority failback, or migrated home)",
+    "its VMs and services return (priority failback, migrated or relocated home)",
     touches=["ssh all", "bmc {node}", "cluster"],
 )
 @pytest.mark.destructive
@@ -303,8 +305,9 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
                 fail(record, f"DRBD on {name} did not return to Connected UpToDate/UpToDate within "
                              f"{expect.services_back_timeout:g} s")
             record.number("reboot to storage ready", time.time() - cycled, "s")
-        with record.step("VMs return home (failback or live migration)"):
-            problems = migrate_home(lab, guard, [v.name for v in inv.vms], others, expect.services_back_timeout)
+        with record.step("VMs and services return home (failback, live migration, relocation)"):
+            problems = migrate_home(lab, guard, [*(v.name for v in inv.vms), *movable_services(inv)], others,
+                                    expect.services_back_timeout)
             if problems:
                 fail(record, problems[0])
         logs = [p.stop() for p in pings]
@@ -335,7 +338,7 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
     "wait up to {expect.fence_timeout} s for a survivor to fence it",
     "each of its VMs starts on a survivor; measure each VM's downtime from the ping",
     "wait up to {expect.rejoin_timeout} s for {node} to return; wait for storage to resync",
-    "live-migrate its VMs home",
+    "live-migrate its VMs home; relocate its services home",
     touches=["ssh all", "bmc {node}", "outlets {node}", "cluster"],
 )
 @pytest.mark.destructive
@@ -425,8 +428,9 @@ def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -
             if not ready:
                 fail(record, f"DRBD on {name} did not resync (Connected UpToDate/UpToDate) within "
                              f"{expect.services_back_timeout:g} s")
-        with record.step("live-migrate its VMs home"):
-            problems = migrate_home(lab, guard, victims, [*survivors, name], expect.services_back_timeout)
+        with record.step("live-migrate its VMs home, relocate its services home"):
+            problems = migrate_home(lab, guard, [*victims, *movable_services(inv, name)], [*survivors, name],
+                                    expect.services_back_timeout)
             if problems:
                 fail(record, problems[0])
     finally:

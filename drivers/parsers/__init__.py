@@ -31,7 +31,7 @@ from ._common import ParseError
 from .bonding import BondSlave, BondStatus, parse_bonding
 from .clustat import ClusterMember, ClusterService, ClusterStatus, parse_clustat
 from .cman import CmanNode, CmanStatus, parse_cman_nodes, parse_cman_status
-from .crm_mon import CrmFailure, CrmMonRefused, CrmNode, CrmResource, CrmStatus, parse_crm_mon
+from .crm_mon import CrmFailCount, CrmFailure, CrmMonRefused, CrmNode, CrmResource, CrmStatus, crm_time, parse_crm_mon
 from .drbd import DrbdMinor, DrbdStatus, parse_drbd
 from .fence_config import FenceDeviceConf, FenceMethodConf, FenceSetup, FenceUse, parse_cib_fencing, parse_cluster_conf
 from .fencing import FenceEvent, parse_stonith_history
@@ -49,7 +49,7 @@ from .syslog import (
     NicLinkDown, NicLinkUp, NodeStateChanged, PeerFenced, QuorumChanged, ResourceOperationResult,
     ServiceMarkedStopped, ServiceRecovering, ServiceRecoveryStarted, ServiceRelocated,
     ServiceRestartThresholdExceeded, ServiceStarted, ServiceStarting, ServiceStatusFailed, ServiceStopping,
-    ServiceTakeover, SyslogEvent, SyslogLine, parse_syslog_events, parse_syslog_line,
+    ServiceFailed, ServiceStartFailed, ServiceTakeover, SyslogEvent, SyslogLine, parse_syslog_events, parse_syslog_line,
 )
 from .virsh import (
     DomInfo, DomJobInfo, DomState, VirshList, parse_domjobinfo, parse_virsh_dominfo, parse_virsh_domstate,

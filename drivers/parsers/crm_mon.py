@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ._common import ParseError, element_text, parse_xml
 from .fencing import FenceEvent
 
-__all__ = ["CrmNode", "CrmResource", "CrmFailure", "CrmStatus", "CrmMonRefused", "parse_crm_mon"]
+__all__ = ["CrmNode", "CrmResource", "CrmFailure", "CrmFailCount", "CrmStatus", "CrmMonRefused", "crm_time", "parse_crm_mon"]
 
 
 class CrmMonRefused(ParseError):
@@ -67,7 +69,8 @@ class CrmResource:
 
 @dataclass(frozen=True)
 class CrmFailure:
-    """A <failures>/<failure> (a failed resource action)."""
+    """A <failures>/<failure> (a failed resource action). ``interval_ms`` is 0 for a one-time
+    action (start, stop, probe), the recurring monitor's interval otherwise."""
 
     op_key: str
     node: str
@@ -78,6 +81,25 @@ class CrmFailure:
     task: str | None
     call: int | None
     last_rc_change: str | None
+    interval_ms: int | None = None
+
+    @property
+    def resource(self) -> str:
+        """The resource id: op_key is '<resource>_<task>_<interval>'."""
+        parts = self.op_key.rsplit("_", 2)
+        return parts[0] if len(parts) == 3 else self.op_key
+
+
+@dataclass(frozen=True)
+class CrmFailCount:
+    """A <node_history>/<node>/<resource_history> carrying a fail count (pacemaker keeps it per
+    node and resource until a cleanup or its failure-timeout)."""
+
+    node: str
+    resource: str
+    fail_count: int
+    migration_threshold: int | None
+    last_failure: str | None
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,7 @@ class CrmStatus:
     last_change: str | None = None
     cluster_options: dict[str, str] = field(default_factory=dict)
     request: str | None = None
+    fail_counts: list[CrmFailCount] = field(default_factory=list)
 
     def resource(self, rid: str) -> list[CrmResource]:
         """Every instance of a resource id (clones have several)."""
@@ -182,7 +205,21 @@ def parse_crm_mon(text: str) -> CrmStatus:
             op_key=f.get("op_key"), node=f.get("node"), status=f.get("status"),
             exitstatus=f.get("exitstatus"), exitcode=_int(f.get("exitcode")), exitreason=f.get("exitreason"),
             task=f.get("task"), call=_int(f.get("call")), last_rc_change=f.get("last-rc-change"),
+            interval_ms=_int(f.get("interval")),
         ))
+
+    fail_counts = []
+    for node in root.iterfind("node_history/node"):
+        for history in node.iterfind("resource_history"):
+            count = history.get("fail-count")
+            if count is None:
+                continue
+            if node.get("name") is None or history.get("id") is None:
+                raise ParseError("crm_mon XML: <resource_history> without its node or id", element_text(history))
+            fail_counts.append(CrmFailCount(
+                node=node.get("name"), resource=history.get("id"), fail_count=_fail_count(count, history),
+                migration_threshold=_int(history.get("migration-threshold")), last_failure=history.get("last-failure"),
+            ))
 
     history_elem = root.find("fence_history")
     history = None
@@ -204,7 +241,44 @@ def parse_crm_mon(text: str) -> CrmStatus:
         last_change=summary_attr("last_change", "time") or None,
         cluster_options=dict(options.attrib) if options is not None else {},
         request=root.get("request"),
+        fail_counts=fail_counts,
     )
+
+
+def _fail_count(text: str, elem: ET.Element) -> int:
+    """A fail count; pacemaker prints INFINITY as 1000000 (and some versions the word itself)."""
+    if text.strip().upper() in ("INFINITY", "+INFINITY"):
+        return 1000000
+    value = _int(text)
+    if value is None:
+        raise ParseError(f"crm_mon XML: fail-count {text!r} is not a number", element_text(elem))
+    return value
+
+
+_CTIME = re.compile(r"^(?:[A-Z][a-z]{2} )?(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d) (?P<year>\d{4})$")
+_ISO = re.compile(r"^(?P<date>\d{4}-\d\d-\d\d)[ T](?P<time>\d\d:\d\d:\d\d)(?:\.\d+)? ?(?P<zone>Z|[+-]\d\d:?\d\d)?$")
+
+
+def crm_time(text: str | None) -> datetime | None:
+    """A crm_mon time stamp: 'Thu Mar 26 05:58:43 2020' (ctime, the node's local time; pacemaker
+    1.1, 2.0 and the node history) or '2026-12-06 23:28:35Z' / '2025-01-08 08:59:30 +09:00'
+    (pacemaker 2.1's <failure> last-rc-change, with its zone). None for a missing or unknown stamp."""
+    if not text:
+        return None
+    text = text.strip()
+    if m := _CTIME.match(text):
+        try:
+            return datetime.strptime(f"{m['mon']} {m['day']} {m['time']} {m['year']}", "%b %d %H:%M:%S %Y")
+        except ValueError:
+            return None
+    if m := _ISO.match(text):
+        zone = m["zone"] or ""
+        zone = "+00:00" if zone == "Z" else (zone if ":" in zone or not zone else f"{zone[:3]}:{zone[3:]}")
+        try:
+            return datetime.fromisoformat(f"{m['date']}T{m['time']}{zone}")
+        except ValueError:
+            return None
+    return None
 
 
 def _collect(elem: ET.Element, context: dict[str, str], out: list[CrmResource]) -> None:

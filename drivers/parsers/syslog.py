@@ -28,7 +28,7 @@ __all__ = [
     "DlmConnectionClosed", "NodeStateChanged",
     "ServiceStatusFailed", "ServiceStopping", "ServiceRecovering", "ServiceRecoveryStarted",
     "ServiceRestartThresholdExceeded", "ServiceStarting", "ServiceStarted", "ServiceRelocated",
-    "ServiceTakeover", "ServiceMarkedStopped", "ResourceOperationResult",
+    "ServiceTakeover", "ServiceMarkedStopped", "ServiceStartFailed", "ServiceFailed", "ResourceOperationResult",
     "BondLinkDown", "BondLinkDownPending", "BondLinkDownAgain", "BondLinkUpPending",
     "BondLinkUpAgain", "BondLinkUp", "BondActiveChanged", "BondNoActiveInterface",
     "NicLinkDown", "NicLinkUp", "DrbdFencePeerResult",
@@ -304,6 +304,18 @@ class ServiceMarkedStopped(_ServiceEvent):
 
 
 @dataclass(frozen=True)
+class ServiceStartFailed(_ServiceEvent):
+    """'#68: Failed to start vm:X; return value: 1' — a start (or restart) did not succeed."""
+
+    code: int
+
+
+@dataclass(frozen=True)
+class ServiceFailed(_ServiceEvent):
+    """'#43: Service vm:X has failed; can not start.' — the service is in the failed state."""
+
+
+@dataclass(frozen=True)
 class ResourceOperationResult(SyslogEvent):
     """pacemaker-controld: 'Result of start operation for p-IP1 on node1: ok'."""
 
@@ -507,6 +519,9 @@ _rule(_RGMANAGER, r"^Taking over service (?P<svc>\S+) from down member (?P<membe
     lambda ln, m: ServiceTakeover(ln, m["svc"], m["member"]))
 _rule(_RGMANAGER, r"^Marking (?P<svc>\S+) as stopped: (?P<reason>.+)$",
     lambda ln, m: ServiceMarkedStopped(ln, m["svc"], m["reason"]))
+_rule(_RGMANAGER, r"^#68: Failed to start (?P<svc>\S+); return value: (?P<code>-?\d+)$",
+    lambda ln, m: ServiceStartFailed(ln, m["svc"], int(m["code"])))
+_rule(_RGMANAGER, r"^#43: Service (?P<svc>\S+) has failed; can not start\.?$", lambda ln, m: ServiceFailed(ln, m["svc"]))
 
 _rule("kernel", r"^dlm: closing connection to node (?P<id>\d+)$",
     lambda ln, m: DlmConnectionClosed(ln, int(m["id"])))

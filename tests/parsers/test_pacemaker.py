@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
 import pytest
 
 import drivers.parsers as p
@@ -165,3 +168,39 @@ def test_pacemaker_21_fence_result_wording():
         "Jan 11 14:05:10 node1 pacemaker-fenced[1222]:  notice: Operation 'reboot' targeting node2 by node1 "
         "for pacemaker-controld.1234@node1: OK (complete)"], year=2021)
     assert (op.node, op.executioner, op.result, op.ok) == ("node2", "node1", "OK", True)
+
+
+DRIVER_SAMPLES = Path(__file__).parents[1] / "drivers" / "samples"
+
+
+def test_failures_and_fail_counts_of_pacemaker_2_1():
+    """crm_mon 2.1.5's own XML (TZ=Asia/Tokyo CIB_file=crm_mon_xml_failed_monitor_2.1.5.cib.xml crm_mon
+    --one-shot --inactive --output-as=xml): a recurring monitor of vm0001 returned 7 on node1."""
+    st = parse_crm_mon((DRIVER_SAMPLES / "crm_mon_xml_failed_monitor_2.1.5.xml").read_text())
+    (failure,) = st.failures
+    assert (failure.op_key, failure.resource, failure.node, failure.task, failure.interval_ms) == \
+        ("vm0001_monitor_10000", "vm0001", "node1", "monitor", 10000)
+    assert (failure.exitstatus, failure.exitcode, failure.call, failure.status) == ("not running", 7, 19, "complete")
+    assert p.crm_time(failure.last_rc_change) == datetime(2026, 12, 7, 8, 28, 35, tzinfo=timezone(timedelta(hours=9)))
+    (count,) = st.fail_counts
+    assert (count.node, count.resource, count.fail_count, count.migration_threshold) == ("node1", "vm0001", 1, 1000000)
+    assert p.crm_time(count.last_failure) == datetime(2026, 12, 7, 8, 28, 35)  # ctime: the node's local time
+
+
+def test_fail_counts_of_legacy_xml_and_none_without_failures():
+    legacy = parse_crm_mon(corpus("01_pcmk1.1.20_legacy_as_xml_standby_unclean_fence_history.xml"))
+    assert [(c.node, c.resource, c.fail_count) for c in legacy.fail_counts] == \
+        [("ssc-vm-c-260.colo.seagate.com", "MyResource", 1000000)]
+    assert [f.resource for f in legacy.failures] == ["MyResource", "MyResource"]
+    assert parse_crm_mon(corpus("02_pcmk2.0.3_api2.0_offline_stale_node.xml")).fail_counts == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Thu Mar 26 05:58:43 2020", datetime(2020, 3, 26, 5, 58, 43)),
+    ("Tue Jan  5 09:03:52 2021", datetime(2021, 1, 5, 9, 3, 52)),
+    ("2026-12-06 23:28:35Z", datetime(2026, 12, 6, 23, 28, 35, tzinfo=timezone.utc)),
+    ("2025-01-08 08:59:30 +09:00", datetime(2025, 1, 8, 8, 59, 30, tzinfo=timezone(timedelta(hours=9)))),
+    ("", None), ("yesterday", None),
+])
+def test_crm_mon_time_stamps(text, expected):
+    assert p.crm_time(text) == expected

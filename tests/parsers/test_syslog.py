@@ -226,3 +226,13 @@ def test_pacemaker_2_1_per_device_fence_result() -> None:
     assert isinstance(failed, FenceDeviceResult) and isinstance(worked, FenceDeviceResult)
     assert (failed.node, failed.device, failed.rc, failed.ok) == ("an-node02", "fence-an-node02-ipmi", 1, False)
     assert (worked.node, worked.device, worked.rc, worked.ok) == ("an-node02", "fence-an-node02-pdu", 0, True)
+
+
+def test_rgmanager_start_failures() -> None:
+    # rgmanager's rg_state.c wordings (#68 also as quoted from a failing cluster's log)
+    started, failed = parse_syslog_events([
+        "Aug 16 15:03:26 an-node01 rgmanager[4679]: #68: Failed to start service:service-main-server1; return value: 1",
+        "Aug 16 15:03:27 an-node01 rgmanager[4679]: #43: Service vm:vm0003-db has failed; can not start.",
+    ], year=2011)
+    assert isinstance(started, p.ServiceStartFailed) and (started.service, started.code) == ("service:service-main-server1", 1)
+    assert isinstance(failed, p.ServiceFailed) and failed.service == "vm:vm0003-db"

@@ -33,6 +33,9 @@ class FakeState:
     syslog: dict[str, list[str]] = field(default_factory=dict)
     ssh_down: set[str] = field(default_factory=set)
     never_joins: set[str] = field(default_factory=set)  # nodes whose cluster stack never comes up
+    ports_down: set[tuple[str, str]] = field(default_factory=set)  # (switch, port)
+    on_backup: set[tuple[str, str]] = field(default_factory=set)  # (node, bond) running on its backup slave
+    states: dict[str, str] = field(default_factory=dict)  # service -> state other than started/stopped
     calls: list[str] = field(default_factory=list)
 
     @classmethod
@@ -66,7 +69,8 @@ class FakeShell:
         self._check(f"read {path}")
         node = self.state.inv.node(self.name)
         bond = next(b for b in node.bonds if b.status_file == path)
-        return bond_status(bond.primary.nic, bond.backup.nic, active=bond.primary.nic)
+        active = bond.backup.nic if (self.name, bond.name) in self.state.on_backup else bond.primary.nic
+        return bond_status(bond.primary.nic, bond.backup.nic, active=active)
 
     def syslog_mark(self) -> SyslogMark:
         self._check("mark syslog")
@@ -118,8 +122,15 @@ class FakePdu:
 
 
 class FakePorts:
+    def __init__(self, state: FakeState, name: str) -> None:
+        self.state, self.name = state, name
+
     def port_is_up(self, port: str) -> bool:
-        return True
+        return (self.name, port) not in self.state.ports_down
+
+    def port_up(self, port: str) -> None:
+        self.state.calls.append(f"port up {self.name}/{port}")
+        self.state.ports_down.discard((self.name, port))
 
     def describe(self) -> str:
         return "fake"
@@ -144,7 +155,7 @@ class FakeCluster:
             raise DeviceUnreachable(via or "?", "fake", "clustat", "connection reset by peer")
         inv = self.state.inv
         members = {n.name: Member(n.name, i + 1, self.state.members[n.name], n.name == via) for i, n in enumerate(inv.nodes)}
-        services = {name: ServiceState(name, "vm", owner, "started" if owner else "stopped")
+        services = {name: ServiceState(name, "vm", owner, self.state.states.get(name, "started" if owner else "stopped"))
                     for name, owner in self.state.owners.items()}
         return ClusterStatus(True, members, services, via=via or "")
 
@@ -160,6 +171,7 @@ class FakeCluster:
     def enable(self, svc: str, node: str | None = None, via: str | None = None) -> None:
         self.state.calls.append(f"enable {svc} {node}")
         self.state.owners[svc] = node
+        self.state.states.pop(svc, None)
 
     def disable(self, svc: str, via: str | None = None) -> None:
         self.state.calls.append(f"disable {svc}")
@@ -190,4 +202,4 @@ class FakeLab:
         return FakePdu(self.state, name)
 
     def switch_ports(self, name: str) -> FakePorts:
-        return FakePorts()
+        return FakePorts(self.state, name)

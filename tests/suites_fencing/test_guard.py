@@ -166,10 +166,13 @@ def run_fake(tmp_path: Path, setup: str = "", breaks: str = "pass") -> tuple[int
 
 def test_lab_faults_are_errors_cluster_defects_are_failures_and_the_lab_is_healed(tmp_path: Path) -> None:
     code, output, outcomes = run_fake(tmp_path, setup='STATE.outlets[("pdu1", 2)] = "off"  # left by a crashed run')
+    # test_breaks_the_lab returns leaving an outlet off: no pass (the post-case audit finds it; only a
+    # device is wrong, so a lab error), and the guard still puts it back
     assert outcomes == {"test_a_cluster_defect": "failure", "test_a_device_that_stops_answering": "error",
-                        "test_breaks_the_lab": "passed", "test_after": "passed"}, output
+                        "test_breaks_the_lab": "error", "test_after": "passed"}, output
+    assert "LabLeftBroken: after the case: PDU pdu2 outlet 1 (feeds an-node01) is off" in output
     assert "healed lab anvil-sim at session start: turned PDU pdu1 outlet 2 (sw2) back on" in output
-    assert "turned PDU pdu2 outlet 1 (an-node01) back on" in output
+    # test_after's audit before its fault reads every outlet: it passed, so the guard turned pdu2/1 back on
     assert code == 1
 
 
