@@ -223,9 +223,9 @@ class PowerCutCheck:
                 except queue.Empty:
                     break
                 pending -= 1
-                if not probe.victim and probe.dark_at is not None:
+                if not probe.victim and self._subject_dark(probe.subject):
                     break  # another node or device lost power: no need to wait for the rest
-            others = [p for p in self.probes if not p.victim and p.dark_at is not None]
+            others = [p for p in self.probes if not p.victim and self._subject_dark(p.subject)]
             victim_lit = [p for p in self.probes if p.victim and self.lit(p)]
             if not others and not victim_lit:
                 return
@@ -233,6 +233,13 @@ class PowerCutCheck:
             self._describe(others, victim_lit)
         finally:
             self._done.set()
+
+    def _subject_dark(self, subject: str) -> bool:
+        """Another node lost its power only when all of it went dark, its SSH and its BMC (the BMC's
+        standby power comes from the same supply): a BMC that misses a login or two on a busy
+        network, while its node still answers, lost nothing."""
+        probes = [p for p in self.probes if not p.victim and p.subject == subject]
+        return bool(probes) and all(p.dark_at is not None for p in probes)
 
     def _restore(self) -> None:
         """The outlets go back on at once: the cut darkened what it must not have."""
