@@ -35,6 +35,7 @@ from fixtures.inventory import Bond, Inventory, SlaveLink
 from fixtures.plan import plan_steps
 from fixtures.report_syslog import merge_syslog
 from fixtures.waiting import WaitTimeout, sleep_demanded, wait_for
+from hacert.clocks import reading_of, stamp_window
 from hacert.verdict import ClusterFailure
 from suites._network_helpers import (
     BondChange,
@@ -120,7 +121,7 @@ class Scene:
         self.cluster = ClusterWatcher(lambda: self.lab.cluster.status(), interval=CLUSTER_POLL_INTERVAL).start()
         for source, target, address, network in self.flood_pairs:
             flood = PingFlood(self.shell(source), source, target, address, network,
-                              self.inv.expectations.ping_interval)
+                              self.inv.expectations.ping_interval, offset=self._offset(source))
             flood.start()
             self.floods.append(flood)
         self.wait_settled(self.t0)
@@ -129,6 +130,11 @@ class Scene:
                 raise LabError(flood.source, flood.address, f"ping {flood.address} before the fault",
                                f"lab not ready: {flood.source} gets no answer from {flood.target or flood.address}")
         return self
+
+    def _offset(self, node: str) -> float:
+        """Seconds `node`'s clock is ahead of the controller's (measured before the case; hacert.clocks)."""
+        reading = reading_of(self.lab, node)
+        return reading.offset if reading is not None else 0.0
 
     def stop_floods(self) -> list[FloodResult]:
         """Stop every flood (once) and keep what each direction saw."""
@@ -267,8 +273,19 @@ class Scene:
                 continue
             for event in events:
                 if isinstance(event, BAD_NEWS):
-                    self.bad_news.append(f"{node} logged {where}: {event.line.raw.strip()}")
+                    self.bad_news.append(self._logged(node, event, where, before))
                     break
+
+    def _logged(self, node: str, event: Any, where: str, before: str | None) -> str:
+        """"NODE logged WHERE at +N s: LINE": the line's stamp on the controller's clock (corrected by
+        the node's measured offset); a line from before `t0` happened `before` (default: `where`)."""
+        raw = event.line.raw.strip()
+        stamp = getattr(event.line, "timestamp", None)
+        if stamp is None:
+            return f"{node} logged {where}: {raw}"
+        earliest, latest = stamp_window(stamp, reading_of(self.lab, node))
+        when = where if before is None or latest >= self.t0 else before
+        return f"{node} logged {when} at {earliest - self.t0:+.1f} s: {raw}"
 
     def _node_name(self, member: str) -> str:
         try:
