@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .config import NetlabError
+from .config import FAKETIME_LIBRARY, NetlabError
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -24,10 +24,10 @@ REQUIRED = {
     "corosync": "corosync", "corosync-cfgtool": "corosync", "pacemakerd": "pacemaker",
     "crm_mon": "pacemaker-cli-utils", "cibadmin": "pacemaker-cli-utils", "sshd": "openssh-server",
     "fence_ipmilan": "fence-agents", "fence_apc_snmp": "fence-agents", "snmpget": "snmp",
-    "openssl": "openssl", "logger": "bsdutils", "ping": "iputils-ping",
+    "openssl": "openssl", "logger": "bsdutils", "ping": "iputils-ping", "faketime": "faketime",
 }
 DEBIAN_PACKAGES = ("corosync", "pacemaker", "pacemaker-cli-utils", "pcs", "fence-agents", "openssh-server", "snmp",
-                   "iputils-ping")
+                   "iputils-ping", "faketime")
 
 
 def missing_requirements() -> list[str]:
@@ -41,6 +41,8 @@ def missing_requirements() -> list[str]:
         problems.append("missing Debian packages: " + " ".join(missing) + " (apt-get install " + " ".join(missing) + ")")
     if not Path("/usr/lib/pacemaker/pacemaker-fenced").exists() and "pacemaker" not in missing:
         problems.append("missing Debian package: pacemaker (/usr/lib/pacemaker/pacemaker-fenced)")
+    if not Path(FAKETIME_LIBRARY).exists() and "faketime" not in missing:
+        problems.append(f"missing Debian package: libfaketime ({FAKETIME_LIBRARY}, for netlab.clock_offsets)")
     if not problems:
         probe = subprocess.run(["unshare", "--net", "--pid", "--fork", "--mount", "--uts", "--ipc", "true"],
                                capture_output=True, text=True, timeout=10)
