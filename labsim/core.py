@@ -10,6 +10,8 @@ scheduler thread sleeps on a condition until the next timer is due.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import heapq
 import itertools
 import json
@@ -26,6 +28,33 @@ class Clock:
     @staticmethod
     def now() -> float:
         return time.time()
+
+
+# The clock of the node whose command is running (simulation.clock_offsets: seconds ahead of the
+# controller's). Whatever a command prints as a time of day (date, ping -D, uptime, clustat's
+# header, crm_mon's "last updated", the fence history) is on that node's clock; the event log and
+# every timer stay on the controller's.
+_NODE_CLOCK_OFFSET: contextvars.ContextVar[float] = contextvars.ContextVar("labsim_node_clock_offset", default=0.0)
+
+
+@contextlib.contextmanager
+def node_clock(offset: float) -> Any:
+    """Run a node's command on that node's clock (`offset` s ahead of the controller's)."""
+    token = _NODE_CLOCK_OFFSET.set(float(offset))
+    try:
+        yield
+    finally:
+        _NODE_CLOCK_OFFSET.reset(token)
+
+
+def node_now(t: float | None = None) -> float:
+    """A controller time (default: now) as the node running the current command reads it."""
+    return (time.time() if t is None else t) + _NODE_CLOCK_OFFSET.get()
+
+
+def node_localtime(t: float | None = None) -> time.struct_time:
+    """`time.localtime` on the clock of the node running the current command."""
+    return time.localtime(node_now(t))
 
 
 @dataclass(order=True)

@@ -14,6 +14,8 @@ must call that a lab error, with a diagnosis naming the device):
   OK and changes nothing.
 - `syslog_unreadable` (node): cat/tail/head/grep/wc of /var/log/messages says
   "Permission denied" and exits 1.
+- `clock_step` (node): the node's clock is stepped `CLOCK_STEP` seconds ahead (an NTP
+  step, a clock that runs away) while the fault is active: its offset drifts within a case.
 
 A fault is armed from the inventory (`simulation.device_faults`: name, target,
 `after` seconds, `duration`, `when` = the fields of an event that triggers it)
@@ -37,7 +39,9 @@ from fixtures.inventory import DEVICE_FAULT_NAMES
 CONTROL_FILE = "device-faults.json"
 SYSLOG_PATH = "/var/log/messages"
 SYSLOG_READERS = ("cat", "tail", "head", "grep", "egrep", "wc")
-NODE_FAULTS = ("bmc_dark", "ssh_hang_after_accept", "ssh_drop", "syslog_unreadable")
+NODE_FAULTS = ("bmc_dark", "ssh_hang_after_accept", "ssh_drop", "syslog_unreadable", "clock_step")
+CLOCK_STEP = 1.0
+"""Seconds a node's clock jumps ahead while `clock_step` is active on it."""
 
 
 class DeviceFaultError(ValueError):

@@ -15,10 +15,12 @@ if TYPE_CHECKING:
     from labsim.cluster import ClusterModel, Resource
 
 from labsim.cluster import STATE_CODES, DRBD_MINORS
+from labsim.core import node_localtime
 
 
 def _ctime(t: float | None = None) -> str:
-    return time.strftime("%a %b %e %H:%M:%S %Y", time.localtime(t if t is not None else time.time()))
+    """A time (default: now) as the node printing it reads it (its clock offset, labsim.core.node_clock)."""
+    return time.strftime("%a %b %e %H:%M:%S %Y", node_localtime(t))
 
 
 def _owner_name(model: "ClusterModel", node: str | None) -> str | None:
@@ -126,7 +128,7 @@ def cman_nodes(model: "ClusterModel", node: str) -> str:
     lines = ["Node  Sts   Inc   Joined               Name"]
     for rt in model.nodes.values():
         sts = "M" if rt.member else "X"
-        joined = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rt.joined_at)) if rt.member and rt.joined_at else " " * 19
+        joined = time.strftime("%Y-%m-%d %H:%M:%S", node_localtime(rt.joined_at)) if rt.member and rt.joined_at else " " * 19
         lines.append(f"{rt.node_id:4d}   {sts}  {rt.incarnation:5d}   {joined}  {rt.member_name}")
     return "\n".join(lines) + "\n"
 
@@ -319,7 +321,7 @@ def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True, ope
             out.append(f'    <fence_event target={quoteattr(model.nodes[rec.target].member_name)} action="{rec.action}" '
                        f'state="{"success" if rec.ok else "failed"}" origin={quoteattr(model.nodes[rec.by].member_name)} '
                        f'client="pacemaker-controld.{1000 + model.nodes[rec.by].node_id}"{delegate} '
-                       f'completed="{time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.completed))}"/>')
+                       f'completed="{time.strftime("%Y-%m-%d %H:%M:%S", node_localtime(rec.completed))}"/>')
         out.append("  </fence_history>")
     out += ['  <status code="0" message="OK"/>', "</pacemaker-result>"]
     return "\n".join(out) + "\n"
@@ -428,7 +430,7 @@ def stonith_history(model: "ClusterModel", target: str | None = None) -> str:
         delegate = who if rec.ok else ""
         lines.append(f"{rec.action} of {model.nodes[rec.target].member_name} {state}: delegate={delegate}, "
                      f"client=pacemaker-controld.{1000 + model.nodes[rec.by].node_id}, origin={who}, "
-                     f"completed='{time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(rec.completed))}'")
+                     f"completed='{time.strftime('%Y-%m-%d %H:%M:%S %z', node_localtime(rec.completed))}'")
     lines.append(f"{len(records)} event{'s' if len(records) != 1 else ''} found")
     return "\n".join(lines) + "\n"
 

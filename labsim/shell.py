@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Callable
 
-from labsim.core import COMMANDS, CommandContext, ShellIO
+from labsim.core import COMMANDS, CommandContext, ShellIO, node_clock, node_localtime, node_now
 
 try:  # the cluster model's commands (clustat, virsh, ...), when present
     import labsim.cluster_commands  # noqa: F401
@@ -257,7 +257,8 @@ def _run_simple(world, node: str, simple: Simple, io: ShellIO, stdin: str | None
         return 1
     ctx = CommandContext(world=world, node=node, argv=argv, line=" ".join(simple.argv), io=sink)
     ctx.stdin = stdin  # type: ignore[attr-defined]
-    status = handler(ctx)
+    with node_clock(world.clock_offset(node)):  # what it prints as a time is on its node's clock
+        status = handler(ctx)
     if capture is not None and target is not None:
         status = _redirect(world, node, target, capture.text, io, status)
     return status
@@ -351,7 +352,7 @@ def _hostname(ctx: CommandContext) -> int:
 
 @COMMANDS.register("date")
 def _date(ctx: CommandContext) -> int:
-    now = time.time()
+    now = node_now()
     fmt = next((a for a in ctx.argv[1:] if a.startswith("+")), None)
     if fmt is None:
         ctx.io.write(time.strftime("%a %b %e %H:%M:%S %Z %Y", time.localtime(now)) + "\n")
@@ -377,7 +378,7 @@ def _uptime(ctx: CommandContext) -> int:
     up = int(ctx.world.uptime(ctx.node))
     hours, minutes = divmod(up // 60, 60)
     span = f"{hours}:{minutes:02d}" if hours else f"{minutes} min"
-    ctx.io.write(f" {time.strftime('%H:%M:%S')} up {span},  1 user,  load average: 0.00, 0.01, 0.05\n")
+    ctx.io.write(f" {time.strftime('%H:%M:%S', node_localtime())} up {span},  1 user,  load average: 0.00, 0.01, 0.05\n")
     return 0
 
 
@@ -668,7 +669,7 @@ def _ping(ctx: CommandContext) -> int:
             io.write(text)
 
     def prefix() -> str:
-        return f"[{time.time():.6f}] " if stamps else ""
+        return f"[{node_now():.6f}] " if stamps else ""
 
     out(f"PING {target} ({address}) 56(84) bytes of data.\n")
     start = time.monotonic()

@@ -262,10 +262,22 @@ class World:
             model = self.nodes[node]
             if model.state != "up":
                 return
-            stamp = time.strftime("%b %e %H:%M:%S", time.localtime())
+            stamp = time.strftime("%b %e %H:%M:%S", time.localtime(self.node_time(node)))
             tag = f"{program}[{pid}]" if pid is not None else program
             model.messages.append(f"{stamp} {node} {tag}: {message}")
             self.log_changed.notify_all()
+
+    def clock_offset(self, node: str) -> float:
+        """Seconds `node`'s clock is ahead of the controller's: simulation.clock_offsets, plus a step
+        while the device fault `clock_step` is active on it."""
+        from labsim.device_faults import CLOCK_STEP
+
+        step = CLOCK_STEP if self.device_faults.active("clock_step", node) else 0.0
+        return self.inventory.clock_offset(node) + step
+
+    def node_time(self, node: str, t: float | None = None) -> float:
+        """A controller time (default: now) on `node`'s clock."""
+        return (time.time() if t is None else t) + self.clock_offset(node)
 
     def kernel_log(self, node: str, message: str) -> None:
         self.syslog(node, "kernel", message)

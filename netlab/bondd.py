@@ -13,7 +13,6 @@ bond's status in /proc/net/bonding's format to STATUS_DIR/<bond>.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import struct
 import subprocess

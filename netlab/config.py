@@ -15,6 +15,10 @@ from typing import Any
 from fixtures.inventory import Inventory
 
 
+FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+"""Debian's libfaketime (package libfaketime, pulled in by faketime)."""
+
+
 class NetlabError(RuntimeError):
     """netlab cannot build or run the lab (what is missing is in the message)."""
 
@@ -44,6 +48,9 @@ class NetlabSettings:
     # guests (part 2)
     vm_network: str = "ifn"
     guest_memory_mb: int = 128
+    # node clocks: seconds a node's clock runs ahead of the host's (negative: behind), by libfaketime
+    # preloaded into the node's init and everything it starts, and into every SSH session
+    clock_offsets: dict[str, float] = field(default_factory=dict)
 
     @staticmethod
     def of(inv: Inventory) -> "NetlabSettings":
@@ -54,6 +61,16 @@ class NetlabSettings:
             raise NetlabError(f"netlab: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         if "no_stack_at_boot" in raw:
             raw["no_stack_at_boot"] = tuple(raw["no_stack_at_boot"])
+        offsets = raw.get("clock_offsets") or {}
+        if not isinstance(offsets, dict):
+            raise NetlabError(f"netlab.clock_offsets must map node names to seconds (got {offsets!r})")
+        nodes = {n.name for n in inv.nodes}
+        for node, seconds in offsets.items():
+            if node not in nodes:
+                raise NetlabError(f"netlab.clock_offsets: {node!r} is no node of this lab (nodes: {', '.join(sorted(nodes))})")
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or abs(seconds) > 86400:
+                raise NetlabError(f"netlab.clock_offsets.{node} must be seconds within a day (got {seconds!r})")
+        raw["clock_offsets"] = {node: float(seconds) for node, seconds in offsets.items()}
         settings = NetlabSettings(**raw)
         if settings.fence_names not in ("misleading", "plain"):
             raise NetlabError(f"netlab.fence_names must be 'misleading' or 'plain' (got {settings.fence_names!r})")
@@ -131,3 +148,12 @@ class Plan:
 
     def node_dir(self, node: str) -> Path:
         return self.workdir / "nodes" / node
+
+    def clock_env(self, node: str) -> dict[str, str]:
+        """The environment that puts `node` on its own clock (netlab.clock_offsets) through Debian's
+        libfaketime: the wall clock shifted, the monotonic clocks left alone (corosync's and
+        pacemaker's timers run on them); empty for a node on the host's clock."""
+        offset = self.settings.clock_offsets.get(node)
+        if not offset:
+            return {}
+        return {"LD_PRELOAD": FAKETIME_LIBRARY, "FAKETIME": f"{offset:+g}s", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}

@@ -30,6 +30,7 @@ import stat
 import struct
 import zlib
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass

@@ -20,10 +20,11 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 
 SYSRQ = "/proc/sysrq-trigger"
+NODE_CODE = "/run/netlab-code"
+"""Where the node sees this repository (netlab.nodes binds it there)."""
 NETLAB_SYSRQ = "/run/netlab-sysrq"
 
 
@@ -64,25 +65,58 @@ def private_dev() -> None:
     os.symlink("/proc/self/fd", "/dev/fd")
 
 
-def serve_syslog(hostname: str, path: str) -> None:
-    """/dev/log → `Mon DD HH:MM:SS host tag[pid]: msg` lines in `path`."""
+PYTHON_WRAPPER = """#!/bin/sh
+# netlab: this node's clock is libfaketime's, but Python 3.11's time.sleep fails under libfaketime
+# 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC (upstream issue #426): Python runs on the host's clock
+unset LD_PRELOAD FAKETIME FAKETIME_DONT_FAKE_MONOTONIC FAKETIME_SHARED
+exec {real} "$@"
+"""
+
+
+def python_on_the_hosts_clock() -> str:
+    """Cover the system's Python interpreter, in this node only, with a wrapper that drops
+    libfaketime (the node's fence agents, pcs and bondd sleep); returns the interpreter itself
+    (at a path of its own), for the one Python program that must keep the node's clock: the
+    syslog writer, which never sleeps."""
+    real = os.path.realpath("/usr/bin/python3")
+    kept = "/run/netlab-python3"
+    open(kept, "w").close()
+    sh("mount", "--bind", real, kept)
+    wrapper = "/run/netlab-python3-wrapper"
+    with open(wrapper, "w") as out:
+        out.write(PYTHON_WRAPPER.format(real=kept))
+    os.chmod(wrapper, 0o755)
+    sh("mount", "--bind", wrapper, real)
+    return kept
+
+
+def serve_syslog(hostname: str, path: str, python: str = "/usr/bin/python3") -> None:
+    """/dev/log → `Mon DD HH:MM:SS host tag[pid]: msg` lines in `path`, stamped on the node's clock:
+    a process of its own (`node_init.py --syslog`), so a node on its own clock (libfaketime in its
+    environment) writes its syslog on that clock, as its rsyslogd would."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind("/dev/log")
     os.chmod("/dev/log", 0o666)
+    with open("/var/log/netlab-syslog.err", "ab") as errors:
+        # the system's python and the repository where the node sees them (its /root and /tmp are its own)
+        subprocess.Popen([python, f"{NODE_CODE}/netlab/node_init.py", "--syslog", hostname, path],
+                         stdin=sock.fileno(), stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
+    sock.close()
 
-    def run() -> None:
-        with open(path, "a", buffering=1) as out:
-            while True:
-                data = sock.recv(65536).decode(errors="replace").rstrip("\n\x00")
-                if data.startswith("<") and ">" in data[:5]:
-                    data = data[data.index(">") + 1:]
-                if len(data) > 16 and data[3] == " " and data[15] == " ":
-                    data = data[16:]  # glibc's own stamp: use the receive time, same format
-                now = time.localtime()
-                stamp = time.strftime("%b ", now) + f"{now.tm_mday:2d}" + time.strftime(" %H:%M:%S", now)
-                out.write(f"{stamp} {hostname} {data}\n")
 
-    threading.Thread(target=run, name="syslog", daemon=True).start()
+def syslog_writer(hostname: str, path: str) -> None:
+    """The syslog process: reads /dev/log's datagrams from its stdin (the bound socket)."""
+    sock = socket.socket(fileno=os.dup(0))
+    with open(path, "a", buffering=1) as out:
+        while True:
+            data = sock.recv(65536).decode(errors="replace").rstrip("\n\x00")
+            if data.startswith("<") and ">" in data[:5]:
+                data = data[data.index(">") + 1:]
+            if len(data) > 16 and data[3] == " " and data[15] == " ":
+                data = data[16:]  # glibc's own stamp: use the receive time, same format
+            now = time.localtime()
+            stamp = time.strftime("%b ", now) + f"{now.tm_mday:2d}" + time.strftime(" %H:%M:%S", now)
+            out.write(f"{stamp} {hostname} {data}\n")
 
 
 def main() -> None:
@@ -111,7 +145,13 @@ def main() -> None:
         os.chown(folder, uid, gid)
         os.chmod(folder, mode)
     sh("hostname", config["hostname"])
-    serve_syslog(config["hostname"], "/var/log/messages")
+    python = "/usr/bin/python3"
+    if config.get("clock_env"):
+        # from here on, whatever the node runs is on its own clock (netlab.clock_offsets: libfaketime);
+        # its private /dev/shm, where libfaketime keeps its state, exists since private_dev()
+        python = python_on_the_hosts_clock()
+        os.environ.update(config["clock_env"])
+    serve_syslog(config["hostname"], "/var/log/messages", python)
     os.dup2(devnull, 0)
     log = os.open("/var/log/netlab-init.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
@@ -129,4 +169,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--syslog"]:
+        syslog_writer(sys.argv[2], sys.argv[3])
+    else:
+        main()

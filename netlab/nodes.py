@@ -124,6 +124,10 @@ class NodeFiles:
             "PermitRootLogin yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
             "UsePAM no\nUseDNS no\nPidFile /run/sshd.pid\nMaxStartups 50:30:100\nMaxSessions 50\n"
             "AcceptEnv LANG LC_*\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
+            # a node on its own clock: its SSH sessions (date, ping -D, pcs ...) too, not only its daemons
+            # (one SetEnv line: sshd keeps the first of a repeated keyword)
+            + (("SetEnv " + " ".join(f"{k}={v}" for k, v in plan.clock_env(node).items()) + "\n")
+               if plan.clock_env(node) else "")
         )
 
     def bond_boot(self) -> list[list[str]]:
@@ -159,6 +163,10 @@ class NodeFiles:
                          ["/run/pacemaker", hacluster, 0o770], ["/run/corosync", [0, 0], 0o755]],
             "env": {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                     "PCMK_logfacility": "daemon", "PCMK_logfile": "/var/log/pacemaker/pacemaker.log"},
+            # the node's own clock (netlab.clock_offsets): libfaketime for its syslog writer and
+            # everything it starts, set once the node's private /dev/shm exists (libfaketime keeps
+            # its state there: on the host's it would outlive the node and collide with the next boot)
+            "clock_env": self.plan.clock_env(self.node),
             "boot": boot,
         }
         path = self.dir / "init.json"

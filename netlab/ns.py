@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .config import NetlabError
+from .config import FAKETIME_LIBRARY, NetlabError
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -24,10 +24,10 @@ REQUIRED = {
     "corosync": "corosync", "corosync-cfgtool": "corosync", "pacemakerd": "pacemaker",
     "crm_mon": "pacemaker-cli-utils", "cibadmin": "pacemaker-cli-utils", "sshd": "openssh-server",
     "fence_ipmilan": "fence-agents", "fence_apc_snmp": "fence-agents", "snmpget": "snmp",
-    "openssl": "openssl", "logger": "bsdutils", "ping": "iputils-ping",
+    "openssl": "openssl", "logger": "bsdutils", "ping": "iputils-ping", "faketime": "faketime",
 }
 DEBIAN_PACKAGES = ("corosync", "pacemaker", "pacemaker-cli-utils", "pcs", "fence-agents", "openssh-server", "snmp",
-                   "iputils-ping")
+                   "iputils-ping", "faketime")
 
 
 def missing_requirements() -> list[str]:
@@ -41,6 +41,8 @@ def missing_requirements() -> list[str]:
         problems.append("missing Debian packages: " + " ".join(missing) + " (apt-get install " + " ".join(missing) + ")")
     if not Path("/usr/lib/pacemaker/pacemaker-fenced").exists() and "pacemaker" not in missing:
         problems.append("missing Debian package: pacemaker (/usr/lib/pacemaker/pacemaker-fenced)")
+    if not Path(FAKETIME_LIBRARY).exists() and "faketime" not in missing:
+        problems.append(f"missing Debian package: libfaketime ({FAKETIME_LIBRARY}, for netlab.clock_offsets)")
     if not problems:
         probe = subprocess.run(["unshare", "--net", "--pid", "--fork", "--mount", "--uts", "--ipc", "true"],
                                capture_output=True, text=True, timeout=10)
@@ -72,7 +74,7 @@ def run_input(text: str, *argv: str, timeout: float = 30.0) -> None:
 @contextlib.contextmanager
 def in_netns(name: str) -> Iterator[None]:
     """The calling thread enters netns `name` for the block (sockets made there stay there)."""
-    own = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     target = os.open(f"/run/netns/{name}", os.O_RDONLY)
     try:
         if _libc.setns(target, CLONE_NEWNET) != 0:

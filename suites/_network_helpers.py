@@ -20,8 +20,10 @@ of its run its probes cover (`FloodResult.unseen`), and lines no parser knows
 are skipped one at a time and counted (`SkippedLines`), never a whole poll or a
 whole flood lost for one of them.
 
-All times are wall-clock seconds (`time.time()`), the clock of `ping -D` and
-of the simulated lab's event log.
+All times are the controller's wall-clock seconds (`time.time()`), the clock of
+the simulated lab's event log. `ping -D` stamps are on the pinging node's clock:
+a flood is told that node's measured offset (hacert.clocks) and brings every
+stamp to the controller's clock before it is compared with anything.
 """
 
 from __future__ import annotations
@@ -89,6 +91,9 @@ class FloodResult:
     """Lines of the output that ping does not print (skipped one by one)."""
     opened: float | None = None
     """When the node had the command (its SSH channel open): ping's probes run from there."""
+    offset: float = 0.0
+    """Seconds the source node's clock is ahead of the controller's: a -D stamp minus this is
+    controller time (`output` keeps the node's own stamps)."""
 
     @property
     def label(self) -> str:
@@ -142,15 +147,16 @@ class FloodResult:
         return set(self.result.answered_seqs)
 
     def seq_times(self) -> dict[int, float]:
-        """When each probe was sent (s): replies and -O lines pin some, the rest is interpolated."""
+        """When each probe was sent (s, controller clock): replies and -O lines pin some (their -D
+        stamps corrected by the source's clock offset), the rest is interpolated."""
         known: dict[int, float] = {}
         for reply in self.result.replies:
             if reply.timestamp is not None and not reply.duplicate:
-                known.setdefault(reply.seq, reply.timestamp)
+                known.setdefault(reply.seq, reply.timestamp - self.offset)
         for late in self.result.no_answers:
             # -O prints 'no answer yet for icmp_seq=N' as it sends probe N+1
             if late.timestamp is not None:
-                known.setdefault(late.seq, late.timestamp - self.interval)
+                known.setdefault(late.seq, late.timestamp - self.offset - self.interval)
         last_seq = max([*known, self.transmitted, 0])
         if not known:
             return {s: self.started + (s - 1) * self.interval for s in range(1, last_seq + 1)}
@@ -217,7 +223,10 @@ class PingFlood:
     """A ping flood from one node to an address, streamed over SSH until stopped."""
 
     def __init__(self, shell: Shell, source: str, target: str, address: str, network: str,
-                 interval: float, clock: Callable[[], float] = time.time, skipped: SkippedLines | None = None) -> None:
+                 interval: float, clock: Callable[[], float] = time.time, skipped: SkippedLines | None = None,
+                 offset: float = 0.0) -> None:
+        """`offset`: seconds `source`'s clock is ahead of the controller's (its -D stamps minus it
+        are controller times; hacert.clocks)."""
         self.shell = shell
         self.source = source
         self.target = target
@@ -225,6 +234,7 @@ class PingFlood:
         self.network = network
         self.interval = interval
         self._clock = clock
+        self.offset = offset
         self._stream: _Stream | None = None
         self._started = 0.0
         self._opened: float | None = None
@@ -240,7 +250,7 @@ class PingFlood:
         self._opened = self._clock()
 
     def replies_since(self, t: float) -> int:
-        """How many probes answered with a -D time at or after `t`, so far (live)."""
+        """How many probes answered at or after controller time `t` (their -D stamps corrected), so far (live)."""
         if self._stream is None:
             return 0
         count = 0
@@ -250,7 +260,7 @@ class PingFlood:
             except ValueError:
                 continue
             if isinstance(item, PingReply) and item.timestamp is not None:
-                if item.timestamp < t:
+                if item.timestamp - self.offset < t:
                     break
                 count += 1
         return count
@@ -265,7 +275,7 @@ class PingFlood:
         result = ping_result(output, mine, self.source)
         self.skipped.add(mine)
         return FloodResult(self.source, self.target, self.address, self.network, self.interval,
-                           self._started, stopped, output, result, mine.count, self._opened)
+                           self._started, stopped, output, result, mine.count, self._opened, self.offset)
 
 
 # ---------------------------------------------------------------- bond and link watcher

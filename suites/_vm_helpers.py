@@ -4,7 +4,9 @@ view of where things run, domain states through a migration, DRBD, evidence.
 Pings never start on the harness host: they run on a node of the lab (the
 inventory's `vm.ping_from`, else a node the case leaves alone), as the
 procedures do, with `ping -D -O` so every reply and every miss carries the
-node's timestamp. Downtimes are read from those timestamps.
+node's timestamp. Downtimes are read from those timestamps, each brought to the
+controller's clock by the pinging node's measured offset (hacert.clocks) before
+it is compared with a moment the harness noted (a destroy sent, a crash).
 
 Nothing passes on silence: a ping that printed nothing, a domain poller whose
 every `virsh` failed, is what was not seen (`Unseen`), never "no outage". Lines
@@ -28,6 +30,7 @@ from drivers.parsers import (
     parse_ping_line,
 )
 from fixtures.inventory import Inventory
+from hacert.clocks import reading_of
 from hacert.coverage import Coverage, Unseen
 from hacert.lines import SkippedLines, count_unreadable_syslog
 from hacert.verdict import Inconclusive
@@ -109,7 +112,8 @@ class Gap:
 
 @dataclass
 class PingLog:
-    """A `ping -D -O` run, read from its lines."""
+    """A `ping -D -O` run, read from its lines. `replies` are (icmp_seq, controller time): each
+    -D stamp minus `offset`, the seconds the source's clock is ahead of the controller's."""
 
     source: str
     address: str
@@ -120,10 +124,11 @@ class PingLog:
     stats: PingStats | None = None
     skipped: SkippedLines = field(default_factory=lambda: SkippedLines("ping output"))
     """Lines ping does not print, skipped one by one."""
+    offset: float = 0.0
 
     @classmethod
-    def parse(cls, source: str, address: str, interval: float, lines: Sequence[str]) -> "PingLog":
-        log = cls(source, address, interval, list(lines))
+    def parse(cls, source: str, address: str, interval: float, lines: Sequence[str], offset: float = 0.0) -> "PingLog":
+        log = cls(source, address, interval, list(lines), offset=offset)
         highest = 0
         seen: set[int] = set()
         for line in lines:
@@ -135,7 +140,7 @@ class PingLog:
             if isinstance(item, PingReply) and item.timestamp is not None and not item.duplicate:
                 if item.seq not in seen:
                     seen.add(item.seq)
-                    log.replies.append((item.seq, item.timestamp))
+                    log.replies.append((item.seq, item.timestamp - offset))
                 highest = max(highest, item.seq)
             elif isinstance(item, PingStats):
                 log.stats = item
@@ -226,12 +231,16 @@ class PingWatch:
         self.opened: float | None = None
         """When the node had the command (its SSH channel open): the probes run from there."""
         self.stopped: float | None = None
+        self.offset = 0.0
+        """Seconds the source's clock is ahead of the controller's (read when the ping starts)."""
 
     @property
     def command(self) -> str:
         return f"ping -D -O -i {self.interval:g} {shlex.quote(self.address)}"
 
     def start(self) -> "PingWatch":
+        reading = reading_of(self.lab, self.source)  # the clock its -D stamps are on
+        self.offset = reading.offset if reading is not None else 0.0
         self.started = time.time()
         self._stream = self.lab.node(self.source).start_stream(self.command)
         self.opened = time.time()
@@ -240,13 +249,14 @@ class PingWatch:
     def log(self) -> PingLog:
         if self.final is not None:
             return self.final
-        return PingLog.parse(self.source, self.address, self.interval, self._stream.lines() if self._stream else [])
+        return PingLog.parse(self.source, self.address, self.interval, self._stream.lines() if self._stream else [],
+                             self.offset)
 
     def stop(self) -> PingLog:
         if self.final is None:
             text = self._stream.stop() if self._stream is not None else ""
             self.stopped = time.time()
-            self.final = PingLog.parse(self.source, self.address, self.interval, text.splitlines())
+            self.final = PingLog.parse(self.source, self.address, self.interval, text.splitlines(), self.offset)
         return self.final
 
     def unseen(self, needed: str, t0: float | None = None, longest: float = PING_BLIND) -> list[Unseen]:

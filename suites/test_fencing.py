@@ -45,6 +45,7 @@ from drivers.parsers.syslog import (
 )
 from fixtures.inventory import Inventory, Node
 from fixtures.plan import plan_steps
+from hacert.clocks import ClockReading, reading_of, stamp_window
 from hacert.cluster_state import (
     describe_status,
     find_service,
@@ -97,14 +98,18 @@ def syslog_events(lines: list[str]) -> list[Any]:
     return out
 
 
-def syslog_epoch(event: Any) -> float | None:
-    """The syslog line's stamp as epoch seconds (classic stamps are the node's local time)."""
+def syslog_window(event: Any, reading: ClockReading | None) -> tuple[float, float] | None:
+    """When the event of a syslog line happened, on the controller's clock: its stamp (the node's
+    local time, classic stamps truncated to the second) corrected by the node's clock `reading`,
+    as (earliest, latest); None for a line without a stamp."""
     stamp = getattr(getattr(event, "line", None), "timestamp", None)
-    if stamp is None:
-        return None
-    if stamp.tzinfo is not None:
-        return stamp.timestamp()
-    return time.mktime(stamp.timetuple())
+    return None if stamp is None else stamp_window(stamp, reading)
+
+
+def syslog_epoch(event: Any, reading: ClockReading | None = None) -> float | None:
+    """The earliest the event of a syslog line can have happened, on the controller's clock."""
+    window = syslog_window(event, reading)
+    return None if window is None else window[0]
 
 
 # ---------------------------------------------------------------- watching devices
@@ -261,18 +266,26 @@ class FenceWatch:
             self.windows[survivor] = self.lab.node(survivor).syslog_since(self.marks[survivor])
         end = time.time()
         self.rounds = [r for r in fence_rounds(self.inv, self.windows, self.config) if r.victim == self.victim.name]
-        started = next((r.started for r in self.rounds if r.started is not None), None)
-        ipmi = [f for r in self.rounds for f in r.failures if f.method == "ipmi"]
-        done = next((r.succeeded for r in self.rounds if r.succeeded is not None), None)
-        self.started.look(bool(self.rounds), start, end, syslog_epoch(started) if started is not None else None)
-        self.ipmi_failed.look(bool(ipmi), start, end, syslog_epoch(ipmi[0].event) if ipmi else None)
-        self.succeeded.look(done is not None, start, end, syslog_epoch(done) if done is not None else None)
+        # each line's stamp is on the clock of the survivor that logged it (the round's fencer)
+        started = next(((r.fencer, r.started) for r in self.rounds if r.started is not None), None)
+        ipmi = [(r.fencer, f.event) for r in self.rounds for f in r.failures if f.method == "ipmi"]
+        done = next(((r.fencer, r.succeeded) for r in self.rounds if r.succeeded is not None), None)
+        self.started.look(bool(self.rounds), start, end, self._window(*started) if started is not None else None)
+        self.ipmi_failed.look(bool(ipmi), start, end, self._window(*ipmi[0]) if ipmi else None)
+        self.succeeded.look(done is not None, start, end, self._window(*done) if done is not None else None)
         lost = [e for e in self._events(self.survivors[0]) if isinstance(e, CorosyncProcessorFailed)]
         start = time.time()
         self.status = self.lab.cluster.status(via=self.survivors[0])
         end = time.time()
         self.declared.look(not is_online(self.inv, self.status, self.victim.name), start, end,
-                           syslog_epoch(lost[0]) if lost else None)
+                           self._window(self.survivors[0], lost[0]) if lost else None)
+
+    def _window(self, node: str, event: Any) -> tuple[float, float] | None:
+        """When `event` was logged, on the controller's clock: its stamp corrected by the offset of
+        the node whose syslog holds the line (else `node`'s)."""
+        raw = str(getattr(getattr(event, "line", None), "raw", "")).strip()
+        logged_by = next((name for name, lines in self.windows.items() if raw and any(ln.strip() == raw for ln in lines)), node)
+        return syslog_window(event, reading_of(self.lab, logged_by))
 
     def _events(self, survivor: str) -> list[Any]:
         """Typed syslog events of the survivor's window as of the previous look."""
@@ -351,7 +364,7 @@ def wait_rejoined(watch: FenceWatch, after: float, what: str) -> float:
             fenced = [i for i, e in enumerate(events) if type(e).__name__ in ("FenceSucceeded", "PeerFenced")]
             joins = [e for e in events[(fenced[-1] if fenced else 0):]
                      if isinstance(e, CorosyncMembers) and victim_id in e.node_ids]
-            stamp = syslog_epoch(joins[0]) if joins else None
+            stamp = syslog_window(joins[0], reading_of(watch.lab, survivor)) if joins else None
         edge.look(is_online(inv, status, victim.name), start, end, stamp)
         if edge.moment is not None:
             if edge.moment.t > deadline:  # seen by a look that began in time, measured after the deadline

@@ -42,6 +42,7 @@ from fixtures.plan import plan_steps
 from fixtures.report_syslog import merge_syslog
 from fixtures.waiting import WaitTimeout, sleep_demanded, wait_for
 from hacert.bounds import Bound
+from hacert.clocks import reading_of, stamp_window
 from hacert.coverage import Unseen, raise_unseen
 from hacert.lines import SkippedLines, count_unreadable_syslog, syslog_events
 from hacert.verdict import ClusterFailure
@@ -144,7 +145,7 @@ class Scene:
         self.cluster = ClusterWatcher(lambda: self.lab.cluster.status(), interval=CLUSTER_POLL_INTERVAL).start()
         for source, target, address, network in self.flood_pairs:
             flood = PingFlood(self.shell(source), source, target, address, network,
-                              self.inv.expectations.ping_interval, skipped=self.skipped_ping)
+                              self.inv.expectations.ping_interval, skipped=self.skipped_ping, offset=self._offset(source))
             flood.start()
             self.floods.append(flood)
         self.wait_settled(self.t0)
@@ -153,6 +154,11 @@ class Scene:
                 raise LabError(flood.source, flood.address, f"ping {flood.address} before the fault",
                                f"lab not ready: {flood.source} gets no answer from {flood.target or flood.address}")
         return self
+
+    def _offset(self, node: str) -> float:
+        """Seconds `node`'s clock is ahead of the controller's (measured before the case; hacert.clocks)."""
+        reading = reading_of(self.lab, node)
+        return reading.offset if reading is not None else 0.0
 
     def stop_floods(self) -> list[FloodResult]:
         """Stop every flood (once) and keep what each direction saw."""
@@ -305,7 +311,7 @@ class Scene:
             # every line on its own: one a parser does not know hides nothing around it (counted by `stop`)
             for event in syslog_events(lines, SkippedLines("syslog"), node):
                 if isinstance(event, BAD_NEWS):
-                    self.bad_news.append(f"{node} logged {where}: {event.line.raw.strip()}")
+                    self.bad_news.append(self._logged(node, event, where, before))
                     break
 
     def watched_throughout(self, what: str) -> None:
@@ -332,6 +338,17 @@ class Scene:
         end = time.time()
         longest = min(BOND_BLIND, max(4 * POLL_INTERVAL, (end - start) / 2))
         raise_unseen(self.watcher.unseen(node, start, end, longest, what, self.t0))
+
+    def _logged(self, node: str, event: Any, where: str, before: str | None) -> str:
+        """"NODE logged WHERE at +N s: LINE": the line's stamp on the controller's clock (corrected by
+        the node's measured offset); a line from before `t0` happened `before` (default: `where`)."""
+        raw = event.line.raw.strip()
+        stamp = getattr(event.line, "timestamp", None)
+        if stamp is None:
+            return f"{node} logged {where}: {raw}"
+        earliest, latest = stamp_window(stamp, reading_of(self.lab, node))
+        when = where if before is None or latest >= self.t0 else before
+        return f"{node} logged {when} at {earliest - self.t0:+.1f} s: {raw}"
 
     def _node_name(self, member: str) -> str:
         try:

@@ -98,6 +98,29 @@ def device(netlab_lab: Lab, node: str, agent: str) -> str:
     return next(d["id"] for d in netlab_lab.endpoints["netlab"]["fence_devices"] if d["node"] == node and d["agent"] == agent)
 
 
+SKEWED = "an-node01"
+"""inventories/netlab.yaml runs this node's clock 4 s ahead (netlab.clock_offsets, libfaketime)."""
+
+
+def test_the_skewed_node_runs_4_s_ahead_in_everything_it_stamps(netlab_lab: Lab) -> None:
+    """Its SSH sessions (date, ping -D) and its syslog are on its own clock, the other node's on the
+    host's; the harness measures both offsets; the cluster formed all the same (see above)."""
+    measured = netlab_lab.clocks.measure("test").readings
+    assert measured[SKEWED].offset == pytest.approx(4.0, abs=0.05), measured
+    assert measured[VICTIM].offset == pytest.approx(0.0, abs=0.05), measured
+    for node, offset in ((SKEWED, 4.0), (VICTIM, 0.0)):
+        shell = netlab_lab.node(node)
+        before = time.time()
+        shell.run(f"logger -t netlab-clock-test {node}")
+        out = shell.run("ping -D -c 1 10.20.0.2; grep netlab-clock-test /var/log/messages | tail -n 1").stdout
+        after = time.time()
+        stamp = float(re.search(r"^\[(\d+\.\d+)\] 64 bytes", out, re.M)[1])
+        assert before + offset - 0.5 <= stamp <= after + offset + 0.5, (node, out)
+        line = out.strip().splitlines()[-1]
+        logged = time.mktime(time.strptime(f"{time.localtime().tm_year} {line[:15]}", "%Y %b %d %H:%M:%S"))
+        assert before + offset - 1.5 <= logged <= after + offset + 0.5, (node, line)
+
+
 def test_fencing_topology_is_ipmi_then_pdu_with_the_real_agents(netlab_lab: Lab) -> None:
     out = netlab_lab.node(SURVIVOR).run("cibadmin -Q -o fencing-topology; crm_mon -1 --output-as=xml").stdout
     for node in ("an-node01", "an-node02"):
@@ -184,16 +207,37 @@ def test_fencing_suites_pass_against_the_real_cluster(netlab_lab: Lab, tmp_path:
     if not FULL_MATRIX:  # an-node02's hang is the wrong-password case's
         del expected["test_pdu_power_cut[an-node01]"], expected["test_hang_and_fence[an-node02]"]
     assert verdicts == expected, verdicts
+    truth = events.read(Path(netlab_lab.endpoints["netlab_events"]))
     for row in rows:
         victim = row["id"].split("[")[-1].rstrip("]")
         if "test_hang_and_fence" in row["id"]:
             assert row["facts"]["method"] == "ipmi"
             assert f"device {device(netlab_lab, victim, 'fence_ipmilan')} (fence_ipmilan)" in row["facts"]["fenced with"], row["facts"]
             assert 0 < numbers(row)["hang to fence success"] < 60
+            _fence_within_the_devices_actions(row, truth, "hang", "chassis")
         if "test_pdu_power_cut" in row["id"]:
             assert row["facts"]["method"] == "pdu"
             assert f"device {device(netlab_lab, victim, 'fence_apc_snmp')} (fence_apc_snmp)" in row["facts"]["fenced with"], row["facts"]
             assert "still answering" in row["facts"]["power cut"], row["facts"]  # the peer kept its power
+            _fence_within_the_devices_actions(row, truth, "power cut", "outlet")
+        if "node clocks" in row["facts"]:  # every case read both clocks; an-node01's is 4 s ahead
+            offsets = {r["node"]: r["offset"] for r in row["clocks"] if r["phase"] == "after the case"}
+            assert offsets[SKEWED] == pytest.approx(4.0, abs=0.05) and abs(offsets[VICTIM]) < 0.05, row["clocks"]
+
+
+def _fence_within_the_devices_actions(row: dict[str, Any], truth: list[dict[str, Any]], fault: str, kind: str) -> None:
+    """The fence's success, read from the survivor's syslog (an-node01's clock, 4 s ahead, corrected),
+    falls after the fence device's first action on the victim and within 3 s of its last."""
+    victim = row["subject"]
+    start, end = float(row["started"]), float(row["started"]) + float(row["duration_s"])
+    window = [e for e in truth if start <= e["t"] <= end]
+    faulted = next(e["t"] for e in window if (e["kind"] == "node_state" and e["node"] == victim and e["state"] == "hung")
+                   or (fault == "power cut" and e["kind"] == "outlet" and e["action"] == "off"))
+    acted = [e["t"] for e in window if e["kind"] == kind and e["t"] > faulted
+             and (e.get("node") == victim or kind == "outlet")]
+    measured = faulted + numbers(row)[f"{fault} to fence success"]
+    assert acted and acted[0] - 0.25 <= measured <= acted[-1] + 3.0, (row["id"], measured - faulted,
+                                                                       [round(t - faulted, 2) for t in acted])
 
 
 def test_network_suite_passes_against_the_real_network(netlab_lab: Lab, tmp_path: Path) -> None:
