@@ -115,6 +115,8 @@ class CaseVerdict:
     diagnosis: str = ""
     cause: str = ""
     """The class name of the exception that ended the case ('' for a pass)."""
+    phase: str = ""
+    """Where it was decided: 'setup', 'call' or 'teardown' (after a call that passed)."""
 
     @classmethod
     def of(cls, exc: BaseException | None, diagnosis: str = "") -> "CaseVerdict":

@@ -235,11 +235,12 @@ class PowerCutCheck:
             self._done.set()
 
     def _subject_dark(self, subject: str) -> bool:
-        """Another node lost its power only when all of it went dark, its SSH and its BMC (the BMC's
-        standby power comes from the same supply): a BMC that misses a login or two on a busy
-        network, while its node still answers, lost nothing."""
+        """Another node or device lost its power when one of its probes went dark (twice) and none of
+        them answered since the cut: a BMC missing its logins on a busy network while its node's SSH
+        answers lost nothing, and a node whose SSH went dark while its BMC (on the same supply) was
+        still being asked did."""
         probes = [p for p in self.probes if not p.victim and p.subject == subject]
-        return bool(probes) and all(p.dark_at is not None for p in probes)
+        return any(p.dark_at is not None for p in probes) and not any(p.answered for p in probes)
 
     def _restore(self) -> None:
         """The outlets go back on at once: the cut darkened what it must not have."""
@@ -256,7 +257,9 @@ class PowerCutCheck:
         if others:
             dark: dict[str, list[str]] = {}
             for p in others:
-                dark.setdefault(p.subject, []).append(f"its {p.what} stopped answering at +{p.dark_at - self.cut_at:.1f} s")
+                dark.setdefault(p.subject, []).append(
+                    f"its {p.what} stopped answering at +{p.dark_at - self.cut_at:.1f} s" if p.dark_at is not None
+                    else f"its {p.what} did not answer")
             fed = " and ".join(dark)
             self.finding = f"{labels} feeds {fed}" + (f", not {self.node.name}" if victim_lit else f" as well as {self.node.name}")
             self.detail = "; ".join(f"{who}: {', '.join(what)}" for who, what in dark.items())

@@ -243,7 +243,7 @@ def test_the_losses_of_a_flood_fall_in_the_right_window_only_corrected() -> None
     lost = {s for s in range(1, 101) if 10.0 <= 5.0 + (s - 1) * interval < 10.8 or 13.0 <= 5.0 + (s - 1) * interval < 13.6}
     stamps = {s: 5.0 + (s - 1) * interval + offset for s in range(1, 101) if s not in lost}
     text = "\n".join(_ping_lines(stamps, 100, "10.20.0.2"))
-    result = FloodResult("an-node01", "an-node02", "10.20.0.2", "bcn", interval, 5.0, 15.0, text, parse_ping(text), offset)
+    result = FloodResult("an-node01", "an-node02", "10.20.0.2", "bcn", interval, 5.0, 15.0, text, parse_ping(text), offset=offset)
     t_plug = 12.0
     assert (result.lost_between(0.0, t_plug), result.lost_between(t_plug, float("inf"))) == (8, 6)
     fooled = FloodResult("an-node01", "an-node02", "10.20.0.2", "bcn", interval, 5.0, 15.0, text, parse_ping(text))
