@@ -1,11 +1,18 @@
-"""hacert's pytest plugins live in fixtures/; registering them here makes them
-apply to suites/ (the certification matrix) and tests/ (the harness's own tests).
+"""Makes hacert's pytest plugin apply to suites/ and tests/ in a checkout that is not installed.
 
-- fixtures.plugin: options, inventories, the matrix, the `lab` fixture, --plan
-- fixtures.guard:  audit before every case, restore after it, whatever happened
-- fixtures.report: Allure metadata, the `record` fixture, the certification summary
-- fixtures.locks:  one lock per device, so labs sharing a PDU never act on it at once
-- fixtures.clocks: every node's clock read before and after every case (its stamps are corrected)
+Installed (`pip install -e .`), pytest loads the plugin through its `pytest11` entry point
+`hacert`; registering it here as well would load it twice. Without the installation (or with
+plugin autoloading turned off), this file registers it.
 """
 
-pytest_plugins = ["fixtures.plugin", "fixtures.verdicts", "fixtures.guard", "fixtures.report", "fixtures.locks", "fixtures.clocks"]
+import os
+from importlib.metadata import entry_points
+
+
+def _loaded_by_entry_point() -> bool:
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return False
+    return any(ep.name == "hacert" for ep in entry_points(group="pytest11"))
+
+
+pytest_plugins = [] if _loaded_by_entry_point() else ["hacert.fixtures.plugins"]

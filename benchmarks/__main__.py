@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks import imposed, truth
 from benchmarks.resources import ProcessSampler
 from benchmarks.runs import DEFAULT_INVENTORY, ROOT, SuiteRun, bytecode_cached_env, lab_copies
-from fixtures.report_summary import latest_summary_path
+from hacert.verdict.summary import latest_summary_path
 
 TARGETS = {
     "p1_overhead_ratio": ("<=", 1.10),
@@ -139,7 +139,7 @@ def p1_p2(work: Path, quick: bool) -> dict[str, Any]:
 
 def analyze_matrix(run: SuiteRun) -> dict[str, Any]:
     """P1 and P2 from a finished matrix run (its folder: summary, event log, probe files)."""
-    from fixtures.inventory import load_inventory
+    from hacert.model.inventory import load_inventory
 
     out: dict[str, Any] = {"p1_run_exit": run.returncode, "p1_wall_s": run.wall}
     try:

@@ -2,7 +2,7 @@
 
 A wait is imposed when the harness cannot go on before the LAB has done
 something that takes time by design. Every such wait is an interval between a
-cause and its effect in the lab's event log (labsim.core.read_event_log), for
+cause and its effect in the lab's event log (hacert.labsim.core.read_event_log), for
 the same subject, the effect being the first match after the cause:
 
 | wait             | cause                                   | effect                                    |

@@ -4,7 +4,7 @@ Active only when env `HACERT_BENCH_PROBE` names a folder. Each pytest process
 (the controller and every xdist worker) writes `<folder>/<worker>.json`:
 
 - `phases`: per case, wall-clock start and end of setup, call and teardown;
-- `demanded`: every `fixtures.waiting.sleep_demanded` (start, end, why) — the
+- `demanded`: every `hacert.observe.waiting.sleep_demanded` (start, end, why) — the
   waits the procedure itself imposes (soaks, "a moment inside the updelay");
 - `ssh`: every `NodeShell.run` (count, total seconds, and the slow ones with
   their command), to find harness time spent talking rather than waiting;
@@ -32,15 +32,15 @@ SLOW_SSH = 0.5
 """A NodeShell.run slower than this (s) is kept with its command."""
 
 TIMED = (
-    "labsim.runner:start_lab",
-    "fixtures.guard:Guard.restore",
-    "fixtures.guard:Guard.survey",
-    "fixtures.guard:Guard.audit",
-    "fixtures.guard:Guard.mark_syslogs",
-    "fixtures.timeline:draw_timeline",
-    "fixtures.lab:Lab.close",
-    "drivers.node:NodeShell._connect",
-    "drivers.node:Stream.stop",
+    "hacert.labsim.runner:start_lab",
+    "hacert.fixtures.guard:Guard.restore",
+    "hacert.fixtures.guard:Guard.survey",
+    "hacert.fixtures.guard:Guard.audit",
+    "hacert.fixtures.guard:Guard.mark_syslogs",
+    "hacert.verdict.timeline:draw_timeline",
+    "hacert.lab.build:Lab.close",
+    "hacert.drivers.node:NodeShell._connect",
+    "hacert.drivers.node:Stream.stop",
 )
 """Harness steps whose time is summed per process ("module:function" or "module:Class.method")."""
 
@@ -97,8 +97,8 @@ def _worker() -> str:
 
 
 def _patch() -> None:
-    import fixtures.waiting as waiting
-    from drivers.node import NodeShell
+    import hacert.observe.waiting as waiting
+    from hacert.drivers.node import NodeShell
 
     original_sleep = waiting.sleep_demanded
 

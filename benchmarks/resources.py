@@ -71,7 +71,7 @@ def _read(pid: int) -> tuple[str, float, float] | None:
 
 
 def _kind(cmd: str) -> tuple[str, str]:
-    if " -m labsim " in f" {cmd} ":
+    if " -m hacert.labsim " in f" {cmd} ":
         parts = cmd.split()
         inv = next((Path(p).stem for p in parts if p.endswith((".yaml", ".yml"))), "?")
         return "lab", inv

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 from benchmarks.probe import ENV as PROBE_ENV
 from benchmarks.probe import read_probes
-from fixtures.report_summary import latest_summary_path
-from tests.support.suite_runs import REPO, RunFolder, suite_env, write_inventory
+from hacert.verdict.summary import latest_summary_path
+from hacert.suite_runs import REPO, RunFolder, suite_env, write_inventory
 
 ROOT = REPO
 DEFAULT_INVENTORY = ROOT / "inventories" / "anvil-sim.yaml"
@@ -47,7 +47,7 @@ def bytecode_cached_env(base: dict[str, str] | None = None) -> dict[str, str]:
     With PYTHONDONTWRITEBYTECODE set (as in this project's shells) every process
     recompiles every module and pytest re-rewrites every asserting module: about
     2 CPU-seconds per process here, paid again by each xdist worker. Users run with
-    caching on; PYTHONPYCACHEPREFIX keeps the tree clean (labsim.runner does the same).
+    caching on; PYTHONPYCACHEPREFIX keeps the tree clean (hacert.labsim.runner does the same).
     """
     env = dict(os.environ if base is None else base)
     if env.pop("PYTHONDONTWRITEBYTECODE", None):
@@ -57,7 +57,7 @@ def bytecode_cached_env(base: dict[str, str] | None = None) -> dict[str, str]:
 
 @dataclass
 class SuiteRun(RunFolder):
-    """One pytest subprocess and its outputs (its folder laid out as tests.support.suite_runs says)."""
+    """One pytest subprocess and its outputs (its folder laid out as hacert.suite_runs says)."""
 
     name: str
     folder: Path
@@ -147,7 +147,7 @@ class SuiteRun(RunFolder):
 
     def events(self) -> dict[str, list[dict[str, Any]]]:
         """By lab name, the ground-truth event log of each simulated lab of the run."""
-        from labsim.core import read_event_log
+        from hacert.labsim.core import read_event_log
 
         return {lab: read_event_log(ep["event_log"]) for lab, ep in self.endpoints().items()
                 if Path(ep["event_log"]).is_file()}

@@ -2,7 +2,7 @@
 
 The run's figures are the `numbers` of each case in reports/summary.json
 (fixtures/report_summary.py). The truth is the lab's event log
-(labsim.core.read_event_log), restricted to the case's own time window (setup
+(hacert.labsim.core.read_event_log), restricted to the case's own time window (setup
 start to teardown end, from benchmarks.probe; else the summary's started and
 duration). Each figure name the suites record maps to a rule:
 

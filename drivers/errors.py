@@ -107,3 +107,35 @@ class WaitTimeout(HacertError):
         self.deadline_s = deadline_s
         self.last_seen = last_seen
         super().__init__(f"timed out after {deadline_s:.1f} s waiting for {awaited}; last seen: {last_seen!r}")
+
+
+# ---------------------------------------------------------------- what a case concludes
+# Raised by any layer, classified into a Verdict by hacert.verdict.verdicts.verdict_of.
+
+
+class ClusterFailure(AssertionError):
+    """The cluster did not recover as the procedure requires; the message is the diagnosis."""
+
+    def __init__(self, diagnosis: str) -> None:
+        self.diagnosis = diagnosis
+        super().__init__(diagnosis)
+
+
+class CapabilityMissing(ClusterFailure):
+    """The lab lacks a capability the documents require (a finding that fails the certification)."""
+
+    def __init__(self, capability: str, diagnosis: str) -> None:
+        self.capability = capability
+        super().__init__(diagnosis)
+
+
+class NotApplicable(HacertError):
+    """The case does not apply to this lab's shape; the message says why."""
+
+
+class Inconclusive(HacertError):
+    """The case could not judge the cluster: what the harness needed to see, it did not."""
+
+
+class HarnessError(HacertError):
+    """hacert itself went wrong (a bug, a misuse of its API): nothing was judged."""

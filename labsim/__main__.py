@@ -1,4 +1,4 @@
-"""`python -m labsim INVENTORY [--endpoints-json FILE] [--workdir DIR] [--base-port N|auto] [--quiet] [--no-cluster]`
+"""`python -m hacert.labsim INVENTORY [--endpoints-json FILE] [--workdir DIR] [--base-port N|auto] [--quiet] [--no-cluster]`
 
 Serves the simulated lab of INVENTORY on 127.0.0.1 until Ctrl-C (or SIGTERM):
 prints a table of its endpoints and, with --endpoints-json, writes them as JSON
@@ -29,7 +29,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fixtures.inventory import Inventory, InventoryError, load_inventory
+from hacert.model.inventory import Inventory, InventoryError, load_inventory
 
 HOST = "127.0.0.1"
 SSH_USER = "root"
@@ -60,10 +60,10 @@ class Lab:
     """Every endpoint of one simulated lab, in this process."""
 
     def __init__(self, inventory: Inventory, workdir: Path, base_port: int | str | None = None, cluster: bool = True):
-        from labsim.bmc import BmcServers
-        from labsim.snmp import SnmpAgents, pdu_device, switch_device
-        from labsim.ssh import SshServers, load_private_key
-        from labsim.world import World
+        from hacert.labsim.bmc import BmcServers
+        from hacert.labsim.snmp import SnmpAgents, pdu_device, switch_device
+        from hacert.labsim.ssh import SshServers, load_private_key
+        from hacert.labsim.world import World
 
         self.inventory = inventory
         self.workdir = workdir
@@ -155,7 +155,7 @@ def endpoint_table(endpoints: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labsim", description="Serve a simulated lab on 127.0.0.1.")
+    parser = argparse.ArgumentParser(prog="python -m hacert.labsim", description="Serve a simulated lab on 127.0.0.1.")
     parser.add_argument("inventory")
     parser.add_argument("--endpoints-json", metavar="FILE")
     parser.add_argument("--workdir", metavar="DIR", help="event log, keys (default: a new temporary directory)")

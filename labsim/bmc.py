@@ -19,8 +19,8 @@ import pyghmi.ipmi.bmc as bmc
 import pyghmi.ipmi.private.serversession as serversession
 import pyghmi.ipmi.private.session as ipmisession
 
-import drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
-from labsim.world import World
+import hacert.drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
+from hacert.labsim.world import World
 
 _STATUS_NO_CIPHER_MATCH = 0x11
 

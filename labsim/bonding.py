@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from labsim.core import Scheduler, _Timer
+from hacert.labsim.core import Scheduler, _Timer
 
 if TYPE_CHECKING:
-    from labsim.world import World
+    from hacert.labsim.world import World
 
 DRIVER = "Ethernet Channel Bonding Driver: v3.6.0 (September 26, 2009)"
 KERNEL_LINK_WORDS = {"up": "up", "fail": "going down", "down": "down", "back": "going back"}

@@ -129,7 +129,7 @@ class FailureRecord:
 class _FenceOp:
     victim: str
     fencer: str
-    methods: list[Any]  # labsim.fencing.SimMethod, the victim's configured methods in order
+    methods: list[Any]  # hacert.labsim.fencing.SimMethod, the victim's configured methods in order
     index: int = 0
 
 
@@ -169,7 +169,7 @@ class ClusterModel:
         self._waiters: list[tuple[Callable[[], bool], threading.Event]] = []
         self.max_restarts = self.inv.expectations.max_restarts
         self.restart_expire = self.inv.expectations.restart_expire_time
-        from labsim import fencing
+        from hacert.labsim import fencing
 
         self.fence_setup = fencing.build(self)
         self._fence_pid = 1000
@@ -1140,8 +1140,8 @@ def attach_cluster(world: Any) -> ClusterModel:
         model = ClusterModel(world)
         world.cluster = model
         world.subscribe(model.on_event)
-        from labsim import fencing
-        from labsim.formats import proc_drbd
+        from hacert.labsim import fencing
+        from hacert.labsim.formats import proc_drbd
 
         world.register_file("/proc/drbd", lambda node: proc_drbd(model, node))
         if model.manager != "pacemaker":

@@ -1,4 +1,4 @@
-"""Shell commands of the simulated cluster nodes (registered in labsim.core.COMMANDS).
+"""Shell commands of the simulated cluster nodes (registered in hacert.labsim.core.COMMANDS).
 
 Handlers run in the SSH worker's thread without the world lock: they take it
 around every look at the model and wait for the model's timers outside it.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from labsim import formats
-from labsim.cluster import ClusterError, ClusterModel, Resource
-from labsim.core import COMMANDS, CommandContext
+from hacert.labsim import formats
+from hacert.labsim.cluster import ClusterError, ClusterModel, Resource
+from hacert.labsim.core import COMMANDS, CommandContext
 
 REQUEST_TIMEOUT = 60.0
 RG_EINVAL_TEXT = "Invalid operation for resource"
@@ -361,7 +361,7 @@ def crm_mon(ctx: CommandContext) -> int:
 @COMMANDS.register("cibadmin")
 def cibadmin(ctx: CommandContext) -> int:
     """`cibadmin --query|-Q [--scope|-o SECTION]`: the simulated CIB (its fence devices and topology)."""
-    from labsim import fencing
+    from hacert.labsim import fencing
 
     model = _model(ctx)
     if model.manager != "pacemaker":

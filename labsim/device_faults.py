@@ -34,7 +34,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fixtures.inventory import DEVICE_FAULT_NAMES
+from hacert.model.inventory import DEVICE_FAULT_NAMES
 
 CONTROL_FILE = "device-faults.json"
 SYSLOG_PATH = "/var/log/messages"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labsim.cluster import ClusterModel
+    from hacert.labsim.cluster import ClusterModel
 
 AGENTS = {"ipmi": "fence_ipmilan", "pdu": "fence_apc_snmp", "scsi": "fence_scsi"}
 
@@ -186,7 +186,7 @@ def cib_sections(model: "ClusterModel") -> dict[str, list[str]]:
         resources += _nvpairs(dev.name, pairs, "    ")
         resources += ["    <operations>", f'      <op id="{dev.name}-monitor-interval-60s" name="monitor" interval="60s"/>',
                       "    </operations>", "  </primitive>"]
-    from labsim.formats import _pcmk_agent
+    from hacert.labsim.formats import _pcmk_agent
 
     for res in model.resources.values():
         cls, provider, kind = [part for part in _pcmk_agent(res).split(":") if part]

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
 if TYPE_CHECKING:
-    from labsim.cluster import ClusterModel, Resource
+    from hacert.labsim.cluster import ClusterModel, Resource
 
-from labsim.cluster import STATE_CODES, DRBD_MINORS
-from labsim.core import node_localtime
+from hacert.labsim.cluster import STATE_CODES, DRBD_MINORS
+from hacert.labsim.core import node_localtime
 
 
 def _ctime(t: float | None = None) -> str:
-    """A time (default: now) as the node printing it reads it (its clock offset, labsim.core.node_clock)."""
+    """A time (default: now) as the node printing it reads it (its clock offset, hacert.labsim.core.node_clock)."""
     return time.strftime("%a %b %e %H:%M:%S %Y", node_localtime(t))
 
 

@@ -67,13 +67,13 @@ class RunningLab:
 
     def inject(self, fault: str, target: str | None = None, **when: Any) -> list[dict[str, Any]]:
         """Make a device misbehave now (labsim/device_faults.py; `after`, `duration`, `when` as there)."""
-        from labsim.device_faults import FaultControl
+        from hacert.labsim.device_faults import FaultControl
 
         return FaultControl(self.workdir).inject(fault, target, **when)
 
     def clear_fault(self, fault: str | None = None, target: str | None = None) -> int:
         """Make matching device faults (None: all) stop; how many were active."""
-        from labsim.device_faults import FaultControl
+        from hacert.labsim.device_faults import FaultControl
 
         return FaultControl(self.workdir).clear(fault, target)
 
@@ -176,7 +176,7 @@ def probe(endpoints: dict[str, Any], timeout: float = 0.5) -> list[str]:
 
 def start_lab(inventory_path: str | os.PathLike[str], workdir: str | os.PathLike[str],
               base_port: int | str | None = None, timeout: float = 20.0, cluster: bool = True) -> RunningLab:
-    """Start `python -m labsim INVENTORY` and return once every endpoint answers.
+    """Start `python -m hacert.labsim INVENTORY` and return once every endpoint answers.
 
     `cluster=False` serves the devices only (no membership, fencing, services).
     A lab whose inventory powers devices off at start would not answer; the
@@ -187,7 +187,7 @@ def start_lab(inventory_path: str | os.PathLike[str], workdir: str | os.PathLike
     endpoints_file = work / "endpoints.json"
     endpoints_file.unlink(missing_ok=True)
     log_path = work / "labsim.log"
-    cmd = [sys.executable, "-m", "labsim", str(inventory_path), "--endpoints-json", str(endpoints_file),
+    cmd = [sys.executable, "-m", "hacert.labsim", str(inventory_path), "--endpoints-json", str(endpoints_file),
            "--workdir", str(work), "--quiet"]
     if base_port is not None:
         cmd += ["--base-port", str(base_port)]

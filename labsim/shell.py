@@ -5,8 +5,8 @@ Supported syntax: `a; b`, `$?`, `a && b`, `a || b`, `a &` (runs detached, output
 dropped), `a | tail -n N | grep X | head | wc -l` (filters over the first
 command's whole output), `> FILE` / `>> FILE` (only /dev/null and
 /proc/sysrq-trigger mean something), `2>&1`, `2>/dev/null`, `VAR=value cmd`.
-Every command lives in `labsim.core.COMMANDS`; the cluster model adds its own
-(labsim.cluster_commands) to the same table.
+Every command lives in `hacert.labsim.core.COMMANDS`; the cluster model adds its own
+(hacert.labsim.cluster_commands) to the same table.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import threading
 import time
 from typing import Callable
 
-from labsim.core import COMMANDS, CommandContext, ShellIO, node_clock, node_localtime, node_now
+from hacert.labsim.core import COMMANDS, CommandContext, ShellIO, node_clock, node_localtime, node_now
 
 try:  # the cluster model's commands (clustat, virsh, ...), when present
-    import labsim.cluster_commands  # noqa: F401
+    import hacert.labsim.cluster_commands  # noqa: F401
 except ImportError:
     pass
 

@@ -42,7 +42,7 @@ from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.smi import error as smi_error
 from pysnmp.smi.instrum import AbstractMibInstrumController
 
-from labsim.world import World
+from hacert.labsim.world import World
 
 _original_read = mib_builder.DirMibSource.read
 _MIB_CACHE = Path(os.environ.get("PYTHONPYCACHEPREFIX") or tempfile.gettempdir()) / "labsim-mib-cache"

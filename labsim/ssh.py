@@ -1,7 +1,7 @@
 """One SSH server per simulated node (paramiko), on 127.0.0.1.
 
 Password and public-key authentication; each exec request runs one command
-line through the node's shell (labsim.shell) in its own thread. The node's
+line through the node's shell (hacert.labsim.shell) in its own thread. The node's
 state decides what a client sees: up → normal service; hung → existing channels
 go silent (no output, no exit status) and new connections get no banner; off or
 booting → connections are reset and existing ones dropped.
@@ -20,7 +20,7 @@ from typing import Any
 
 import paramiko
 
-from labsim.world import World
+from hacert.labsim.world import World
 
 # Paramiko sends the reply to an exec request only after check_channel_exec_request
 # returns; a command that finishes first would close the channel before the client

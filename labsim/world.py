@@ -5,7 +5,7 @@ Power: PDU outlets feed nodes and switches. A node whose outlets are all off is
 `timing.bmc_boot` and, if the chassis was on, the node boots (restore on AC
 power). Network: node NICs are cabled to switch ports; a NIC has carrier when
 its node has power, the NIC is administratively up, the switch is signalling
-link and the port is administratively up. Each node's bonds (labsim.bonding)
+link and the port is administratively up. Each node's bonds (hacert.labsim.bonding)
 poll carrier like the kernel's miimon and choose the active slave. Whether an
 address answers a ping follows from all of that (`reachable`).
 
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from fixtures.inventory import Inventory, SimTiming
-from labsim.bonding import BondModel
-from labsim.core import EventLog, Scheduler, ShellIO, _Timer
-from labsim.device_faults import DeviceFaults
+from hacert.model.inventory import Inventory, SimTiming
+from hacert.labsim.bonding import BondModel
+from hacert.labsim.core import EventLog, Scheduler, ShellIO, _Timer
+from hacert.labsim.device_faults import DeviceFaults
 
 NODE_STATES = ("off", "booting", "up", "hung")
 SWITCH_PORTS_MIN = 24
@@ -131,7 +131,7 @@ class World:
                         bond.start(quiet=True)
         if cluster:  # devices only (no membership, fencing, services) when False
             try:
-                from labsim.cluster import attach_cluster  # the cluster model, when present
+                from hacert.labsim.cluster import attach_cluster  # the cluster model, when present
             except ImportError:
                 attach_cluster = None
             if attach_cluster is not None:
@@ -230,7 +230,7 @@ class World:
     def start(self) -> None:
         self.scheduler.start()
         self.device_faults.start()
-        from labsim.garbage import start_garbage  # adversity syslog_garbage (lines no parser knows)
+        from hacert.labsim.garbage import start_garbage  # adversity syslog_garbage (lines no parser knows)
 
         start_garbage(self)
 
@@ -270,7 +270,7 @@ class World:
     def clock_offset(self, node: str) -> float:
         """Seconds `node`'s clock is ahead of the controller's: simulation.clock_offsets, plus a step
         while the device fault `clock_step` is active on it."""
-        from labsim.device_faults import CLOCK_STEP
+        from hacert.labsim.device_faults import CLOCK_STEP
 
         step = CLOCK_STEP if self.device_faults.active("clock_step", node) else 0.0
         return self.inventory.clock_offset(node) + step
@@ -703,6 +703,6 @@ class World:
     # ------------------------------------------------------------ shell
 
     def execute(self, node: str, line: str, io: ShellIO) -> int:
-        from labsim.shell import run_line
+        from hacert.labsim.shell import run_line
 
         return run_line(self, node, line, io)

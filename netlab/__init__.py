@@ -1,6 +1,6 @@
 """netlab: a real corosync + pacemaker cluster on one Linux machine, out of namespaces.
 
-`python -m netlab up INVENTORY` / `python -m netlab down INVENTORY`; from Python,
+`python -m hacert.netlab up INVENTORY` / `python -m hacert.netlab down INVENTORY`; from Python,
 `start_netlab(inventory_path, workdir=None) -> RunningNetlab` (used by the pytest
 plugin). See README.md ("netlab") and docs/CONTRACTS.md.
 """

@@ -1,4 +1,4 @@
-"""`python -m netlab up|down|status INVENTORY [--workdir DIR]` (root; see README.md, "netlab")."""
+"""`python -m hacert.netlab up|down|status INVENTORY [--workdir DIR]` (root; see README.md, "netlab")."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from fixtures.inventory import InventoryError, load_inventory
+from hacert.model.inventory import InventoryError, load_inventory
 
 from .config import NetlabError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m netlab")
+    parser = argparse.ArgumentParser(prog="python -m hacert.netlab")
     parser.add_argument("command", choices=["up", "down", "check", "_serve"])
     parser.add_argument("inventory", nargs="?")
     parser.add_argument("--workdir", default=None, help="default: the inventory's netlab.workdir (/tmp/netlab)")

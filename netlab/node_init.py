@@ -24,7 +24,7 @@ import time
 
 SYSRQ = "/proc/sysrq-trigger"
 NODE_CODE = "/run/netlab-code"
-"""Where the node sees this repository (netlab.nodes binds it there)."""
+"""Where the node sees this repository (hacert.netlab.nodes binds it there)."""
 NETLAB_SYSRQ = "/run/netlab-sysrq"
 
 

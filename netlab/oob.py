@@ -14,8 +14,8 @@ import threading
 import time
 from typing import Any
 
-import drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
-from fixtures.inventory import Inventory
+import hacert.drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
+from hacert.model.inventory import Inventory
 
 from .config import Plan
 from .nodes import NodePower
@@ -33,7 +33,7 @@ class Power:
     OUTLET_REBOOT_OFF = 2.0  # seconds an outlet stays off on an APC 'reboot' command
 
     def __init__(self, inventory: Inventory, nodes: dict[str, NodePower], switches: Any = None) -> None:
-        """`switches` (netlab.switches.Switches) is told when an outlet feeding a switch changes."""
+        """`switches` (hacert.netlab.switches.Switches) is told when an outlet feeding a switch changes."""
         self.inventory = inventory
         self.nodes = nodes
         self.switches = switches
@@ -137,7 +137,7 @@ class Bmcs:
         import pyghmi.ipmi.bmc as pyghmi_bmc
         import pyghmi.ipmi.private.session as ipmisession
 
-        from labsim.bmc import SimBmc
+        from hacert.labsim.bmc import SimBmc
 
         class NetlabBmc(SimBmc):
             def __init__(self, node: str, address: str) -> None:
@@ -167,7 +167,7 @@ class Agents:
     def __init__(self, plan: Plan, devices: dict[str, tuple[object, str]], community_ro: str, community_rw: str,
                  world: object) -> None:
         """devices: name -> (labsim Device, address in the management netns)."""
-        from labsim.snmp import SnmpAgents
+        from hacert.labsim.snmp import SnmpAgents
 
         bound = {}
         for name, (device, address) in devices.items():

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fixtures.inventory import Inventory, load_inventory
+from hacert.model.inventory import Inventory, load_inventory
 
 from .config import NetlabError, Plan
 from . import ns
@@ -87,7 +87,7 @@ def attach(plan: Plan) -> RunningNetlab | None:
 def start_netlab(inventory: str | os.PathLike[str] | Inventory, workdir: str | os.PathLike[str] | None = None,
                  timeout: float | None = None, reuse: bool = True) -> RunningNetlab:
     """Build the lab in a detached supervisor and wait until it is ready. With `reuse`, a lab
-    of this inventory already up (`python -m netlab up`) is attached to instead (and left up)."""
+    of this inventory already up (`python -m hacert.netlab up`) is attached to instead (and left up)."""
     plan = _plan(inventory, workdir)
     ns.require()
     source = plan.inventory.source
@@ -103,7 +103,7 @@ def start_netlab(inventory: str | os.PathLike[str] | Inventory, workdir: str | o
     log_path = plan.workdir / "netlab.log"
     endpoints = plan.workdir / "endpoints.json"
     endpoints.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "netlab", "_serve", str(source), "--workdir", str(plan.workdir.parent)]
+    argv = [sys.executable, "-m", "hacert.netlab", "_serve", str(source), "--workdir", str(plan.workdir.parent)]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=REPO, env=env,

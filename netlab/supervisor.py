@@ -1,6 +1,6 @@
 """The netlab supervisor: builds the lab, serves its devices, keeps the nodes' power, tears it all down.
 
-`python -m netlab _serve INVENTORY --workdir DIR` runs it in the foreground
+`python -m hacert.netlab _serve INVENTORY --workdir DIR` runs it in the foreground
 (`netlab up` starts it detached). It writes DIR/<lab>/state.json at once and
 DIR/<lab>/endpoints.json when the cluster is quorate with every node online and
 configured; SIGTERM/SIGINT tear everything down.
@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from fixtures.inventory import Inventory
+from hacert.model.inventory import Inventory
 
 from .config import NetlabError, Plan
 from .nodes import NodeFiles, NodePower
@@ -167,7 +167,7 @@ class Netlab:
 
 
     def _oob(self) -> None:
-        from labsim.snmp import pdu_device, switch_device
+        from hacert.labsim.snmp import pdu_device, switch_device
 
         from .oob import Agents, Bmcs, Power, wake_socket
 

@@ -24,7 +24,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from fixtures.inventory import Service, Vm
+from hacert.model.inventory import Service, Vm
 
 from .config import NetlabError, Plan
 from .guest import GuestImage, ensure_guest_image

@@ -19,17 +19,17 @@ from typing import Any, NoReturn
 
 import pytest
 
-from drivers.errors import DeviceUnreachable, HacertError, LabError
-from fixtures.inventory import Inventory
-from fixtures.plan import plan_steps
-from hacert.cluster_state import describe_status, find_service, is_online, where_running
-from hacert.bounds import Bound
-from hacert.coverage import Unseen, raise_unseen
-from hacert.fence_record import fence_rounds
-from hacert.lines import SkippedLines, count_unreadable_syslog
-from hacert.verdict import ClusterFailure
-from suites._moments import Edge, Moment
-from suites._vm_helpers import migrate_home
+from hacert.drivers.errors import DeviceUnreachable, HacertError, LabError
+from hacert.model.inventory import Inventory
+from hacert.fixtures.plan import plan_steps
+from hacert.observe.cluster_state import describe_status, find_service, is_online, where_running
+from hacert.model.bounds import Bound
+from hacert.observe.coverage import Unseen, raise_unseen
+from hacert.observe.fence_record import fence_rounds
+from hacert.observe.lines import SkippedLines, count_unreadable_syslog
+from hacert.drivers.errors import ClusterFailure
+from hacert.observe.moments import Edge, Moment
+from hacert.procedures.vm import migrate_home
 
 FEATURE = "Cold stop and cold start"
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]

@@ -36,24 +36,24 @@ from typing import Any, NoReturn
 
 import pytest
 
-from drivers.errors import HacertError, LabError, Miswired
-from drivers.parsers._common import ParseError
-from drivers.parsers.syslog import (
+from hacert.drivers.errors import HacertError, LabError, Miswired
+from hacert.drivers.parsers._common import ParseError
+from hacert.drivers.parsers.syslog import (
     CorosyncMembers,
     CorosyncProcessorFailed,
     parse_syslog_events,
 )
-from fixtures.inventory import Inventory, Node
-from fixtures.plan import plan_steps
-from hacert.clocks import ClockReading, reading_of, stamp_window
-from hacert.cluster_state import (
+from hacert.model.inventory import Inventory, Node
+from hacert.fixtures.plan import plan_steps
+from hacert.observe.clocks import ClockReading, reading_of, stamp_window
+from hacert.observe.cluster_state import (
     describe_status,
     find_service,
     is_online,
     member_state,
     where_running,
 )
-from hacert.fence_record import (
+from hacert.observe.fence_record import (
     REBOOTING_METHODS,
     FenceConfig,
     FenceRound,
@@ -61,14 +61,14 @@ from hacert.fence_record import (
     fence_rounds,
     read_fence_config,
 )
-from hacert.bounds import Bound
-from hacert.coverage import Coverage, Unseen, raise_unseen
-from hacert.lines import count_unreadable_syslog
-from hacert.scope import INDEPENDENT_METHODS, require_independent_fence
-from hacert.verdict import ClusterFailure, Inconclusive, NotApplicable
-from suites._hang import HangCheck, hang, hang_words
-from suites._moments import Edge, Moment
-from suites._physical import PowerCutCheck, check_loads
+from hacert.model.bounds import Bound
+from hacert.observe.coverage import Coverage, Unseen, raise_unseen
+from hacert.observe.lines import count_unreadable_syslog
+from hacert.model.scope import INDEPENDENT_METHODS, require_independent_fence
+from hacert.drivers.errors import ClusterFailure, Inconclusive, NotApplicable
+from hacert.procedures.hang import HangCheck, hang, hang_words
+from hacert.observe.moments import Edge, Moment
+from hacert.procedures.power_cut import PowerCutCheck, check_loads
 
 FEATURE = "Fencing"
 pytestmark = pytest.mark.destructive
@@ -811,7 +811,7 @@ def _judge_power_cut(lab: Any, record: Any, node: Node, watch: FenceWatch, t0: f
 
 
 def _scsi_view(lab: Any, via: str) -> tuple[list[str], str | None]:
-    from drivers.parsers.sg_persist import parse_sg_persist
+    from hacert.drivers.parsers.sg_persist import parse_sg_persist
 
     device = _scsi_device(lab.inventory)
     shell = lab.node(via)
@@ -860,7 +860,7 @@ def _scsi_device(inv: Inventory) -> str:
 
 
 def _votes(lab: Any, via: str) -> tuple[int, bool]:
-    from drivers.parsers.cman import parse_cman_status
+    from hacert.drivers.parsers.cman import parse_cman_status
 
     status = parse_cman_status(lab.node(via).run("cman_tool status").stdout)
     return int(status.total_votes), bool(status.quorate)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 from typing import Any, NoReturn
 
-from drivers.errors import ClusterRefused, HacertError
-from fixtures.inventory import Inventory
-from fixtures.plan import plan_steps
-from hacert.bounds import Bound
-from hacert.coverage import Unseen, raise_unseen
-from hacert.lines import SkippedLines
-from hacert.verdict import ClusterFailure
-from suites._vm_helpers import (
+from hacert.drivers.errors import ClusterRefused, HacertError
+from hacert.model.inventory import Inventory
+from hacert.fixtures.plan import plan_steps
+from hacert.model.bounds import Bound
+from hacert.observe.coverage import Unseen, raise_unseen
+from hacert.observe.lines import SkippedLines
+from hacert.drivers.errors import ClusterFailure
+from hacert.procedures.vm import (
     DomainPoller,
     PingWatch,
     SyslogWindow,

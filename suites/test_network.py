@@ -31,22 +31,22 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 import pytest
 
-from drivers.errors import DeviceUnreachable, HacertError, LabError
-from drivers.parsers import ParseError, parse_bonding
-from drivers.parsers.syslog import (
+from hacert.drivers.errors import DeviceUnreachable, HacertError, LabError
+from hacert.drivers.parsers import ParseError, parse_bonding
+from hacert.drivers.parsers.syslog import (
     CorosyncMembershipFormed, CorosyncProcessorFailed, FenceRequested, FenceScheduled, FenceStarted,
     FenceSucceeded, PeerFenced, QuorumChanged,
 )
-from fixtures.inventory import Bond, Inventory, SlaveLink
-from fixtures.plan import plan_steps
-from fixtures.report_syslog import merge_syslog
-from fixtures.waiting import WaitTimeout, sleep_demanded, wait_for
-from hacert.bounds import Bound
-from hacert.clocks import reading_of, stamp_window
-from hacert.coverage import Unseen, raise_unseen
-from hacert.lines import SkippedLines, count_unreadable_syslog, syslog_events
-from hacert.verdict import ClusterFailure
-from suites._network_helpers import (
+from hacert.model.inventory import Bond, Inventory, SlaveLink
+from hacert.fixtures.plan import plan_steps
+from hacert.verdict.syslog_merge import merge_syslog
+from hacert.observe.waiting import WaitTimeout, sleep_demanded, wait_for
+from hacert.model.bounds import Bound
+from hacert.observe.clocks import reading_of, stamp_window
+from hacert.observe.coverage import Unseen, raise_unseen
+from hacert.observe.lines import SkippedLines, count_unreadable_syslog, syslog_events
+from hacert.drivers.errors import ClusterFailure
+from hacert.procedures.network import (
     BondChange,
     BondWatcher,
     ClusterWatcher,
@@ -156,7 +156,7 @@ class Scene:
         return self
 
     def _offset(self, node: str) -> float:
-        """Seconds `node`'s clock is ahead of the controller's (measured before the case; hacert.clocks)."""
+        """Seconds `node`'s clock is ahead of the controller's (measured before the case; hacert.observe.clocks)."""
         reading = reading_of(self.lab, node)
         return reading.offset if reading is not None else 0.0
 

@@ -19,18 +19,18 @@ from typing import Any, NoReturn
 
 import pytest
 
-from fixtures.guard import LabNotReady
-from fixtures.inventory import Inventory
-from fixtures.plan import plan_steps
-from hacert.bounds import Bound
-from hacert.coverage import Unseen, raise_unseen
-from hacert.fence_record import fence_rounds
-from hacert.lines import SkippedLines
-from hacert.scope import require_relocation
-from hacert.verdict import ClusterFailure, NotApplicable
-from suites._hang import HangCheck, hang, hang_words
-from suites._moments import Moment
-from suites._vm_helpers import (
+from hacert.fixtures.guard import LabNotReady
+from hacert.model.inventory import Inventory
+from hacert.fixtures.plan import plan_steps
+from hacert.model.bounds import Bound
+from hacert.observe.coverage import Unseen, raise_unseen
+from hacert.observe.fence_record import fence_rounds
+from hacert.observe.lines import SkippedLines
+from hacert.model.scope import require_relocation
+from hacert.drivers.errors import ClusterFailure, NotApplicable
+from hacert.procedures.hang import HangCheck, hang, hang_words
+from hacert.observe.moments import Moment
+from hacert.procedures.vm import (
     PingLog,
     PingWatch,
     SyslogWindow,

@@ -73,7 +73,7 @@ class ClusterStatus:
 
 
 class Shell(Protocol):
-    """What a cluster manager needs from a node (drivers.node.NodeShell fits)."""
+    """What a cluster manager needs from a node (hacert.drivers.node.NodeShell fits)."""
 
     name: str
 
@@ -181,7 +181,7 @@ class ClusterManager(abc.ABC):
 
     @abc.abstractmethod
     def fence_setup(self, via: str | None = None) -> Any:
-        """The cluster's fence configuration (a `drivers.parsers.FenceSetup`: devices with their
+        """The cluster's fence configuration (a `hacert.drivers.parsers.FenceSetup`: devices with their
         agents, each node's methods in order), read on `via` or the first node that answers."""
 
     def reset_failures(self, svc: str, via: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Node clocks on their own (hacert.clocks) and the corrections the suites make with them: each
+"""Node clocks on their own (hacert.observe.clocks) and the corrections the suites make with them: each
 correction with the figure or verdict the same check gives when the node's stamp is NOT corrected
 (a +5 s or -5 s node clock fools it)."""
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from drivers.errors import DeviceUnreachable, LabError
-from drivers.parsers import parse_ping
-from hacert.clocks import (
+from hacert.drivers.errors import DeviceUnreachable, LabError
+from hacert.drivers.parsers import parse_ping
+from hacert.observe.clocks import (
     ClockDrifted,
     ClockReading,
     ClockUnknown,
@@ -26,10 +26,10 @@ from hacert.clocks import (
     stamp_window,
     summarize,
 )
-from hacert.verdict import Verdict, verdict_of
-from suites._moments import Edge, Moment
-from suites._network_helpers import FloodResult, PingFlood
-from suites._vm_helpers import PingLog
+from hacert.verdict.verdicts import Verdict, verdict_of
+from hacert.observe.moments import Edge, Moment
+from hacert.procedures.network import FloodResult, PingFlood
+from hacert.procedures.vm import PingLog
 
 # ---------------------------------------------------------------- a node's clock through a fake SSH
 
@@ -290,7 +290,7 @@ def test_a_flood_from_a_node_behind_counts_its_replies_only_corrected() -> None:
 
 
 def test_a_ping_watch_reads_its_offset_from_the_labs_clocks() -> None:
-    from suites._vm_helpers import PingWatch
+    from hacert.procedures.vm import PingWatch
 
     now = 1000.0
     lines = _ping_lines({s: now + s * 0.1 + 5.0 for s in range(1, 11)}, 10)
@@ -304,7 +304,7 @@ def test_a_ping_watch_reads_its_offset_from_the_labs_clocks() -> None:
 
 
 def test_the_summary_describes_each_labs_clocks() -> None:
-    from fixtures.report_summary import build_summary, render_html, render_markdown
+    from hacert.verdict.summary import build_summary, render_html, render_markdown
 
     before = Measurement("session start, before the fault", {"n1": ClockReading("n1", 5.0004, 0.0007, 10.0, 0),
                                                               "n2": ClockReading("n2", -4.9996, 0.0009, 10.1, 0)}, 0.02)

@@ -1,6 +1,6 @@
 """labsim's node clocks (simulation.clock_offsets): everything a node stamps is on its own clock
 (date, syslog, ping -D, uptime, what the cluster tools print), the ground truth stays on the
-controller's; hacert.clocks reads each offset back through real SSH."""
+controller's; hacert.observe.clocks reads each offset back through real SSH."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import Iterator
 
 import pytest
 
-from drivers.errors import LabError
-from drivers.parsers.ping import parse_ping
-from drivers.parsers.syslog import parse_syslog_line
-from fixtures.inventory import load_inventory
-from fixtures.lab import Lab
-from hacert.clocks import ClockUnknown, NodeClocks
-from labsim.core import read_event_log
-from labsim.runner import start_lab
-from tests.support.suite_runs import write_inventory
+from hacert.drivers.errors import LabError
+from hacert.drivers.parsers.ping import parse_ping
+from hacert.drivers.parsers.syslog import parse_syslog_line
+from hacert.model.inventory import load_inventory
+from hacert.lab.build import Lab
+from hacert.observe.clocks import clocks_of, ClockUnknown, NodeClocks
+from hacert.labsim.core import read_event_log
+from hacert.labsim.runner import start_lab
+from hacert.suite_runs import write_inventory
 
 OFFSETS = {"an-node01": 5.0, "an-node02": -5.0}
 
@@ -42,14 +42,14 @@ def _local(text: str, fmt: str) -> float:
 
 def test_each_node_reads_its_own_clock_and_the_harness_measures_it(skewed: Lab) -> None:
     started = time.monotonic()
-    measurement = skewed.clocks.measure("test")
+    measurement = clocks_of(skewed).measure("test")
     took = time.monotonic() - started
     for node, offset in OFFSETS.items():
         reading = measurement.readings[node]
         assert abs(reading.offset - offset) <= reading.uncertainty + 0.002, reading
         assert reading.uncertainty < 0.02 and reading.utc_offset == time.localtime().tm_gmtoff
     assert took < 1.0, f"measuring 2 nodes took {took:.2f} s"
-    again = skewed.clocks.measure("again")
+    again = clocks_of(skewed).measure("again")
     assert again.seconds < 0.3, f"a measurement on open connections took {again.seconds:.3f} s"
 
 
@@ -112,5 +112,5 @@ def test_a_stepped_clock_is_seen_and_a_silent_node_cannot_be_measured(skewed: La
     assert isinstance(caught.value, LabError)
     assert str(caught.value).startswith("clock of an-node01 (ssh): read its clock (date +%s.%N%z): ")
     time.sleep(3.0)  # both faults clear by themselves
-    skewed.clocks.measure("restored")
+    clocks_of(skewed).measure("restored")
 

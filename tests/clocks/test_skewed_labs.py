@@ -11,8 +11,8 @@ from typing import Any, Iterator
 import pytest
 
 from benchmarks import truth
-from fixtures.inventory import load_inventory
-from tests.support.suite_runs import SuiteRun, run_pooled, stop_all, suite_command, write_inventory
+from hacert.model.inventory import load_inventory
+from hacert.suite_runs import SuiteRun, run_pooled, stop_all, suite_command, write_inventory
 
 OFFSETS = {"anvil-sim.yaml": {"an-node01": 5.0, "an-node02": -5.0},
            "pacemaker3-sim.yaml": {"pm-node1": 5.0, "pm-node2": -5.0}}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
+import hacert.drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
 from pyghmi.ipmi import bmc as pyghmi_bmc
 from pyghmi.ipmi.private import serversession
 

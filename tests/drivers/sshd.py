@@ -18,7 +18,7 @@ from pathlib import Path
 
 import paramiko
 
-from tests.support.suite_runs import default_sigint
+from hacert.suite_runs import default_sigint
 
 USER, PASSWORD = "tester", "test-password"
 FREEZE = "freeze-the-node"  # an exec request the server never answers

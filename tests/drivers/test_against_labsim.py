@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from drivers.cluster import STARTED, make_cluster_manager
-from drivers.ipmi import IpmiBmc
-from drivers.node import NodeShell
-from drivers.parsers import parse_bonding, parse_ping
-from drivers.pdu import ApcPdu
-from drivers.switch import PduSwitchPower, SnmpSwitchPorts
-from drivers.virsh import Virsh
-from fixtures.inventory import load_inventory
+from hacert.drivers.cluster import STARTED, make_cluster_manager
+from hacert.drivers.ipmi import IpmiBmc
+from hacert.drivers.node import NodeShell
+from hacert.drivers.parsers import parse_bonding, parse_ping
+from hacert.drivers.pdu import ApcPdu
+from hacert.drivers.switch import PduSwitchPower, SnmpSwitchPorts
+from hacert.drivers.virsh import Virsh
+from hacert.model.inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventories" / "anvil-sim.yaml"
@@ -25,7 +25,7 @@ INVENTORY = ROOT / "inventories" / "anvil-sim.yaml"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    from labsim.runner import start_lab
+    from hacert.labsim.runner import start_lab
 
     running = start_lab(str(INVENTORY), tmp_path_factory.mktemp("labsim"))
     yield running

@@ -1,4 +1,4 @@
-"""drivers.cluster and drivers.virsh on canned real output, with a fake shell
+"""hacert.drivers.cluster and hacert.drivers.virsh on canned real output, with a fake shell
 that records every command."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.cluster import (
+from hacert.drivers.cluster import (
     DISABLED,
     FAILED,
     STARTED,
@@ -18,11 +18,11 @@ from drivers.cluster import (
     RgmanagerCluster,
     make_cluster_manager,
 )
-from drivers.errors import ClusterRefused, DeviceUnreachable, LabError
-from drivers.node import CommandResult
-from drivers.virsh import Virsh
-from fixtures.inventory import load_inventory
-from hacert.verdict import Verdict, verdict_of
+from hacert.drivers.errors import ClusterRefused, DeviceUnreachable, LabError
+from hacert.drivers.node import CommandResult
+from hacert.drivers.virsh import Virsh
+from hacert.model.inventory import load_inventory
+from hacert.verdict.verdicts import Verdict, verdict_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -289,7 +289,7 @@ class CutOnce(FakeShell):
 
 
 def test_pacemaker_status_survives_one_truncated_transfer() -> None:
-    from drivers.parsers import ParseError
+    from hacert.drivers.parsers import ParseError
 
     xml = (CORPUS / "crm_mon_xml" / "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
     once = CutOnce("node1", xml, cuts=1)
@@ -315,7 +315,7 @@ class Answers(FakeShell):
 def test_pacemaker_status_skips_a_node_whose_pacemaker_is_not_running() -> None:
     """crm_mon 2.1.5's real answer where pacemaker is stopped (captured on this machine): the
     status comes from the next node; with no other node it is 'no node answers', not a parse error."""
-    from drivers.cluster.base import NoNodeAnswers
+    from hacert.drivers.cluster.base import NoNodeAnswers
 
     stopped = (Path(__file__).parent / "samples" / "crm_mon_xml_pacemaker_not_running_2.1.5.xml").read_text()
     running = (CORPUS / "crm_mon_xml" / "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
@@ -328,7 +328,7 @@ def test_pacemaker_status_skips_a_node_whose_pacemaker_is_not_running() -> None:
 def test_pacemaker_status_skips_a_node_whose_cib_is_not_up_yet() -> None:
     """crm_mon 2.1.5's real answer about 1 s into `pcs cluster start` (netlab; exit 0, code 0,
     no <summary>): the cold start's poll saw it as a harness error until this was handled."""
-    from drivers.cluster.base import NoNodeAnswers
+    from hacert.drivers.cluster.base import NoNodeAnswers
 
     starting = (Path(__file__).parent / "samples" / "crm_mon_xml_cib_not_connected_2.1.5.xml").read_text()
     running = (CORPUS / "crm_mon_xml" / "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()

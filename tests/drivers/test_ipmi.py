@@ -1,4 +1,4 @@
-"""drivers.ipmi against two BMC implementations: pyghmi's server (our own
+"""hacert.drivers.ipmi against two BMC implementations: pyghmi's server (our own
 process) and OpenIPMI's ipmi_sim (no one here wrote it)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from drivers.errors import AuthenticationRefused, CommandRefused, DeviceUnreachable
-from drivers.ipmi import IpmiBmc
+from hacert.drivers.errors import AuthenticationRefused, CommandRefused, DeviceUnreachable
+from hacert.drivers.ipmi import IpmiBmc
 
-from .conftest import DeviceProcess, free_port, python_module
+from tests.drivers.conftest import DeviceProcess, free_port, python_module
 
 USER, PASSWORD = "admin", "bmc-secret"
 

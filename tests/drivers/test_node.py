@@ -1,4 +1,4 @@
-"""drivers.node against a paramiko SSH server of our own (tests/drivers/sshd.py)."""
+"""hacert.drivers.node against a paramiko SSH server of our own (tests/drivers/sshd.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from drivers.errors import AuthenticationRefused, CommandFailed, DeviceUnreachable
-from drivers.node import NodeShell
+from hacert.drivers.errors import AuthenticationRefused, CommandFailed, DeviceUnreachable
+from hacert.drivers.node import NodeShell
 
-from .sshd import FREEZE, PASSWORD, USER, FakeSshd, SilentServer
+from tests.drivers.sshd import FREEZE, PASSWORD, USER, FakeSshd, SilentServer
 
 # Prints one line every 50 ms until interrupted, then a summary (like ping).
 STREAMER = 'trap "echo 3 lines, summary; exit 0" INT; i=0; while true; do i=$((i+1)); echo "reply $i"; sleep 0.05; done'

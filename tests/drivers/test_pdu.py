@@ -1,4 +1,4 @@
-"""drivers.pdu against a simulated APC PDU in each outlet-table variant, checked
+"""hacert.drivers.pdu against a simulated APC PDU in each outlet-table variant, checked
 against what the agent recorded and against fence_apc_snmp."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from drivers.errors import CommandRefused, DeviceUnreachable
-from drivers.pdu import RPDU, RPDU2, SPDU_OUTLET_CTL, ApcPdu
+from hacert.drivers.errors import CommandRefused, DeviceUnreachable
+from hacert.drivers.pdu import RPDU, RPDU2, SPDU_OUTLET_CTL, ApcPdu
 
-from .conftest import DeviceProcess, free_port, python_module
+from tests.drivers.conftest import DeviceProcess, free_port, python_module
 
 VARIANTS = {"spdu": SPDU_OUTLET_CTL, "rpdu": RPDU, "rpdu2": RPDU2}
 # Generous limits: a live agent answers in milliseconds, but CI machines get loaded.

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from pyghmi.ipmi.private import session as ipmi_session
 
-from drivers import pyghmi_io
+from hacert.drivers import pyghmi_io
 
 STUCK_AFTER_S = 1.0
 

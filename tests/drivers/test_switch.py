@@ -1,4 +1,4 @@
-"""drivers.switch: SNMP ports against a test agent, the CLI over our SSH server,
+"""hacert.drivers.switch: SNMP ports against a test agent, the CLI over our SSH server,
 node-side and manual variants, and PDU-fed switch power."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.errors import CommandRefused, WaitTimeout
-from drivers.node import NodeShell
-from drivers.switch import (
+from hacert.drivers.errors import CommandRefused, WaitTimeout
+from hacert.drivers.node import NodeShell
+from hacert.drivers.switch import (
     CliCommands,
     CliSwitchPorts,
     ManualPorts,
@@ -26,8 +26,8 @@ from drivers.switch import (
     SwitchPowerControl,
 )
 
-from .conftest import free_port, python_module
-from .sshd import PASSWORD, USER, FakeSshd
+from tests.drivers.conftest import free_port, python_module
+from tests.drivers.sshd import PASSWORD, USER, FakeSshd
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_cli_error_from_the_switch_is_refused() -> None:
 
 
 def test_cli_commands_from_the_inventory_over_real_ssh(tmp_path: Path) -> None:
-    from fixtures.inventory import SwitchCliCommands
+    from hacert.model.inventory import SwitchCliCommands
 
     commands = SwitchCliCommands(
         enter=["echo enter >> cli.log"],
@@ -216,6 +216,6 @@ def test_pdu_switch_power_checks_the_outlet_name_first() -> None:
 
 
 def test_cli_commands_dataclass_mirrors_the_inventory() -> None:
-    from fixtures.inventory import SwitchCliCommands
+    from hacert.model.inventory import SwitchCliCommands
 
     assert CliCommands.from_inventory(SwitchCliCommands()) == CliCommands()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.inventory import InventoryError, load_inventory
+from hacert.model.inventory import InventoryError, load_inventory
 from tests.plugin.runner import REPO, run_inprocess, run_pytest
 
 BROKEN = Path(__file__).parent / "broken"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import matrix
-from fixtures.inventory import InventoryError, load_inventory
+from hacert.model import matrix
+from hacert.model.inventory import InventoryError, load_inventory
 from tests.plugin.runner import EXAMPLE_INVENTORY, SIM_INVENTORY, THREE_NODE_INVENTORY
 
 EXAMPLE_ENV = {

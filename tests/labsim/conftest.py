@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator
 import paramiko
 import pytest
 
-from labsim.core import read_event_log
-from labsim.runner import RunningLab, start_lab
+from hacert.labsim.core import read_event_log
+from hacert.labsim.runner import RunningLab, start_lab
 
 REPO = Path(__file__).resolve().parents[2]
 ANVIL = REPO / "inventories" / "anvil-sim.yaml"

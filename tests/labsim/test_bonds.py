@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 import time
 
-from drivers.parsers.bonding import parse_bonding
+from hacert.drivers.parsers.bonding import parse_bonding
 
-from .conftest import Lab, wait_until
+from tests.labsim.conftest import Lab, wait_until
 
 NODE = "an-node01"
 MIIMON = 0.1  # anvil-sim: simulation.timing defaults

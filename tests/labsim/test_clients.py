@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .conftest import IF_ADMIN, IF_OPER, RPDU_STATUS, Lab, need
+from tests.labsim.conftest import IF_ADMIN, IF_OPER, RPDU_STATUS, Lab, need
 
 NODE = "an-node01"
 

@@ -10,10 +10,10 @@ from typing import Iterator
 
 import pytest
 
-from drivers.parsers.bonding import parse_bonding
-from labsim.runner import start_lab
+from hacert.drivers.parsers.bonding import parse_bonding
+from hacert.labsim.runner import start_lab
 
-from .conftest import ANVIL, Lab, _running, wait_until
+from tests.labsim.conftest import ANVIL, Lab, _running, wait_until
 
 NODE = "an-node01"
 FAULTS = """

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-import labsim.garbage as garbage
-from drivers.parsers import ParseError, parse_syslog_line
-from fixtures.inventory import load_inventory
-from labsim.core import read_event_log
-from labsim.world import World
+import hacert.labsim.garbage as garbage
+from hacert.drivers.parsers import ParseError, parse_syslog_line
+from hacert.model.inventory import load_inventory
+from hacert.labsim.core import read_event_log
+from hacert.labsim.world import World
 
-from .conftest import ANVIL
+from tests.labsim.conftest import ANVIL
 
 
 def _world(tmp_path: Path, target: str | None) -> World:

@@ -11,9 +11,9 @@ import time
 import paramiko
 import pytest
 
-from labsim.runner import bmc_answers
+from hacert.labsim.runner import bmc_answers
 
-from .conftest import Lab, need, wait_until
+from tests.labsim.conftest import Lab, need, wait_until
 
 NODE = "an-node01"
 

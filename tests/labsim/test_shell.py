@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 import time
 
-from drivers.parsers.ping import parse_ping
+from hacert.drivers.parsers.ping import parse_ping
 
-from .conftest import Lab, wait_until
+from tests.labsim.conftest import Lab, wait_until
 
 NODE = "an-node01"
 SUMMARY = re.compile(r"^(\d+) packets transmitted, (\d+) received, (\d+(?:\.\d+)?)% packet loss, time (\d+)ms$")

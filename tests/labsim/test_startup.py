@@ -1,6 +1,6 @@
 """Starting and stopping labs: the anvil-sim lab is up in well under 2 s of its
 own time, two labs never share a port, the endpoints file follows the contract,
-and `python -m labsim` serves until Ctrl-C and leaves without a traceback."""
+and `python -m hacert.labsim` serves until Ctrl-C and leaves without a traceback."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from labsim.runner import probe, start_lab
+from hacert.labsim.runner import probe, start_lab
 
-from .conftest import ANVIL, REPO, _running
-from tests.support.suite_runs import default_sigint
+from tests.labsim.conftest import ANVIL, REPO, _running
+from hacert.suite_runs import default_sigint
 
 
 def test_anvil_sim_starts_fast_and_endpoints_follow_the_contract(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_two_labs_never_collide(tmp_path: Path) -> None:
 
 def test_python_m_labsim_prints_its_endpoints_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "labsim", str(ANVIL), "--workdir", str(tmp_path)], cwd=REPO, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "hacert.labsim", str(ANVIL), "--workdir", str(tmp_path)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint)
     lines = []
     try:
@@ -88,7 +88,7 @@ def test_a_real_lab_inventory_is_refused(tmp_path: Path) -> None:
     text = ANVIL.read_text().split("\nsimulation:")[0]
     real = tmp_path / "real.yaml"
     real.write_text(text.replace("lab: anvil-sim", "lab: real"))
-    result = subprocess.run([sys.executable, "-m", "labsim", str(real)], cwd=REPO, capture_output=True, text=True, timeout=30,
+    result = subprocess.run([sys.executable, "-m", "hacert.labsim", str(real)], cwd=REPO, capture_output=True, text=True, timeout=30,
                             env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert result.returncode == 2
     assert "labsim:" in result.stderr and "Traceback" not in result.stderr

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import yaml
 
-from fixtures.inventory import load_inventory
-from labsim.core import read_event_log
+from hacert.model.inventory import load_inventory
+from hacert.labsim.core import read_event_log
 
 ROOT = Path(__file__).resolve().parents[2]
 ANVIL = ROOT / "inventories" / "anvil-sim.yaml"
@@ -80,7 +80,7 @@ class InProcessLab:
     """The World in this process; commands run through the nodes' shell."""
 
     def __init__(self, inventory_path: Path, workdir: Path):
-        from labsim.world import World
+        from hacert.labsim.world import World
 
         self.inventory = load_inventory(inventory_path)
         self.world = World(self.inventory, workdir)
@@ -117,11 +117,11 @@ class InProcessLab:
 
 
 class SshLab:
-    """The lab as a subprocess (labsim.runner.start_lab), reached over SSH, SNMP and IPMI."""
+    """The lab as a subprocess (hacert.labsim.runner.start_lab), reached over SSH, SNMP and IPMI."""
 
     def __init__(self, inventory_path: Path, workdir: Path):
         import paramiko
-        from labsim.runner import start_lab
+        from hacert.labsim.runner import start_lab
 
         self.inventory = load_inventory(inventory_path)
         self.lab = start_lab(inventory_path, workdir)
@@ -204,7 +204,7 @@ class SshLab:
 
 def ssh_available() -> bool:
     try:
-        import labsim.runner  # noqa: F401
+        import hacert.labsim.runner  # noqa: F401
     except ImportError:
         return False
     return shutil.which("snmpset") is not None and shutil.which("ipmitool") is not None

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import crm_time, parse_clustat, parse_crm_mon, parse_syslog_events
-from drivers.parsers.syslog import ServiceRecoveryStarted, ServiceStatusFailed
+from hacert.drivers.parsers import crm_time, parse_clustat, parse_crm_mon, parse_syslog_events
+from hacert.drivers.parsers.syslog import ServiceRecoveryStarted, ServiceStatusFailed
 from tests.labsim_cluster.lab import wait_until
 
 pytestmark = pytest.mark.timeout(120)

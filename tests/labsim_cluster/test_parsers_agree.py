@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import (parse_clustat, parse_cman_nodes, parse_cman_status, parse_crm_mon, parse_drbd,
+from hacert.drivers.parsers import (parse_clustat, parse_cman_nodes, parse_cman_status, parse_crm_mon, parse_drbd,
                              parse_stonith_history, parse_virsh_list)
 from tests.labsim_cluster.lab import wait_until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import parse_clustat
+from hacert.drivers.parsers import parse_clustat
 from tests.labsim_cluster.lab import lines_in_order, ping_during, wait_until
 
 pytestmark = pytest.mark.timeout(120)

@@ -7,7 +7,7 @@ import pytest
 
 from typing import Any
 
-from drivers.parsers import parse_clustat, parse_cman_status, parse_sg_persist
+from hacert.drivers.parsers import parse_clustat, parse_cman_status, parse_sg_persist
 from tests.labsim_cluster.lab import lines_in_order, wait_until
 
 pytestmark = pytest.mark.timeout(120)

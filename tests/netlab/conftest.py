@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from netlab import ns
+from hacert.netlab import ns
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ def host_mount_lines(marker: str) -> list[str]:
 
 
 def node_shell(endpoints: dict[str, Any], node: str, connect_timeout: float = 5.0) -> Any:
-    from drivers.node import NodeShell
+    from hacert.drivers.node import NodeShell
 
     ssh = endpoints["nodes"][node]["ssh"]
     return NodeShell(node, ssh["host"], int(ssh["port"]), ssh["user"], password=ssh["password"],
@@ -91,7 +91,7 @@ def node_shell(endpoints: dict[str, Any], node: str, connect_timeout: float = 5.
 
 def node_bmc(endpoints: dict[str, Any], node: str) -> Any:
     """The node's BMC through netlab's relay (close it after use)."""
-    from drivers.ipmi import IpmiBmc
+    from hacert.drivers.ipmi import IpmiBmc
 
     ep = endpoints["nodes"][node]["bmc"]
     return IpmiBmc(node, ep["host"], int(ep["port"]), ep["user"], ep["password"])
@@ -108,7 +108,7 @@ def bmc_power(endpoints: dict[str, Any], node: str, action: str) -> None:
 
 def lab_pdu(endpoints: dict[str, Any], pdu: str) -> Any:
     """The PDU through netlab's relay (close it after use)."""
-    from drivers.pdu import ApcPdu
+    from hacert.drivers.pdu import ApcPdu
 
     ep = endpoints["pdus"][pdu]
     return ApcPdu(pdu, ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], settle_timeout=10)

@@ -13,14 +13,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from drivers.errors import DeviceUnreachable
-from fixtures.inventory import load_inventory
-from labsim.runner import bmc_answers
-from netlab import NetlabError, Plan, down, events, start_netlab
-from netlab import nodes as netlab_nodes
-from netlab import ns
+from hacert.drivers.errors import DeviceUnreachable
+from hacert.model.inventory import load_inventory
+from hacert.labsim.runner import bmc_answers
+from hacert.netlab import NetlabError, Plan, down, events, start_netlab
+from hacert.netlab import nodes as netlab_nodes
+from hacert.netlab import ns
 
-from .conftest import bmc_power, everyone_in, host_mount_lines, lab_pdu, leftovers, node_bmc, node_shell, wait_until
+from tests.netlab.conftest import bmc_power, everyone_in, host_mount_lines, lab_pdu, leftovers, node_bmc, node_shell, wait_until
 
 PREFIX = "hb-"
 NODES = ("node-a", "node-b")
@@ -274,7 +274,7 @@ def test_poweroff_inside_a_node_powers_off_that_node_only(bare_lab: Any) -> None
 
 
 def bond_status(bare_lab: Any, node: str) -> Any:
-    from drivers.parsers import parse_bonding
+    from hacert.drivers.parsers import parse_bonding
 
     return parse_bonding(node_shell(bare_lab.endpoints, node).run("cat /run/netlab/bonding/bond0").stdout)
 
@@ -285,7 +285,7 @@ def carrier(bare_lab: Any, node: str, nic: str) -> bool:
 
 
 def switch_ports(bare_lab: Any, switch: str) -> Any:
-    from drivers.switch import SnmpSwitchPorts
+    from hacert.drivers.switch import SnmpSwitchPorts
 
     ep = bare_lab.endpoints["switches"][switch]
     return SnmpSwitchPorts(switch, ep["host"], int(ep["port"]), ep["community_ro"], ep["community_rw"], version="2c")

@@ -13,12 +13,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from fixtures.inventory import load_inventory
-from fixtures.lab import Lab
-from fixtures.report_summary import latest_summary_path
-from netlab import events, start_netlab
+from hacert.observe.clocks import clocks_of
 
-from .conftest import FULL_MATRIX, REPO, leftovers, wait_until
+from hacert.model.inventory import load_inventory
+from hacert.lab.build import Lab
+from hacert.verdict.summary import latest_summary_path
+from hacert.netlab import events, start_netlab
+
+from tests.netlab.conftest import FULL_MATRIX, REPO, leftovers, wait_until
 
 INVENTORY = REPO / "inventories" / "netlab.yaml"
 VICTIM, SURVIVOR = "an-node02", "an-node01"
@@ -105,7 +107,7 @@ SKEWED = "an-node01"
 def test_the_skewed_node_runs_4_s_ahead_in_everything_it_stamps(netlab_lab: Lab) -> None:
     """Its SSH sessions (date, ping -D) and its syslog are on its own clock, the other node's on the
     host's; the harness measures both offsets; the cluster formed all the same (see above)."""
-    measured = netlab_lab.clocks.measure("test").readings
+    measured = clocks_of(netlab_lab).measure("test").readings
     assert measured[SKEWED].offset == pytest.approx(4.0, abs=0.05), measured
     assert measured[VICTIM].offset == pytest.approx(0.0, abs=0.05), measured
     for node, offset in ((SKEWED, 4.0), (VICTIM, 0.0)):
@@ -133,7 +135,7 @@ def test_fencing_topology_is_ipmi_then_pdu_with_the_real_agents(netlab_lab: Lab)
         name = device(netlab_lab, node, agent)
         assert started[name].state == "started", f"{name} ({agent}) is not running: {started[name]}"
     # the harness reads each device's kind from its agent in the CIB, whatever it is called
-    from hacert.fence_record import read_fence_config
+    from hacert.observe.fence_record import read_fence_config
 
     config = read_fence_config(netlab_lab, via=SURVIVOR)
     assert config.kinds("an-node01") == ["ipmi", "pdu"] and config.kinds("an-node02") == ["ipmi", "pdu"]

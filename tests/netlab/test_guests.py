@@ -23,12 +23,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from drivers.virsh import Virsh
-from fixtures.inventory import load_inventory
-from netlab import NetlabError, Plan, start_netlab, virt
-from netlab.guest import download_package, ensure_guest_image, has_pvh_entry, module_order
+from hacert.drivers.virsh import Virsh
+from hacert.model.inventory import load_inventory
+from hacert.netlab import NetlabError, Plan, start_netlab, virt
+from hacert.netlab.guest import download_package, ensure_guest_image, has_pvh_entry, module_order
 
-from .conftest import FULL_MATRIX, REPO, bmc_power, leftovers, node_shell, wait_until
+from tests.netlab.conftest import FULL_MATRIX, REPO, bmc_power, leftovers, node_shell, wait_until
 
 INVENTORY = REPO / "tests" / "netlab" / "inventories" / "netlab-guests.yaml"
 A, B = "an-node01", "an-node02"

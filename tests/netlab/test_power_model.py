@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from netlab import nodes as netlab_nodes
+from hacert.netlab import nodes as netlab_nodes
 
 
 class SlowToDieInit:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from netlab import NetlabError, NetlabSettings
-from netlab import ns
-from fixtures.inventory import load_inventory
+from hacert.netlab import NetlabError, NetlabSettings
+from hacert.netlab import ns
+from hacert.model.inventory import load_inventory
 
-from .conftest import REPO
+from tests.netlab.conftest import REPO
 
 
 def test_missing_packages_and_root_are_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import imposed, truth
 from benchmarks.runs import lab_copies
-from fixtures.inventory import load_inventory
+from hacert.model.inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = load_inventory(ROOT / "inventories" / "anvil-sim.yaml")

@@ -1,4 +1,4 @@
-"""fixtures.locks: one actor per device across processes, re-entrant within a thread."""
+"""hacert.lab.locks: one actor per device across processes, re-entrant within a thread."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from fixtures.inventory import load_inventory
-from fixtures.locks import (
+from hacert.model.inventory import load_inventory
+from hacert.lab.locks import (
     DeviceBusy, LockedDriver, device_key, device_lock, device_locks, holder_of, lab_device_key, lock_dir,
     set_lock_dir,
 )
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HOLDER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from fixtures.locks import device_lock
+    from hacert.lab.locks import device_lock
     with device_lock({key!r}, "reboot outlet 1", folder={folder!r}):
         print("held", flush=True)
         time.sleep({hold})
@@ -150,10 +150,10 @@ def test_lab_keys_come_from_the_endpoints_of_a_simulated_lab() -> None:
 def test_real_drivers_act_under_the_lock_of_their_device(tmp_path: Path) -> None:
     """A switch powered through a PDU outlet: power_off locks the PDU (the switch's power IS the PDU),
     the PDU's outlet_off inside it re-enters the same lock; another process meanwhile waits."""
-    from drivers.switch import PduSwitchPower
-    from fixtures.lab import Lab
-    from fixtures.locks import ACTING_METHODS
-    from labsim.runner import start_lab
+    from hacert.drivers.switch import PduSwitchPower
+    from hacert.lab.build import Lab
+    from hacert.lab.locks import ACTING_METHODS
+    from hacert.labsim.runner import start_lab
 
     inventory = ROOT / "tests/parallel/inventories/anvil-par-a.yaml"
     running = start_lab(inventory, tmp_path / "lab", cluster=False)

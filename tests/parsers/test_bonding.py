@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import ParseError, parse_bonding
+from hacert.drivers.parsers import ParseError, parse_bonding
 
-from ._shared import sample
+from tests.parsers._shared import sample
 
 # sample, active slave, {slave: (MII status, link failure count)} as printed in the seed
 MOMENTS = [

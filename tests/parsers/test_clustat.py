@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import ParseError, parse_clustat
+from hacert.drivers.parsers import ParseError, parse_clustat
 
-from ._shared import sample
+from tests.parsers._shared import sample
 
 N1, N2 = "an-node01.alteeve.ca", "an-node02.alteeve.ca"
 VMS = ["vm:vm0001-dev", "vm:vm0002-web", "vm:vm0003-db", "vm:vm0004-ms"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import ParseError, parse_cman_nodes, parse_cman_status
+from hacert.drivers.parsers import ParseError, parse_cman_nodes, parse_cman_status
 
-from ._shared import sample
+from tests.parsers._shared import sample
 
 
 def test_two_node_cluster_while_the_primary_switch_is_off():

@@ -8,12 +8,12 @@ import hashlib
 
 import pytest
 
-from drivers.parsers import (
+from hacert.drivers.parsers import (
     parse_bonding, parse_clustat, parse_cman_status, parse_crm_mon, parse_drbd, parse_ping,
     parse_sg_persist, parse_virsh_list,
 )
 
-from ._shared import load_corpus_index, require_shared
+from tests.parsers._shared import load_corpus_index, require_shared
 
 PARSERS = {
     "bonding": parse_bonding,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import ParseError, parse_drbd
+from hacert.drivers.parsers import ParseError, parse_drbd
 
-from ._shared import sample
+from tests.parsers._shared import sample
 
 
 def test_connected_primary_primary():

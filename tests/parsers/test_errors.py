@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from drivers import parsers as p
-from drivers.parsers import ParseError
+from hacert.drivers import parsers as p
+from hacert.drivers.parsers import ParseError
 
 TEXT_PARSERS = [
     p.parse_bonding, p.parse_clustat, p.parse_cman_status, p.parse_cman_nodes, p.parse_crm_mon, p.parse_ping,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import ParseError, parse_ip_link
+from hacert.drivers.parsers import ParseError, parse_ip_link
 
 IP_O_LINK = (
     "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000"

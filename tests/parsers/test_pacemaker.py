@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import drivers.parsers as p
-from drivers.parsers import ParseError, parse_crm_mon, parse_stonith_history, parse_syslog_events
+import hacert.drivers.parsers as p
+from hacert.drivers.parsers import ParseError, parse_crm_mon, parse_stonith_history, parse_syslog_events
 
-from ._shared import require_shared
+from tests.parsers._shared import require_shared
 
 
 def corpus(name: str) -> str:

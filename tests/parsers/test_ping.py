@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import (
+from hacert.drivers.parsers import (
     ParseError, PingError, PingFlood, PingHeader, PingNoAnswer, PingReply, PingRtt, PingStats,
     PingStatsHeader, parse_ping, parse_ping_line,
 )
 
-from ._shared import sample
+from tests.parsers._shared import sample
 
 
 def without_author_notes(text: str) -> str:

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import pytest
 
-from ._shared import SAMPLES, require_shared
+from tests.parsers._shared import SAMPLES, require_shared
 
 MANIFEST = json.loads((SAMPLES / "SOURCES.json").read_text(encoding="utf-8"))["samples"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import ParseError, Reservation, parse_sg_persist
+from hacert.drivers.parsers import ParseError, Reservation, parse_sg_persist
 
-from ._shared import sample
+from tests.parsers._shared import sample
 
 FIVE = ["0x63d20004", "0x63d20001", "0x63d20003", "0x63d20005", "0x63d20002"]
 

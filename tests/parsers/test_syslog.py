@@ -6,11 +6,11 @@ from datetime import datetime
 
 import pytest
 
-import drivers.parsers as p
-from drivers.parsers import ParseError, parse_syslog_events, parse_syslog_line
-from drivers.parsers.syslog import FenceDeviceResult
+import hacert.drivers.parsers as p
+from hacert.drivers.parsers import ParseError, parse_syslog_events, parse_syslog_line
+from hacert.drivers.parsers.syslog import FenceDeviceResult
 
-from ._shared import sample
+from tests.parsers._shared import sample
 
 N1, N2 = "an-node01.alteeve.ca", "an-node02.alteeve.ca"
 

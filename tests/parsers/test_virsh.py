@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import (
+from hacert.drivers.parsers import (
     ParseError, parse_domjobinfo, parse_virsh_dominfo, parse_virsh_domstate, parse_virsh_list,
 )
 
-from ._shared import sample
+from tests.parsers._shared import sample
 
 
 def test_libvirt_09_list():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from .example_suite import STUB_RUNNER, SUITE
+from tests.plugin.example_suite import STUB_RUNNER, SUITE
 
 
 @pytest.fixture
@@ -17,9 +17,12 @@ def suite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def stub_labsim(tmp_path: Path) -> Path:
-    """A folder to put first on PYTHONPATH: its labsim.runner only logs start/stop."""
+    """A folder to put first on PYTHONPATH: its sitecustomize replaces hacert.labsim.runner's
+    `start_lab` with one that only logs start/stop."""
     base = tmp_path / "stub"
-    (base / "labsim").mkdir(parents=True)
-    (base / "labsim" / "__init__.py").write_text("")
-    (base / "labsim" / "runner.py").write_text(STUB_RUNNER)
+    base.mkdir(parents=True)
+    (base / "stub_labsim_runner.py").write_text(STUB_RUNNER)
+    (base / "sitecustomize.py").write_text(
+        "import hacert.labsim.runner\nimport stub_labsim_runner\n"
+        "hacert.labsim.runner.start_lab = stub_labsim_runner.start_lab\n")
     return base

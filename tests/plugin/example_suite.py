@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from fixtures.plan import plan_steps
+from hacert.fixtures.plan import plan_steps
 
 
 def ran(request, *extra):
@@ -78,7 +78,7 @@ def test_manual_cable_pull(request):
 '''
 
 STUB_RUNNER = '''
-"""A stand-in for labsim.runner that records start and stop in HACERT_STUB_LOG."""
+"""A stand-in for hacert.labsim.runner that records start and stop in HACERT_STUB_LOG."""
 import os
 from pathlib import Path
 

@@ -37,7 +37,7 @@ def run_pytest(
     pythonpath_first: Path | None = None,
     timeout: float = 60.0,
 ) -> Run:
-    """`python -m pytest -p fixtures.plugin ARGS` in a subprocess, `rootdir` as rootdir and cwd, no ini file."""
+    """`python -m pytest -p hacert.fixtures.plugin ARGS` in a subprocess, `rootdir` as rootdir and cwd, no ini file."""
     environ = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     paths = [str(REPO)] + ([str(pythonpath_first)] if pythonpath_first else [])
     if pythonpath_first:
@@ -58,7 +58,7 @@ def run_pytest(
         "-p",
         "no:cacheprovider",
         "-p",
-        "fixtures.plugin",
+        "hacert.fixtures.plugin",
         *[str(a) for a in args],
     ]
     done = subprocess.run(
@@ -106,7 +106,7 @@ def run_inprocess(
         os.chdir(rootdir)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = pytest.main(
-                ["-c", os.devnull, "--rootdir", str(rootdir), "-p", "no:cacheprovider", "-p", "fixtures.plugin", *map(str, args)]
+                ["-c", os.devnull, "--rootdir", str(rootdir), "-p", "no:cacheprovider", "-p", "hacert.fixtures.plugin", *map(str, args)]
             )
     finally:
         os.chdir(saved_cwd)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .runner import SIM_INVENTORY, THREE_NODE_INVENTORY, run_inprocess
+from tests.plugin.runner import SIM_INVENTORY, THREE_NODE_INVENTORY, run_inprocess
 
 
 def bad_cases(tmp: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:

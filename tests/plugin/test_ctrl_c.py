@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.suite_runs import REPO, default_sigint
+from hacert.suite_runs import REPO, default_sigint
 
 SWALLOWS_CTRL_C = '''
 import os, signal, time
@@ -36,5 +36,5 @@ def test_without_hacert_the_swallowed_ctrl_c_is_a_mere_failure(tmp_path: Path) -
 
 
 def test_with_hacert_the_run_exits_as_interrupted(tmp_path: Path) -> None:
-    done = _run(tmp_path, "fixtures.guard")
+    done = _run(tmp_path, "hacert.fixtures.guard")
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]

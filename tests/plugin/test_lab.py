@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from fixtures.inventory import load_inventory
-from fixtures.lab import Lab, LabConfigError
-from fixtures.plan import probe_lab
+from hacert.model.inventory import load_inventory
+from hacert.lab.build import Lab, LabConfigError
+from hacert.fixtures.plan import probe_lab
 from tests.inventory.test_inventories import EXAMPLE_ENV
 from tests.plugin.runner import EXAMPLE_INVENTORY, SIM_INVENTORY
 

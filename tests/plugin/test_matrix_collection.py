@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .runner import SIM_INVENTORY, THREE_NODE_INVENTORY, collected_ids, run_inprocess
+from tests.plugin.runner import SIM_INVENTORY, THREE_NODE_INVENTORY, collected_ids, run_inprocess
 
 ANVIL_BONDS = [
     f"{node}-{bond}-{variant}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .runner import SIM_INVENTORY, THREE_NODE_INVENTORY, run_inprocess, run_pytest
+from tests.plugin.runner import SIM_INVENTORY, THREE_NODE_INVENTORY, run_inprocess, run_pytest
 
 
 def ran_ids(path: Path) -> list[str]:

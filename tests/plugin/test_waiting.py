@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from drivers.errors import WaitTimeout
-from fixtures import waiting
-from fixtures.waiting import sleep_demanded, wait_for
+from hacert.drivers.errors import WaitTimeout
+from hacert.observe import waiting
+from hacert.observe.waiting import sleep_demanded, wait_for
 
 
 def test_wait_for_returns_the_value_that_satisfied_it() -> None:

@@ -1,7 +1,7 @@
 """Test-only pytest plugin (`-p tests.reliability.attach`) for the reliability tests.
 
 - `HACERT_ATTACH_ENDPOINTS=FILE`: the run uses the simulated lab already serving
-  those endpoints (started by the test with labsim.runner.start_lab) instead of
+  those endpoints (started by the test with hacert.labsim.runner.start_lab) instead of
   starting its own, and leaves it running at the end — so the test can audit the
   lab after the run was interrupted, and make its devices misbehave.
 - `HACERT_FAULT_PLAN=FILE`: JSON list of `{"case": "test_x[id]", "fault", "target",
@@ -51,8 +51,8 @@ def pytest_configure(config: pytest.Config) -> None:
     endpoints = _endpoints()
     if endpoints is None:
         return
-    import fixtures.plugin as plugin
-    from fixtures.lab import Lab
+    import hacert.fixtures.plugin as plugin
+    from hacert.lab.build import Lab
 
     def attached(inventory: Any, workdir: Path) -> Lab:
         if inventory.lab != endpoints["lab"]:
@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _control() -> Any:
-    from labsim.device_faults import FaultControl
+    from hacert.labsim.device_faults import FaultControl
 
     endpoints = _endpoints()
     if endpoints is None:

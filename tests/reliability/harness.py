@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from fixtures.report_summary import latest_summary_path
-from labsim.core import read_event_log
-from tests.support import suite_runs as shared
-from tests.support.suite_runs import REPO
+from hacert.verdict.summary import latest_summary_path
+from hacert.labsim.core import read_event_log
+from hacert import suite_runs as shared
+from hacert.suite_runs import REPO
 
 ANVIL = REPO / "inventories" / "anvil-sim.yaml"
 SUITES = REPO / "suites"

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import suite_runs as shared
+from hacert import suite_runs as shared
 
-from .harness import Finished, SuiteRun
+from tests.reliability.harness import Finished, SuiteRun
 
 NETWORK = "suites/test_network.py"
 MIGRATION = "suites/test_migration.py"

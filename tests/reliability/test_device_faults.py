@@ -12,17 +12,17 @@ from typing import Any, Iterator
 
 import pytest
 
-from drivers.errors import CommandFailed, DeviceUnreachable, HacertError
-from drivers.node import NodeShell
-from drivers.pdu import ApcPdu
-from drivers.redact import Secret
-from drivers.switch import SnmpSwitchPorts
-from fixtures.inventory import InventoryError, load_inventory
-from labsim.device_faults import DeviceFaultError, FaultControl
-from labsim.runner import RunningLab, bmc_answers, snmp_answers, start_lab
-from labsim.world import World
+from hacert.drivers.errors import CommandFailed, DeviceUnreachable, HacertError
+from hacert.drivers.node import NodeShell
+from hacert.drivers.pdu import ApcPdu
+from hacert.drivers.redact import Secret
+from hacert.drivers.switch import SnmpSwitchPorts
+from hacert.model.inventory import InventoryError, load_inventory
+from hacert.labsim.device_faults import DeviceFaultError, FaultControl
+from hacert.labsim.runner import RunningLab, bmc_answers, snmp_answers, start_lab
+from hacert.labsim.world import World
 
-from .harness import ANVIL, REPO, events, write_inventory
+from tests.reliability.harness import ANVIL, REPO, events, write_inventory
 
 
 def _wait(what: str, probe: Any, timeout: float = 5.0) -> None:

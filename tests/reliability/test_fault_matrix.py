@@ -1,4 +1,4 @@
-"""Fault detection, one table: for every seeded fault of the simulated lab (fixtures.inventory.FAULT_NAMES),
+"""Fault detection, one table: for every seeded fault of the simulated lab (hacert.model.inventory.FAULT_NAMES),
 a lab with only that fault runs the matching case and one or two neighbours. The matching case must fail
 (or refuse) with its diagnosis; the neighbours must pass; no other case of that lab may fail; and the
 guard must have put the lab back (exit code 1, not the guard's 3).
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from fixtures.inventory import FAULT_NAMES
+from hacert.model.inventory import FAULT_NAMES
 
-from .harness import ANVIL, Finished, SuiteRun, write_inventory
+from tests.reliability.harness import ANVIL, Finished, SuiteRun, write_inventory
 
 FENCING = "suites/test_fencing.py"
 COLD = "suites/test_cold_start.py"

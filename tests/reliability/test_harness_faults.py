@@ -19,9 +19,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from labsim.runner import RunningLab, start_lab
+from hacert.labsim.runner import RunningLab, start_lab
 
-from .harness import ANVIL, Finished, SuiteRun, events
+from tests.reliability.harness import ANVIL, Finished, SuiteRun, events
 
 FENCING = "suites/test_fencing.py"
 NETWORK = "suites/test_network.py"

@@ -20,12 +20,12 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from fixtures.guard import Guard, LabNotReady
-from fixtures.inventory import load_inventory
-from fixtures.lab import Lab
-from labsim.runner import RunningLab, start_lab
+from hacert.fixtures.guard import Guard, LabNotReady
+from hacert.model.inventory import load_inventory
+from hacert.lab.build import Lab
+from hacert.labsim.runner import RunningLab, start_lab
 
-from .harness import ANVIL, SuiteRun, events, wait_event
+from tests.reliability.harness import ANVIL, SuiteRun, events, wait_event
 
 INTERRUPTED = 2  # pytest's exit code after Ctrl-C
 

@@ -1,5 +1,5 @@
 """Helpers of the reporting tests: an example lab and suite in a temporary folder, run by a
-pytest subprocess with the reporting plugin (`-p fixtures.report`)."""
+pytest subprocess with the reporting plugin (`-p hacert.fixtures.report`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.report_summary import latest_summary_path
+from hacert.verdict.summary import latest_summary_path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -49,8 +49,8 @@ vms:
 
 EXAMPLE_CONFTEST = """\
 import json, os
-from fixtures.inventory import load_inventory
-from fixtures.report import register_endpoint_secrets, use_inventory
+from hacert.model.inventory import load_inventory
+from hacert.fixtures.report import register_endpoint_secrets, use_inventory
 
 def pytest_configure(config):
     use_inventory(config, load_inventory(os.environ["EXAMPLE_INVENTORY"]))
@@ -79,12 +79,12 @@ class ExampleLab:
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """pytest on the example suite; results in reports/allure-results (cleaned first)."""
         shutil.rmtree(self.results, ignore_errors=True)
-        argv = [sys.executable, "-m", "pytest", "-p", "fixtures.report", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+        argv = [sys.executable, "-m", "pytest", "-p", "hacert.fixtures.report", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
                 f"--alluredir={self.results}", "-q", *args]
         return subprocess.run(argv, cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout)
 
     def render(self, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "fixtures.report", "render", "--results", str(self.results), "--out", str(self.report)]
+        argv = [sys.executable, "-m", "hacert.fixtures.report", "render", "--results", str(self.results), "--out", str(self.report)]
         return subprocess.run(argv, cwd=self.path, env=self.env | (env or {}), capture_output=True, text=True, timeout=timeout)
 
     def results_json(self) -> list[dict]:

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from drivers.errors import DeviceUnreachable
+from hacert.drivers.errors import DeviceUnreachable
 
 FEATURE = "Testing fencing"
 BMC_PASSWORD = os.environ.get("EXAMPLE_BMC_PASSWORD", "")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fixtures.report_summary import overall_verdict
+from hacert.verdict.summary import overall_verdict
 
 
 def cases(*verdicts: str) -> list[dict[str, str]]:

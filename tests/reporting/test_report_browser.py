@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ExampleLab, all_secrets, chromium_binary, make_example_lab
 from conftest import page_text as _page_text
-from fixtures.report_allure import find_allure_cli
+from hacert.verdict.allure import find_allure_cli
 
 
 def _needs_tools() -> None:

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import ExampleLab, all_secrets, make_example_lab
-from fixtures.report_summary import CASE_KEYS
+from hacert.verdict.summary import CASE_KEYS
 
 
 @pytest.fixture(scope="module")

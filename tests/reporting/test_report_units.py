@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from drivers.errors import CommandFailed
-from drivers.redact import Secret
-from fixtures import report_secrets as secrets
-from fixtures.inventory import load_inventory
-from fixtures.report import classify, _Case
-from fixtures.report_allure import CATEGORIES, verdict_tag
-from fixtures.report_summary import build_summary, lab_description, render_html, render_markdown
-from fixtures.report_syslog import merge_syslog
-from fixtures.timeline import draw_timeline
-from hacert.verdict import CaseVerdict, ClusterFailure, Inconclusive, Verdict
+from hacert.drivers.errors import CommandFailed
+from hacert.drivers.redact import Secret
+from hacert.verdict import secrets
+from hacert.model.inventory import load_inventory
+from hacert.fixtures.report import classify, _Case
+from hacert.verdict.allure import CATEGORIES, verdict_tag
+from hacert.verdict.summary import build_summary, lab_description, render_html, render_markdown
+from hacert.verdict.syslog_merge import merge_syslog
+from hacert.verdict.timeline import draw_timeline
+from hacert.verdict.verdicts import CaseVerdict, Verdict
+from hacert.drivers.errors import ClusterFailure, Inconclusive
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import SuiteRun
-from .runs import run_lanes
+from tests.suites_fencing.harness import SuiteRun
+from tests.suites_fencing.runs import run_lanes
 
 
 @pytest.fixture(scope="session")

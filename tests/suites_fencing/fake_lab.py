@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.cluster.base import ClusterStatus, Member, ServiceState
-from drivers.errors import DeviceUnreachable
-from drivers.node import SyslogMark
-from drivers.parsers.fence_config import FenceSetup, parse_cluster_conf
-from fixtures.inventory import Inventory
-from hacert.cluster_state import expected_homes
+from hacert.drivers.cluster.base import ClusterStatus, Member, ServiceState
+from hacert.drivers.errors import DeviceUnreachable
+from hacert.drivers.node import SyslogMark
+from hacert.drivers.parsers.fence_config import FenceSetup, parse_cluster_conf
+from hacert.model.inventory import Inventory
+from hacert.observe.cluster_state import expected_homes
 from tests.support.canned import bond_status
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from fixtures.report_summary import latest_summary_path
-from labsim.core import read_event_log
-from tests.support import suite_runs as shared
-from tests.support.suite_runs import REPO
+from hacert.verdict.summary import latest_summary_path
+from hacert.labsim.core import read_event_log
+from hacert import suite_runs as shared
+from hacert.suite_runs import REPO
 
 ANVIL = REPO / "inventories" / "anvil-sim.yaml"
 THREE_NODE = REPO / "inventories" / "three-node-sim.yaml"
@@ -82,7 +82,7 @@ class Pending:
         environ = shared.suite_env(scrub=_SCRUBBED, ci=False, extra={"PYTHONDONTWRITEBYTECODE": "1"})
         command = [
             sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", str(REPO),
-            "-p", "no:cacheprovider", "-p", "fixtures.plugin", "-p", "fixtures.report", "-p", "fixtures.guard",
+            "-p", "no:cacheprovider", "-p", "hacert.fixtures.plugin", "-p", "hacert.fixtures.report", "-p", "hacert.fixtures.guard",
             *[str(s) for s in suites], "--inventory", str(inventory),
             "--junitxml", str(folder / "junit.xml"), "--alluredir", str(folder / "allure"),
             "--summary-dir", str(folder / "summary"), "--basetemp", str(folder / "basetemp"),

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import pytest
 
-from .harness import ANVIL, COLD_START, FENCING, THREE_NODE, Pending, SuiteRun, first, write_inventory
+from tests.suites_fencing.harness import ANVIL, COLD_START, FENCING, THREE_NODE, Pending, SuiteRun, first, write_inventory
 
 # Short expectations and timings: a fault's case fails in seconds, not in the tutorial's minutes.
 EXPECT = {"fence_timeout": 6, "rejoin_timeout": 8, "services_back_timeout": 15}

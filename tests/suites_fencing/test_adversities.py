@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from .harness import ANVIL, FENCING, REPO, THREE_NODE, Pending, SuiteRun, first, write_inventory
+from tests.suites_fencing.harness import ANVIL, FENCING, REPO, THREE_NODE, Pending, SuiteRun, first, write_inventory
 
 PACEMAKER3 = REPO / "inventories" / "pacemaker3-sim.yaml"
 VM_RECOVERY = REPO / "suites" / "test_vm_recovery.py"

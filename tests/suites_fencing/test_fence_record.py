@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.parsers import parse_cib_fencing, parse_cluster_conf
-from fixtures.inventory import load_inventory
-from hacert.fence_record import FenceConfig, fence_method, fence_rounds, method_of_agent
+from hacert.drivers.parsers import parse_cib_fencing, parse_cluster_conf
+from hacert.model.inventory import load_inventory
+from hacert.observe.fence_record import FenceConfig, fence_method, fence_rounds, method_of_agent
 
-from .harness import ANVIL, REPO
+from tests.suites_fencing.harness import ANVIL, REPO
 
 INV = load_inventory(ANVIL)
 NETLAB = load_inventory(REPO / "inventories" / "netlab.yaml")
@@ -170,7 +170,7 @@ def test_the_cib_without_a_topology_gives_one_unordered_method_per_device() -> N
 
 
 def test_parsers_refuse_what_is_not_a_configuration() -> None:
-    from drivers.parsers import ParseError
+    from hacert.drivers.parsers import ParseError
 
     for parse, text in ((parse_cluster_conf, ""), (parse_cluster_conf, "<cib/>"), (parse_cib_fencing, "Call failed"),
                         (parse_cib_fencing, "<configuration><resources>")):

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.guard import Guard, LabNotReady, RestoreFailed
-from fixtures.inventory import load_inventory
-from hacert.fence_record import fence_rounds, method_of_agent
+from hacert.fixtures.guard import Guard, LabNotReady, RestoreFailed
+from hacert.model.inventory import load_inventory
+from hacert.observe.fence_record import fence_rounds, method_of_agent
 
-from .fake_lab import FakeLab, FakeState
-from .harness import ANVIL, REPO
+from tests.suites_fencing.fake_lab import FakeLab, FakeState
+from tests.suites_fencing.harness import ANVIL, REPO
 
 INV = load_inventory(ANVIL)
 N1, N2 = INV.nodes[0].name, INV.nodes[1].name
@@ -113,8 +113,8 @@ def test_fence_rounds_from_cman_and_pacemaker_logs() -> None:
 
 SUITE = '''
 import pytest
-from drivers.errors import DeviceUnreachable
-from fixtures.inventory import load_inventory
+from hacert.drivers.errors import DeviceUnreachable
+from hacert.model.inventory import load_inventory
 from tests.suites_fencing.fake_lab import FakeLab, FakeState
 
 STATE = FakeState.healthy(load_inventory({anvil!r}))
@@ -154,7 +154,7 @@ def run_fake(tmp_path: Path, setup: str = "", breaks: str = "pass") -> tuple[int
     env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", str(tmp_path), "-p", "no:cacheprovider",
-         "-p", "fixtures.guard", str(suite), "--junitxml", str(tmp_path / "junit.xml"), "-q", "-rA"],
+         "-p", "hacert.fixtures.guard", str(suite), "--junitxml", str(tmp_path / "junit.xml"), "-q", "-rA"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     outcomes = {}
     if (tmp_path / "junit.xml").exists():

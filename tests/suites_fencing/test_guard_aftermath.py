@@ -2,7 +2,7 @@
 the fences and resource failures the cluster recorded during the case minus what the case caused on
 purpose, and its findings fail the case; the restore's actions become the case's evidence.
 
-The audit's reading of the cluster's record (hacert.aftermath) is also checked on its own, on log
+The audit's reading of the cluster's record (hacert.procedures.aftermath) is also checked on its own, on log
 lines as rgmanager, fenced and pacemaker write them and on crm_mon XML from pacemaker 2.1.5."""
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from drivers.cluster.pacemaker import PacemakerCluster
-from drivers.parsers import parse_crm_mon
-from fixtures.guard import CLUSTER_KINDS, Guard
-from fixtures.inventory import load_inventory
-from hacert.aftermath import Expected, check_expected, cluster_record, expected_from_changes, unexpected
+from hacert.drivers.cluster.pacemaker import PacemakerCluster
+from hacert.drivers.parsers import parse_crm_mon
+from hacert.fixtures.guard import CLUSTER_KINDS, Guard
+from hacert.model.inventory import load_inventory
+from hacert.procedures.aftermath import Expected, check_expected, cluster_record, expected_from_changes, unexpected
 
-from .fake_lab import FakeLab, FakeState
-from .harness import ANVIL, REPO
+from tests.suites_fencing.fake_lab import FakeLab, FakeState
+from tests.suites_fencing.harness import ANVIL, REPO
 
 INV = load_inventory(ANVIL)
 N1, N2 = INV.nodes[0].name, INV.nodes[1].name
@@ -188,7 +188,7 @@ def test_pacemaker_probes_and_cancelled_monitors_are_no_failures() -> None:
 
 SUITE = '''
 import pytest
-from fixtures.inventory import load_inventory
+from hacert.model.inventory import load_inventory
 from tests.suites_fencing.fake_lab import FakeLab, FakeState
 
 STATE = FakeState.healthy(load_inventory({anvil!r}))
@@ -231,7 +231,7 @@ def test_findings_fail_the_case_and_the_restore_is_the_case_s_evidence(tmp_path:
     env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", str(tmp_path), "-p", "no:cacheprovider",
-         "-p", "fixtures.guard", "-p", "fixtures.report", str(suite), "--summary-dir", str(tmp_path / "summary"),
+         "-p", "hacert.fixtures.guard", "-p", "hacert.fixtures.report", str(suite), "--summary-dir", str(tmp_path / "summary"),
          "--alluredir", str(tmp_path / "allure"), "-q", "-rA"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     output = done.stdout + done.stderr

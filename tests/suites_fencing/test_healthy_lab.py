@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from fixtures.inventory import Inventory, load_inventory
+from hacert.model.inventory import Inventory, load_inventory
 
-from .harness import ANVIL, COLD_START, FENCING, THREE_NODE, Pending, SuiteRun, first, write_inventory
+from tests.suites_fencing.harness import ANVIL, COLD_START, FENCING, THREE_NODE, Pending, SuiteRun, first, write_inventory
 
 TOLERANCE = 0.5
 """Seconds a recorded number may differ from the ground truth."""

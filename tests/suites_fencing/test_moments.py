@@ -3,7 +3,7 @@ whole-second syslog stamp of the same event, even when that line arrives a look 
 
 from __future__ import annotations
 
-from suites._moments import Edge, Moment
+from hacert.observe.moments import Edge, Moment
 
 
 def test_a_moment_without_a_stamp_is_the_middle_of_its_bracket() -> None:

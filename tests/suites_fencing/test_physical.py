@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from drivers.errors import DeviceUnreachable, Miswired
-from fixtures.inventory import load_inventory
-from hacert.verdict import Inconclusive
-from suites._hang import HangCheck
-from suites._physical import PowerCutCheck, check_loads
+from hacert.drivers.errors import DeviceUnreachable, Miswired
+from hacert.model.inventory import load_inventory
+from hacert.drivers.errors import Inconclusive
+from hacert.procedures.hang import HangCheck
+from hacert.procedures.power_cut import PowerCutCheck, check_loads
 
-from .harness import ANVIL
+from tests.suites_fencing.harness import ANVIL
 
 INV = load_inventory(ANVIL)
 N1, N2 = "an-node01", "an-node02"

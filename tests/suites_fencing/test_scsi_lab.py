@@ -7,8 +7,8 @@ The run itself shares the seeded-fault runs' lanes (the session fixture `lane_ru
 
 from __future__ import annotations
 
-from .harness import SuiteRun
-from .runs import SCSI_RUN
+from tests.suites_fencing.harness import SuiteRun
+from tests.suites_fencing.runs import SCSI_RUN
 
 
 def test_scsi_fenced_lab(lane_runs: dict[str, SuiteRun]) -> None:

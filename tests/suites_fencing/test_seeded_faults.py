@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from .harness import SuiteRun
-from .runs import FAULTS, Fault
+from tests.suites_fencing.harness import SuiteRun
+from tests.suites_fencing.runs import FAULTS, Fault
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])

@@ -18,18 +18,19 @@ from typing import Any
 
 import pytest
 
-from drivers.cluster.base import ClusterStatus
-from drivers.errors import CommandFailed, DeviceUnreachable
-from fixtures.inventory import load_inventory
-from hacert.coverage import Unobserved, raise_unseen
-from hacert.lines import SkippedLines
-from hacert.verdict import ClusterFailure, Verdict, verdict_of
-from suites._moments import Edge
+from hacert.drivers.cluster.base import ClusterStatus
+from hacert.drivers.errors import CommandFailed, DeviceUnreachable
+from hacert.model.inventory import load_inventory
+from hacert.observe.coverage import Unobserved, raise_unseen
+from hacert.observe.lines import SkippedLines
+from hacert.verdict.verdicts import Verdict, verdict_of
+from hacert.drivers.errors import ClusterFailure
+from hacert.observe.moments import Edge
 from suites.test_cold_start import _fences, _wait_cluster
 from suites.test_fencing import DeviceSampler, FenceWatch, judge_fenced_in_time, wait_rejoined
 
-from .fake_lab import FakeCluster, FakeLab, FakeState
-from .harness import ANVIL
+from tests.suites_fencing.fake_lab import FakeCluster, FakeLab, FakeState
+from tests.suites_fencing.harness import ANVIL
 
 GARBAGE = ["Dec  6 23:39", "\x00\x00\x1f\ufffd\x08\x00\ufffd\ufffd\x7fELF0001", '{"ts":"2026-12-06T23:39:46Z","level":"warn"}',
            "\tat org.example.collector.Worker.run(Worker.java:103)"]

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .runs import suite_runs
+from tests.suites_network.runs import suite_runs
 
 __all__ = ["suite_runs"]

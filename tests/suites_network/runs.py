@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.suite_runs import REPO, SuiteRun, run_in_lanes, stop_all, suite_command, write_inventory
+from hacert.suite_runs import REPO, SuiteRun, run_in_lanes, stop_all, suite_command, write_inventory
 
 ROOT = REPO
 SUITE = "suites/test_network.py"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from drivers.parsers import parse_ping
-from suites._network_helpers import (
+from hacert.drivers.parsers import parse_ping
+from hacert.procedures.network import (
     BondWatcher, ClusterWatcher, FloodResult, PingFlood, Timeline, carriers, ping_command, split_bond_files,
 )
 from tests.support.canned import BOND

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from fixtures.inventory import Inventory, load_inventory
-from fixtures.matrix import BOND_VARIANTS
+from hacert.model.inventory import Inventory, load_inventory
+from hacert.model.matrix import BOND_VARIANTS
 
-from .runs import ROOT, SuiteRun
+from tests.suites_network.runs import ROOT, SuiteRun
 
 PACKETS = 1
 """Ground truth tolerance on packets lost per direction."""

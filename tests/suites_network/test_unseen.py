@@ -14,17 +14,18 @@ from typing import Any
 
 import pytest
 
-from drivers.errors import DeviceUnreachable, LabError
-from fixtures.inventory import load_inventory
-from hacert.coverage import Unobserved, raise_unseen
-from hacert.lines import SkippedLines
-from hacert.verdict import ClusterFailure, Inconclusive, Verdict, verdict_of
-from suites._network_helpers import BondChange, BondWatcher, ClusterWatcher, PingFlood, carriers
+from hacert.drivers.errors import DeviceUnreachable, LabError
+from hacert.model.inventory import load_inventory
+from hacert.observe.coverage import Unobserved, raise_unseen
+from hacert.observe.lines import SkippedLines
+from hacert.verdict.verdicts import Verdict, verdict_of
+from hacert.drivers.errors import ClusterFailure, Inconclusive
+from hacert.procedures.network import BondChange, BondWatcher, ClusterWatcher, PingFlood, carriers
 from suites.test_network import Scene, _failover
 from tests.support.canned import BOND
-from tests.support.suite_runs import INVENTORIES
+from hacert.suite_runs import INVENTORIES
 
-from .test_helpers import DOWN, IP_LINK, UP, FakeStream, ping_text
+from tests.suites_network.test_helpers import DOWN, IP_LINK, UP, FakeStream, ping_text
 
 GARBAGE = ["Dec  6 23:39", "\x00\x00\x1f\ufffd\x08\x00\ufffd\ufffd\x7fELF0001", '{"ts":"2026-12-06T23:39:46Z","level":"warn"}',
            "\tat org.example.collector.Worker.run(Worker.java:103)"]

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fixtures.report_summary import latest_summary_path
+from hacert.verdict.summary import latest_summary_path
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventories" / "pacemaker3-sim.yaml"

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.support.suite_runs import REPO, SuiteRun, run_pooled, stop_all, suite_command, write_inventory
+from hacert.suite_runs import REPO, SuiteRun, run_pooled, stop_all, suite_command, write_inventory
 
 ROOT = REPO
 SUITES = ["suites/test_vm_recovery.py", "suites/test_migration.py"]

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from drivers.errors import DeviceUnreachable
-from drivers.parsers import ParseError
-from hacert.coverage import Unobserved, raise_unseen
-from hacert.verdict import Inconclusive, Verdict, verdict_of
-from suites._vm_helpers import DomainPoller, PingLog, PingWatch, SyslogWindow, watch_cluster
+from hacert.drivers.errors import DeviceUnreachable
+from hacert.drivers.parsers import ParseError
+from hacert.observe.coverage import Unobserved, raise_unseen
+from hacert.verdict.verdicts import Verdict, verdict_of
+from hacert.drivers.errors import Inconclusive
+from hacert.procedures.vm import DomainPoller, PingLog, PingWatch, SyslogWindow, watch_cluster
 
-from .test_vm_helpers import LINES
+from tests.suites_vm.test_vm_helpers import LINES
 
 GARBAGE = ["Dec  6 23:39", "\x00\x00\x1f\ufffd\x08\x00\ufffd\ufffd\x7fELF0001", '{"ts":"2026-12-06T23:39:46Z","level":"warn"}',
            "\tat org.example.collector.Worker.run(Worker.java:103)"]

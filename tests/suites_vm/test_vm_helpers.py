@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fixtures.inventory import load_inventory
-from suites._vm_helpers import DomainPoller, PingLog, ping_source
+from hacert.model.inventory import load_inventory
+from hacert.procedures.vm import DomainPoller, PingLog, ping_source
 
-from .conftest import ROOT
+from tests.suites_vm.conftest import ROOT
 
 LINES = [
     "PING 10.254.0.1 (10.254.0.1) 56(84) bytes of data.",

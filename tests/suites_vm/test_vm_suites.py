@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from fixtures.inventory import Inventory, load_inventory
-from fixtures.matrix import migrations, service_moves
+from hacert.model.inventory import Inventory, load_inventory
+from hacert.model.matrix import migrations, service_moves
 
-from .conftest import ROOT, SuiteRun
+from tests.suites_vm.conftest import ROOT, SuiteRun
 
 pytestmark = pytest.mark.xdist_group("suites_vm")
 """Under pytest-xdist (--dist loadgroup) one worker makes the runs once."""

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.support.canned import bond_status
-from tests.support.suite_runs import REPO, SuiteRun, junit_outcomes, suite_command, suite_env, write_inventory
+from hacert.suite_runs import REPO, SuiteRun, junit_outcomes, suite_command, suite_env, write_inventory
 
 
 def test_write_inventory_seeds_faults_and_merges_expectations(tmp_path: Path) -> None:
@@ -32,12 +32,12 @@ def test_write_inventory_renames_the_lab(tmp_path: Path) -> None:
 
 def test_command_writes_into_the_run_folder(tmp_path: Path) -> None:
     cmd = suite_command(["suites/x.py"], tmp_path / "inv.yaml", tmp_path, select="a and b", extra=("--soak", "7"),
-                        plugins=["fixtures.guard"])
+                        plugins=["hacert.fixtures.guard"])
     assert cmd[cmd.index("--basetemp") + 1] == str(tmp_path / "basetemp")
     assert cmd[cmd.index("--summary-dir") + 1] == str(tmp_path / "summary")
     assert cmd[cmd.index("-k") + 1] == "a and b"
     assert cmd[-2:] == ["--soak", "7"]
-    assert cmd[cmd.index("fixtures.guard") - 1] == "-p"
+    assert cmd[cmd.index("hacert.fixtures.guard") - 1] == "-p"
 
 
 def test_env_scrubs_and_marks_ci(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fixtures.inventory import load_inventory
-from fixtures.report_summary import build_summary, lab_description, write_summary
-from hacert.scope import required_cases
-from tests.support.suite_runs import SuiteRun, suite_command, write_inventory
+from hacert.model.inventory import load_inventory
+from hacert.verdict.summary import build_summary, lab_description, write_summary
+from hacert.model.scope import required_cases
+from hacert.suite_runs import SuiteRun, suite_command, write_inventory
 
 FAST = {"fence_timeout": 8, "rejoin_timeout": 15, "services_back_timeout": 20}
 RERUN = "test_network.py::test_bond_cable_pull[an-node01-bond0-failover]"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures.inventory import load_inventory
-from hacert.scope import capability_findings, case_key, required_cases, require_independent_fence, require_relocation
-from hacert.verdict import CapabilityMissing
-from tests.support.suite_runs import write_inventory
+from hacert.model.inventory import load_inventory
+from hacert.model.scope import capability_findings, case_key, required_cases, require_independent_fence, require_relocation
+from hacert.drivers.errors import CapabilityMissing
+from hacert.suite_runs import write_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 LABS = ["anvil-sim.yaml", "three-node-sim.yaml", "pacemaker3-sim.yaml"]

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.errors import (
+from hacert.drivers.errors import (
     AuthenticationRefused, ClusterRefused, CommandFailed, DeviceUnreachable, HacertError, LabError, WaitTimeout,
 )
-from fixtures.guard import LabNotReady, RestoreFailed
-from fixtures.lab import LabConfigError
-from hacert.verdict import (
-    CapabilityMissing, CaseVerdict, ClusterFailure, HarnessError, Inconclusive, NotApplicable, Overall, Verdict, overall,
-    verdict_of,
-)
+from hacert.fixtures.guard import LabNotReady, RestoreFailed
+from hacert.lab.build import LabConfigError
+from hacert.verdict.verdicts import CaseVerdict, Overall, Verdict, overall, verdict_of
+from hacert.drivers.errors import CapabilityMissing, ClusterFailure, HarnessError, Inconclusive, NotApplicable
 
 
 @pytest.mark.parametrize(("exc", "verdict"), [

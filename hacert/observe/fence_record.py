@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fixtures.inventory import Inventory
+from hacert.model.inventory import Inventory
 
-from .cluster_state import node_of
+from hacert.observe.cluster_state import node_of
 
 # ---------------------------------------------------------------- what kind of device an agent drives
 
@@ -84,7 +84,7 @@ class FenceConfig:
 
     @classmethod
     def of(cls, inv: Inventory, setup: Any) -> "FenceConfig":
-        """From a parsed `drivers.parsers.fence_config.FenceSetup`."""
+        """From a parsed `hacert.drivers.parsers.fence_config.FenceSetup`."""
         nodes_of: dict[str, list[str]] = {}
         ports: dict[str, dict[str, str]] = {}
         levels: dict[str, tuple[tuple[str, ...], ...]] = {}
@@ -208,8 +208,8 @@ def fence_rounds(inv: Inventory, windows: dict[str, list[str]], config: FenceCon
     devices' agents; without it cman's method indexes are looked up in the inventory's `fence`
     list (`method_source` 'inventory') and a pacemaker device's kind stays unknown.
     """
-    from drivers.parsers._common import ParseError
-    from drivers.parsers.syslog import (
+    from hacert.drivers.parsers._common import ParseError
+    from hacert.drivers.parsers.syslog import (
         FenceAgentFailed, FenceDeviceResult, FenceFailed, FenceOperationResult, FenceRequested,
         FenceStarted, FenceSucceeded, PeerFenced, parse_syslog_events,
     )

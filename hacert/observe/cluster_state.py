@@ -1,11 +1,11 @@
 """The cluster's state as a person reads it: where each service runs, who is an online member,
-in the inventory's names (a ClusterStatus from drivers.cluster speaks the cluster's member names)."""
+in the inventory's names (a ClusterStatus from hacert.drivers.cluster speaks the cluster's member names)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fixtures.inventory import Inventory
+from hacert.model.inventory import Inventory
 
 
 

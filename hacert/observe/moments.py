@@ -4,7 +4,7 @@ happened after the look before it and by the end of the look that saw it.
 A node's syslog line of the same event narrows the bracket, once its stamp is on the
 controller's clock: a classic stamp is a whole second of the node's clock, so corrected by the
 node's measured offset it says "between `stamp` and `stamp + span`" (span: one second plus the
-offset's uncertainty on each side; hacert.clocks.stamp_window). The stamp narrows the bracket only
+offset's uncertainty on each side; hacert.observe.clocks.stamp_window). The stamp narrows the bracket only
 where the two agree (they overlap); a stamp outside the bracket is ignored, never trusted over
 the looks."""
 
@@ -43,7 +43,7 @@ class Edge:
 
     def look(self, seen: bool, start: float, end: float, stamp: float | tuple[float, float] | None = None) -> None:
         """One look from `start` to `end`; `stamp`: the event's syslog stamp on the controller's
-        clock, a whole second from it, or a window (earliest, latest) (hacert.clocks.stamp_window)."""
+        clock, a whole second from it, or a window (earliest, latest) (hacert.observe.clocks.stamp_window)."""
         low, span = _window(stamp)
         if self.moment is None and seen:
             self.moment = Moment(self._previous, end, low, span)

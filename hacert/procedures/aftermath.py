@@ -24,14 +24,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from drivers.parsers import ParseError, crm_time, parse_syslog_events
-from drivers.parsers.syslog import (
+from hacert.drivers.parsers import ParseError, crm_time, parse_syslog_events
+from hacert.drivers.parsers.syslog import (
     ResourceOperationResult, ServiceFailed, ServiceStartFailed, ServiceStatusFailed, SyslogEvent,
 )
-from fixtures.inventory import Inventory
+from hacert.model.inventory import Inventory
 
-from .cluster_state import expected_homes, find_service, node_of, short_name, where_running
-from .fence_record import FenceRound, fence_method, fence_rounds
+from hacert.observe.cluster_state import expected_homes, find_service, node_of, short_name, where_running
+from hacert.observe.fence_record import FenceRound, fence_method, fence_rounds
 
 ExpectKind = Literal["down", "fence", "failure"]
 EXPECT_KINDS: tuple[str, ...] = get_args(ExpectKind)

@@ -15,9 +15,9 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from drivers.parsers import ParseError, parse_ping, parse_syslog_events
-from drivers.parsers.ping import PingResult
-from drivers.parsers.syslog import SyslogEvent
+from hacert.drivers.parsers import ParseError, parse_ping, parse_syslog_events
+from hacert.drivers.parsers.ping import PingResult
+from hacert.drivers.parsers.syslog import SyslogEvent
 
 SAMPLES = 3
 """How many skipped lines the evidence quotes."""

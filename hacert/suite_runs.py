@@ -26,12 +26,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
-from fixtures.inventory import load_inventory
-from fixtures.report_summary import latest_summary_path
+from hacert.model.inventory import load_inventory
+from hacert.verdict.summary import latest_summary_path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 INVENTORIES = REPO / "inventories"
-HACERT_PLUGINS = ("fixtures.guard", "fixtures.report")
+HACERT_PLUGINS = ("hacert.fixtures.guard", "hacert.fixtures.report")
 """The plugins the suites need (the `guard` and `record` fixtures)."""
 
 
@@ -43,7 +43,7 @@ def default_sigint() -> None:
 
 def missing_plugins() -> list[str]:
     """The hacert plugins the root conftest does not register."""
-    text = (REPO / "conftest.py").read_text()
+    text = (REPO / "fixtures" / "plugins.py").read_text()
     return [p for p in HACERT_PLUGINS if p not in text]
 
 

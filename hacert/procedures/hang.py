@@ -8,8 +8,8 @@ import subprocess
 import time
 from typing import Any
 
-from drivers.errors import LabError
-from fixtures.inventory import Node
+from hacert.drivers.errors import LabError
+from hacert.model.inventory import Node
 
 
 def hang(lab: Any, node: Node) -> float:
@@ -106,7 +106,7 @@ class HangCheck:
 
     def wait(self) -> float:
         """When the victim was first seen not answering; `Inconclusive` if it never was."""
-        from hacert.verdict import Inconclusive
+        from hacert.drivers.errors import Inconclusive
 
         self._done.wait(self.window + 4 * PROBE_TIMEOUT + 5)
         if self.taken_at is None:
@@ -139,7 +139,7 @@ class HangCheck:
             self._done.set()
 
     def _probe(self) -> tuple[Any, Any]:
-        from drivers.errors import HacertError
+        from hacert.drivers.errors import HacertError
 
         inv = self.lab.inventory
         if self.node.hang.method == "ifdown":

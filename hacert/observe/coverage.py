@@ -9,7 +9,7 @@ reading is `Unseen`, and the case ends
 
 - a LAB ERROR (`Unobserved`, a `LabError`) when the looks failed because a device did not
   answer or misbehaved (the failures were `LabError`s),
-- INCONCLUSIVE (`hacert.verdict.Inconclusive`) otherwise: output no parser understood, a
+- INCONCLUSIVE (`hacert.verdict.verdicts.Inconclusive`) otherwise: output no parser understood, a
   silent stream, a watcher that stopped,
 
 never a pass. What the harness did see still counts: a failure it saw is judged first
@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from drivers.errors import LabError
+from hacert.drivers.errors import LabError
 
-from .verdict import Inconclusive
+from hacert.drivers.errors import Inconclusive
 
 
 class Unobserved(LabError):

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fixtures import matrix
-from fixtures.inventory import Inventory, Node
+from hacert.model import matrix
+from hacert.model.inventory import Inventory, Node
 
-from .verdict import CapabilityMissing
+from hacert.drivers.errors import CapabilityMissing
 
 POWER_DEPENDENT_METHODS = ("ipmi",)
 """Fence methods that act through the node's own BMC: they die with its power."""

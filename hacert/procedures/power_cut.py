@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from drivers.errors import HacertError, LabError, Miswired
-from fixtures.inventory import Inventory, Node
+from hacert.drivers.errors import HacertError, LabError, Miswired
+from hacert.model.inventory import Inventory, Node
 
 PHYSICAL_WINDOW = 8.0
 """Seconds after the cut within which the victim must have gone dark (its BMC answers within its

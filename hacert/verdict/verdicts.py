@@ -4,7 +4,7 @@ A case ends in exactly one `Verdict`. The procedures and suites say which by
 raising a typed exception (or by returning normally: passed); nothing is read
 from message text or skip-reason prefixes:
 
-- `ClusterFailure` (an AssertionError) and `drivers.errors.ClusterError` (a
+- `ClusterFailure` (an AssertionError) and `hacert.drivers.errors.ClusterError` (a
   request the cluster refused): the cluster did not do what the documents
   require -> FAILED. `CapabilityMissing` is the same for a lab built without
   a capability the documents require (a second, independent fence method);
@@ -12,7 +12,7 @@ from message text or skip-reason prefixes:
   that hosts no VM, no SCSI fencing in use) -> NOT_APPLICABLE;
 - `Inconclusive`: the harness could not see enough to judge (no samples, an
   injection that did not take) -> INCONCLUSIVE;
-- `drivers.errors.LabError`: a lab device did not answer or misbehaved, a bad
+- `hacert.drivers.errors.LabError`: a lab device did not answer or misbehaved, a bad
   inventory -> LAB_ERROR;
 - anything else, `HarnessError` included -> HARNESS_ERROR.
 
@@ -25,7 +25,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from drivers.errors import ClusterError, HacertError, LabError
+from hacert.drivers.errors import ClusterError, Inconclusive, LabError, NotApplicable
 
 
 class Verdict(str, enum.Enum):
@@ -54,37 +54,6 @@ class Verdict(str, enum.Enum):
 
 ORDER = tuple(Verdict)
 """Verdicts in the order a summary lists their counts."""
-
-
-# ---------------------------------------------------------------- what a case raises
-
-
-class ClusterFailure(AssertionError):
-    """The cluster did not recover as the procedure requires; the message is the diagnosis."""
-
-    def __init__(self, diagnosis: str) -> None:
-        self.diagnosis = diagnosis
-        super().__init__(diagnosis)
-
-
-class CapabilityMissing(ClusterFailure):
-    """The lab lacks a capability the documents require (a finding that fails the certification)."""
-
-    def __init__(self, capability: str, diagnosis: str) -> None:
-        self.capability = capability
-        super().__init__(diagnosis)
-
-
-class NotApplicable(HacertError):
-    """The case does not apply to this lab's shape; the message says why."""
-
-
-class Inconclusive(HacertError):
-    """The case could not judge the cluster: what the harness needed to see, it did not."""
-
-
-class HarnessError(HacertError):
-    """hacert itself went wrong (a bug, a misuse of its API): nothing was judged."""
 
 
 # ---------------------------------------------------------------- classification
@@ -172,6 +141,6 @@ def overall(verdicts: Iterable[Verdict], findings: int = 0) -> Overall:
 
 
 __all__ = [
-    "CapabilityMissing", "CaseVerdict", "ClusterFailure", "HarnessError", "Inconclusive", "NotApplicable",
+    "CaseVerdict",
     "ORDER", "OVERALL_MEANING", "Overall", "Verdict", "overall", "verdict_of",
 ]

@@ -37,7 +37,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from drivers.errors import HacertError, LabError
+from hacert.lab.build import Lab
+from hacert.drivers.errors import HacertError, LabError
 
 DATE_COMMAND = "date +%s.%N%z"
 """Epoch seconds with nanoseconds, then the node's UTC offset: `1765632345.123456789+0100`."""
@@ -226,7 +227,7 @@ class NodeClocks:
     """The clocks of one lab's nodes through a run: the first measurement (session start), the
     latest reading of each node (what the suites correct by), and the measurements around cases.
 
-    `shell_of(node)` gives the node's shell (fixtures.lab.Lab.node)."""
+    `shell_of(node)` gives the node's shell (hacert.lab.build.Lab.node)."""
 
     shell_of: Callable[[str], _Shell]
     nodes: Sequence[str]
@@ -241,7 +242,7 @@ class NodeClocks:
 
     @classmethod
     def of_lab(cls, lab: Any) -> "NodeClocks":
-        """The clocks of a `fixtures.lab.Lab` (its inventory's nodes and clock expectations)."""
+        """The clocks of a `hacert.lab.build.Lab` (its inventory's nodes and clock expectations)."""
         inv = lab.inventory
         expect = inv.expectations
         return cls(lab.node, [n.name for n in inv.nodes],
@@ -299,7 +300,10 @@ class NodeClocks:
 
 
 def clocks_of(lab: Any) -> NodeClocks | None:
-    """The `NodeClocks` of a lab (fixtures.lab.Lab.clocks); None for a stand-in without clocks."""
+    """The `NodeClocks` of a lab, measured on first use and kept as long as the lab; a stand-in lab
+    (the harness's own unit tests) gives its `clocks` attribute, None when it has none."""
+    if isinstance(lab, Lab):
+        return lab.cached("clocks", "", lambda: NodeClocks.of_lab(lab))
     return getattr(lab, "clocks", None)
 
 

@@ -78,7 +78,7 @@ class Bound:
         if m := _RANGE.match(text):
             return cls.between(float(m["low"]), float(m["high"]))
         raise BoundError(f"{text!r} is no bound: write '<= N', '< N', '>= N', '> N' or 'LOW .. HIGH' "
-                         "(or use hacert.bounds.Bound)")
+                         "(or use hacert.model.bounds.Bound)")
 
     @classmethod
     def of(cls, expected: Any) -> "Bound | None":
@@ -87,7 +87,7 @@ class Bound:
             return expected
         if isinstance(expected, str):
             return cls.parse(expected)
-        raise BoundError(f"expected={expected!r}: give a hacert.bounds.Bound or its words ('<= 5', '2 .. 6')")
+        raise BoundError(f"expected={expected!r}: give a hacert.model.bounds.Bound or its words ('<= 5', '2 .. 6')")
 
     # ------------------------------------------------------------ judging
 

@@ -5,7 +5,7 @@ Pings never start on the harness host: they run on a node of the lab (the
 inventory's `vm.ping_from`, else a node the case leaves alone), as the
 procedures do, with `ping -D -O` so every reply and every miss carries the
 node's timestamp. Downtimes are read from those timestamps, each brought to the
-controller's clock by the pinging node's measured offset (hacert.clocks) before
+controller's clock by the pinging node's measured offset (hacert.observe.clocks) before
 it is compared with a moment the harness noted (a destroy sent, a crash).
 
 Nothing passes on silence: a ping that printed nothing, a domain poller whose
@@ -21,21 +21,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from drivers.errors import DeviceUnreachable, HacertError
-from drivers.parsers import (
+from hacert.drivers.errors import DeviceUnreachable, HacertError
+from hacert.drivers.parsers import (
     ParseError,
     PingReply,
     PingStats,
     parse_drbd,
     parse_ping_line,
 )
-from fixtures.inventory import Inventory
-from hacert.clocks import reading_of
-from hacert.coverage import Coverage, Unseen
-from hacert.lines import SkippedLines, count_unreadable_syslog
-from hacert.verdict import Inconclusive
-from suites._moments import Moment
-from hacert.cluster_state import (
+from hacert.model.inventory import Inventory
+from hacert.observe.clocks import reading_of
+from hacert.observe.coverage import Coverage, Unseen
+from hacert.observe.lines import SkippedLines, count_unreadable_syslog
+from hacert.drivers.errors import Inconclusive
+from hacert.observe.moments import Moment
+from hacert.observe.cluster_state import (
     describe_status,
     expected_homes,
     find_service,

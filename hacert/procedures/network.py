@@ -22,7 +22,7 @@ whole flood lost for one of them.
 
 All times are the controller's wall-clock seconds (`time.time()`), the clock of
 the simulated lab's event log. `ping -D` stamps are on the pinging node's clock:
-a flood is told that node's measured offset (hacert.clocks) and brings every
+a flood is told that node's measured offset (hacert.observe.clocks) and brings every
 stamp to the controller's clock before it is compared with anything.
 """
 
@@ -36,12 +36,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from drivers.errors import HacertError
-from drivers.parsers import ParseError, PingReply, parse_bonding, parse_ip_link, parse_ping_line
-from drivers.parsers.bonding import BondStatus
-from drivers.parsers.ping import PingResult
-from hacert.coverage import Coverage, Unseen
-from hacert.lines import SkippedLines, ping_result
+from hacert.drivers.errors import HacertError
+from hacert.drivers.parsers import ParseError, PingReply, parse_bonding, parse_ip_link, parse_ping_line
+from hacert.drivers.parsers.bonding import BondStatus
+from hacert.drivers.parsers.ping import PingResult
+from hacert.observe.coverage import Coverage, Unseen
+from hacert.observe.lines import SkippedLines, ping_result
 
 # ---------------------------------------------------------------- what we need of a node
 
@@ -57,7 +57,7 @@ class _Stream(Protocol):
 
 
 class Shell(Protocol):
-    """The part of drivers.node.NodeShell these instruments use."""
+    """The part of hacert.drivers.node.NodeShell these instruments use."""
 
     name: str
 
@@ -226,7 +226,7 @@ class PingFlood:
                  interval: float, clock: Callable[[], float] = time.time, skipped: SkippedLines | None = None,
                  offset: float = 0.0) -> None:
         """`offset`: seconds `source`'s clock is ahead of the controller's (its -D stamps minus it
-        are controller times; hacert.clocks)."""
+        are controller times; hacert.observe.clocks)."""
         self.shell = shell
         self.source = source
         self.target = target
