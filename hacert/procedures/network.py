@@ -114,14 +114,21 @@ class FloodResult:
         """Seconds of the flood's run its probes account for (ping sends one every interval)."""
         return self.transmitted * self.interval
 
+    @property
+    def seen_until(self) -> float:
+        """Controller time up to which the output accounts for the run: its last stamped line, or
+        as far as its probes reach at the nominal interval (ping falls behind it on a loaded node)."""
+        began = self.opened if self.opened is not None else self.started
+        stamps = [x.timestamp for x in (*self.result.replies, *self.result.no_answers, *self.result.error_lines)
+                  if getattr(x, "timestamp", None) is not None]
+        return max([began + self.covered] + [s - self.offset for s in stamps])
+
     def unseen(self, longest: float, t0: float | None = None, needed: str = "") -> list[Unseen]:
         """The end of the run its output says nothing about, when longer than `longest` s (a flood that
         printed nothing, or stopped printing: what happened to the network then was not seen)."""
-        began = self.opened if self.opened is not None else self.started
-        blind = (self.stopped - began) - self.covered
-        if blind <= longest:
+        start = self.seen_until
+        if self.stopped - start <= longest:
             return []
-        start = began + self.covered
         return [Unseen(f"the ping flood {self.label}", start, self.stopped, 0,
                        needed or "packets were lost then", None, t0)]
 

@@ -125,6 +125,8 @@ class PingLog:
     skipped: SkippedLines = field(default_factory=lambda: SkippedLines("ping output"))
     """Lines ping does not print, skipped one by one."""
     offset: float = 0.0
+    last_stamp: float | None = None
+    """Controller time of the last stamped line (a reply, a 'no answer yet', an error)."""
 
     @classmethod
     def parse(cls, source: str, address: str, interval: float, lines: Sequence[str], offset: float = 0.0) -> "PingLog":
@@ -137,6 +139,9 @@ class PingLog:
             except ParseError:
                 log.skipped.skip(source, line)
                 continue
+            stamp = getattr(item, "timestamp", None)
+            if stamp is not None:
+                log.last_stamp = max(log.last_stamp or 0.0, stamp - offset)
             if isinstance(item, PingReply) and item.timestamp is not None and not item.duplicate:
                 if item.seq not in seen:
                     seen.add(item.seq)
@@ -265,10 +270,12 @@ class PingWatch:
         log = self.stop()
         assert self.stopped is not None
         began = self.opened if self.opened is not None else self.started
-        blind = (self.stopped - began) - log.covered
-        if blind <= longest:
+        # as far as its probes reach at the nominal interval, or its last stamp (ping falls behind
+        # the interval on a loaded node)
+        seen_until = max(began + log.covered, log.last_stamp or 0.0)
+        if self.stopped - seen_until <= longest:
             return []
-        return [Unseen(f"the ping of {self.address} from {self.source}", began + log.covered, self.stopped,
+        return [Unseen(f"the ping of {self.address} from {self.source}", seen_until, self.stopped,
                        0, needed, None, t0)]
 
     def answering(self) -> bool:

@@ -184,7 +184,9 @@ def run_suites(netlab_lab: Lab, tmp_path: Path, *args: str, timeout: float = 900
     summary = json.loads(latest_summary_path(tmp_path / "summary").read_text())
     rows = summary.get("cases") or summary.get("rows") or []
     print("\n".join(f"{r['id']}: {r['verdict']} in {r.get('duration_s') or 0:.0f} s; "
-                    + "; ".join(f"{n['name']} = {n['value']}" for n in r["numbers"]) for r in rows), file=sys.stderr)
+                    + "; ".join(f"{n['name']} = {n['value']}" for n in r["numbers"])
+                    + ("" if r["verdict"] == "passed" else f"\n    {r.get('diagnosis') or r.get('message') or ''}")
+                    for r in rows), file=sys.stderr)
     assert netlab_lab.running is not None and netlab_lab.running.alive(), "the suite's run stopped the lab it only attached to"
     return done.returncode, rows, done.stdout[-4000:]
 

@@ -172,3 +172,17 @@ def test_a_syslog_window_counts_its_garbage_and_names_what_it_could_not_read() -
     (unseen,) = window.unseen(["an-node01", "an-node02"], "{node} logged the fence", time.time())
     with pytest.raises(Unobserved, match="an-node02's syslog saw nothing .*an-node02 logged the fence"):
         raise_unseen([unseen])
+
+
+def test_a_ping_slower_than_its_interval_but_printing_to_the_end_saw_the_whole_run() -> None:
+    """On a loaded node ping sends less often than its interval: its stamps, not its probe count,
+    say how far its output reaches; a ping that stopped printing early still leaves the end unseen."""
+    t0 = time.time() - 10
+    slow = [f"[{t0 + seq * 0.1:.6f}] 64 bytes from 10.254.0.1: icmp_seq={seq} ttl=64 time=0.1 ms" for seq in range(1, 100)]
+    ping = _ping(slow)  # 99 probes in 10 s at a nominal 0.05 s: 5 s by count, the whole run by stamps
+    ping.started = ping.opened = t0
+    assert ping.unseen("vm0001-dev went silent") == []
+    early = _ping(slow[:30])  # stopped printing after 3 s of the 10
+    early.started = early.opened = t0
+    (unseen,) = early.unseen("vm0001-dev went silent")
+    assert 6.5 < unseen.seconds < 7.5
