@@ -79,7 +79,7 @@ class ExampleLab:
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """pytest on the example suite; results in reports/allure-results (cleaned first)."""
         shutil.rmtree(self.results, ignore_errors=True)
-        argv = [sys.executable, "-m", "pytest", "-p", "hacert.fixtures.report", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+        argv = [sys.executable, "-m", "pytest", "-p", "no:hacert", "-p", "hacert.fixtures.report", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
                 f"--alluredir={self.results}", "-q", *args]
         return subprocess.run(argv, cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout)
 

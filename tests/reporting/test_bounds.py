@@ -84,7 +84,7 @@ def test_bad_bound(record):
 def bounded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     lab = make_example_lab(tmp_path_factory.mktemp("bounded"))
     (lab.path / "test_example.py").write_text(BOUNDED_SUITE)
-    argv = [sys.executable, "-m", "pytest", "-p", "hacert.fixtures.report", "-p", "no:cacheprovider", "-q",
+    argv = [sys.executable, "-m", "pytest", "-p", "no:hacert", "-p", "hacert.fixtures.report", "-p", "no:cacheprovider", "-q",
             f"--alluredir={lab.results}", "--summary-dir", str(lab.path / "reports"), "-rA"]
     done = subprocess.run(argv, cwd=lab.path, env=lab.env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]

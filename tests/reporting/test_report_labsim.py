@@ -31,7 +31,7 @@ def test_simulated_lab_credentials_are_redacted_everywhere(tmp_path: Path) -> No
     (tmp_path / "test_sim.py").write_text(CASE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(ROOT)
-    argv = [sys.executable, "-m", "pytest", "-p", "hacert.fixtures.plugin", "-p", "hacert.fixtures.report", "-p", "no:cacheprovider",
+    argv = [sys.executable, "-m", "pytest", "-p", "no:hacert", "-p", "hacert.fixtures.plugin", "-p", "hacert.fixtures.report", "-p", "no:cacheprovider",
             "-p", "no:hypothesispytest", "-q", "-rA", "--rootdir", str(tmp_path), "test_sim.py",
             "--inventory", str(ROOT / "inventories" / "anvil-sim.yaml"), f"--alluredir={tmp_path / 'reports' / 'allure-results'}"]
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)

@@ -154,7 +154,7 @@ def run_fake(tmp_path: Path, setup: str = "", breaks: str = "pass") -> tuple[int
     env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", str(tmp_path), "-p", "no:cacheprovider",
-         "-p", "hacert.fixtures.guard", str(suite), "--junitxml", str(tmp_path / "junit.xml"), "-q", "-rA"],
+         "-p", "no:hacert", "-p", "hacert.fixtures.guard", str(suite), "--junitxml", str(tmp_path / "junit.xml"), "-q", "-rA"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     outcomes = {}
     if (tmp_path / "junit.xml").exists():

@@ -231,7 +231,7 @@ def test_findings_fail_the_case_and_the_restore_is_the_case_s_evidence(tmp_path:
     env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", str(tmp_path), "-p", "no:cacheprovider",
-         "-p", "hacert.fixtures.guard", "-p", "hacert.fixtures.report", str(suite), "--summary-dir", str(tmp_path / "summary"),
+         "-p", "no:hacert", "-p", "hacert.fixtures.guard", "-p", "hacert.fixtures.report", str(suite), "--summary-dir", str(tmp_path / "summary"),
          "--alluredir", str(tmp_path / "allure"), "-q", "-rA"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     output = done.stdout + done.stderr
