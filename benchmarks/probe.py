@@ -33,10 +33,10 @@ SLOW_SSH = 0.5
 
 TIMED = (
     "hacert.labsim.runner:start_lab",
-    "hacert.fixtures.guard:Guard.restore",
-    "hacert.fixtures.guard:Guard.survey",
-    "hacert.fixtures.guard:Guard.audit",
-    "hacert.fixtures.guard:Guard.mark_syslogs",
+    "hacert.procedures.guard:Guard.restore",
+    "hacert.procedures.guard:Guard.survey",
+    "hacert.procedures.guard:Guard.audit",
+    "hacert.procedures.guard:Guard.mark_syslogs",
     "hacert.verdict.timeline:draw_timeline",
     "hacert.lab.build:Lab.close",
     "hacert.drivers.node:NodeShell._connect",
