@@ -5,14 +5,14 @@ from __future__ import annotations
 import shlex
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from typing import Any
 
 from hacert.drivers.errors import ClusterRefused, HacertError, LabError
 from hacert.observe.cluster_state import describe_status, expected_homes, find_service, is_online, node_of, where_running
 from hacert.observe.fence_record import REBOOTING_METHODS, FenceConfig, FenceRound, fence_method, fence_rounds, read_fence_config
-from hacert.procedures.guard.state import GuardParts
-from hacert.procedures.guard.state import ACTED_SETTLE, BMC_RECOVERY, POLL, RestoreFailed
+from hacert.procedures.guard.state import ACTED_SETTLE, BMC_RECOVERY, POLL, CleanSurvey, GuardParts, RestoreFailed, side_by_side
 
 
 class Restore(GuardParts):
@@ -30,8 +30,12 @@ class Restore(GuardParts):
         """Put the lab back; raise RestoreFailed with what is left broken."""
         started = time.monotonic()
         self.actions = []
-        findings, _ = self.survey()
-        if findings or self._pending_fences():
+        self.state.clean = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="guard-fences") as pool:
+            fencing = pool.submit(self._pending_fences)  # read-only, like the survey: asked side by side
+            findings, status = self.survey()
+            pending = fencing.result()
+        if findings or pending:
             self._restore_power_feeds()
             self._restore_switch_ports()
             self._wait_pending_fences()
@@ -41,20 +45,30 @@ class Restore(GuardParts):
             self._restore_members()
             self._restore_services()
             self._wait_bonds_primary()
-            findings, _ = self.survey()
+            findings, status = self.survey()
             if findings:
                 raise RestoreFailed(self.inv.lab, findings, self.actions)
         self.mark_syslogs()
+        if status is not None:
+            self.state.clean = CleanSurvey(time.monotonic(), status)
         self._log(f"hacert guard: lab {self.inv.lab} restored in {time.monotonic() - started:.1f} s"
                   + (f" ({'; '.join(self.actions)})" if self.actions else ""))
 
     def mark_syslogs(self) -> None:
-        """Remember where each node's syslog ends: the audit's "since the last case" and the restore's fence check."""
-        for node in self.inv.nodes:
+        """Remember where each node's syslog ends: the audit's "since the last case" and the restore's fence
+        check (every node asked at once)."""
+        def mark(name: str) -> Any:
             try:
-                self.state.marks[node.name] = self.lab.node(node.name).syslog_mark()
+                return self.lab.node(name).syslog_mark()
             except HacertError:
-                self.state.marks.pop(node.name, None)
+                return None
+
+        names = [node.name for node in self.inv.nodes]
+        for name, got in zip(names, side_by_side(names, mark, "guard-marks")):
+            if got is None:
+                self.state.marks.pop(name, None)
+            else:
+                self.state.marks[name] = got
 
 
     # ------------------------------------------------------------ restore steps
@@ -94,16 +108,18 @@ class Restore(GuardParts):
         return [victim for victim, rnd in latest.items() if rnd.succeeded is None]
 
     def _fence_rounds(self) -> list[FenceRound]:
-        """Every fencing the nodes that answer logged since the last restore."""
-        windows: dict[str, list[str]] = {}
-        for node in self.inv.nodes:
-            mark = self.state.marks.get(node.name)
-            if mark is None or not self._answers(node.name):
-                continue
+        """Every fencing the nodes that answer logged since the last restore (every node asked at once)."""
+        def window(name: str) -> list[str] | None:
+            mark = self.state.marks.get(name)
+            if mark is None or not self._answers(name):
+                return None
             try:
-                windows[node.name] = self.lab.node(node.name).syslog_since(mark)
+                return self.lab.node(name).syslog_since(mark)
             except HacertError:  # an unreadable node tells us nothing here
-                continue
+                return None
+
+        names = [node.name for node in self.inv.nodes]
+        windows = {name: got for name, got in zip(names, side_by_side(names, window, "guard-fences")) if got is not None}
         return fence_rounds(self.inv, windows, self._fence_config())
 
     def _fence_config(self) -> FenceConfig | None:

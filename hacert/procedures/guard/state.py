@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from hacert.drivers.errors import LabError
 from hacert.model.inventory import Inventory
@@ -27,6 +28,9 @@ POLL = 0.2
 
 BMC_RECOVERY = 45.0
 """Seconds the restore waits for a BMC to answer again after its power came back."""
+
+REUSE_WITHIN = 60.0
+"""Seconds the restore's clean survey may serve as the next pre-case audit (see CleanSurvey)."""
 
 # Syslog news that means the lab was not quiet since the last case ended.
 _BAD_NEWS = (
@@ -120,6 +124,23 @@ class LabState:
     broken: RestoreFailed | None = None
     last_status: Any = None
     """The cluster status of the last survey: the record a case starts from."""
+    clean: "CleanSurvey | None" = None
+    """The restore's last survey, when it found nothing: the next case's pre-case audit, as long as
+    nothing ran on the lab in between (see `CleanSurvey`)."""
+
+
+@dataclass(frozen=True)
+class CleanSurvey:
+    """A survey (BMCs included) that found nothing, and when (time.monotonic()). It serves as the next
+    pre-case audit only when no case ran and nothing was declared changed since (the guard forgets it
+    then) and it is at most REUSE_WITHIN s old; the audit still reads every node's syslog since the
+    restore, so a fence, a lost link or a lost quorum in between is still seen."""
+
+    at: float
+    status: Any
+
+    def fresh(self, now: float) -> bool:
+        return now - self.at <= REUSE_WITHIN
 
 
 
@@ -137,4 +158,19 @@ class GuardParts:
     case_marks: dict[str, Any] | None
     case_baseline: Any
     audited_clean: bool
+    reused_survey: bool
     _log: Callable[[str], None]
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def side_by_side(items: Sequence[T], ask: Callable[[T], R], name: str = "guard-nodes") -> list[R]:
+    """`ask` of every item at once, one thread each (nodes answer independently; each over its own
+    connection, kept open for the session by the lab's drivers); results in the items' order.
+    `ask` catches what it expects; anything else is raised here."""
+    if len(items) <= 1:
+        return [ask(item) for item in items]
+    with ThreadPoolExecutor(max_workers=len(items), thread_name_prefix=name) as pool:
+        return list(pool.map(ask, items))

@@ -9,7 +9,7 @@ from typing import Any
 
 from hacert.drivers.errors import HacertError, LabError
 from hacert.observe.cluster_state import expected_homes, find_service, is_online, node_of
-from hacert.procedures.guard.state import BMC_ATTEMPTS, _BAD_NEWS, Finding
+from hacert.procedures.guard.state import BMC_ATTEMPTS, _BAD_NEWS, Finding, side_by_side
 from hacert.procedures.guard.commands import Commands
 
 
@@ -124,17 +124,20 @@ class Survey(Commands):
         raise AssertionError("unreachable")
 
     def _check_ssh(self, findings: list[Finding]) -> list[str]:
-        reachable = []
-        for node in self.inv.nodes:
+        def answers(name: str) -> bool:
             try:
-                ok = self.lab.node(node.name).reachable(timeout=2)
+                return bool(self.lab.node(name).reachable(timeout=2))
             except HacertError:
-                ok = False
+                return False
+
+        names = [node.name for node in self.inv.nodes]
+        reachable = []
+        for name, ok in zip(names, side_by_side(names, answers, "guard-ssh")):
             if ok:
-                reachable.append(node.name)
+                reachable.append(name)
             else:
-                findings.append(Finding("ssh", node.name, f"{node.name} does not answer over SSH",
-                                        f"check {node.name} (console); power-cycle it if hung: {self._bmc_command(node.name, 'cycle')}"))
+                findings.append(Finding("ssh", name, f"{name} does not answer over SSH",
+                                        f"check {name} (console); power-cycle it if hung: {self._bmc_command(name, 'cycle')}"))
         return reachable
 
     def _status(self, via: list[str]) -> Any:
@@ -174,10 +177,8 @@ class Survey(Commands):
         from hacert.drivers.parsers.bonding import parse_bonding
         from hacert.drivers.parsers._common import ParseError
 
-        out = []
-        for node in self.inv.nodes:
-            if node.name not in reachable:
-                continue
+        def bonds_of(node: Any) -> list[Finding]:
+            out = []
             shell = self.lab.node(node.name)
             for bond in node.bonds:
                 try:
@@ -190,22 +191,21 @@ class Survey(Commands):
                                        f"{node.name} {bond.name} runs on {status.active_slave or 'no slave'}, not its primary {bond.primary.nic}",
                                        f"on {node.name}: check the cable of {bond.primary.nic} ({bond.primary.switch} port {bond.primary.port}); "
                                        f"then ifenslave -c {bond.name} {bond.primary.nic}"))
-        return out
+            return out
+
+        nodes = [node for node in self.inv.nodes if node.name in reachable and node.bonds]
+        return [f for found in side_by_side(nodes, bonds_of, "guard-bonds") for f in found]
 
     def _syslog_news(self) -> list[Finding]:
-        out = []
-        for node in self.inv.nodes:
-            mark = self.state.marks.get(node.name)
-            if mark is None:
-                continue
+        def news(node: Any) -> list[Finding]:
             try:
-                lines = self.lab.node(node.name).syslog_since(mark)
+                lines = self.lab.node(node.name).syslog_since(self.state.marks[node.name])
             except HacertError as exc:
-                out.append(Finding("syslog", node.name, f"{node.name}'s syslog cannot be read ({exc})"))
-                continue
+                return [Finding("syslog", node.name, f"{node.name}'s syslog cannot be read ({exc})")]
             for line in lines:
                 if any(p.search(line) for p in _BAD_NEWS):
-                    out.append(Finding("syslog", node.name, f"{node.name} logged since the last case: {line.strip()}"))
-                    break
-        return out
+                    return [Finding("syslog", node.name, f"{node.name} logged since the last case: {line.strip()}")]
+            return []
 
+        marked = [node for node in self.inv.nodes if self.state.marks.get(node.name) is not None]
+        return [f for found in side_by_side(marked, news, "guard-syslog") for f in found]
