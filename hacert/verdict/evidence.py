@@ -14,8 +14,10 @@ import csv
 import io
 import json
 import math
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,8 @@ class CaseEvidence:
     bounds: dict[str, tuple[float | None, Bound, str]] = field(default_factory=dict)
     """name -> (value as measured, its bound, unit): what `enforce_bounds` checks once the case returned."""
     clocks: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[tuple[str, Future[bytes]]] = field(default_factory=list)
+    """Attachments still being drawn off the case's timeline (name, PNG to come): `attach_pending` adds them."""
 
 
 
@@ -202,11 +206,18 @@ class Record:
 
     def attach_timeline(self, events: Iterable[Any] = (), gaps: Iterable[Any] = (),
                         states: Mapping[str, Sequence[tuple[float, Any]]] | None = None, *,
-                        name: str = "timeline", title: str | None = None, t0: float | None = None) -> bytes:
-        """Draw events (vertical lines), ping gaps (shaded) and state changes (step lines); attach the PNG."""
-        png = draw_timeline(events, gaps, states, title=title or self._case.title, t0=t0, label=redact)
-        self.attach_png(name, png)
-        return png
+                        name: str = "timeline", title: str | None = None, t0: float | None = None) -> Future[bytes]:
+        """Draw events (vertical lines), ping gaps (shaded) and state changes (step lines) as a PNG, off the
+        case's timeline: drawn by one background thread while the case goes on (its audit, the restore),
+        attached to the case before its result is written (`attach_pending`). Returns the PNG to come."""
+        events, gaps = list(events), list(gaps)
+        states = {key: list(values) for key, values in states.items()} if states else None
+        title = title or self._case.title
+        future = drawer().submit(draw_timeline, events, gaps, states, title=title, t0=t0, label=redact)
+        name = redact(name)
+        self._case.attachments.append(name)
+        self._case.pending.append((name, future))
+        return future
 
     def clocks(self, records: Sequence[Mapping[str, Any]]) -> None:
         """The nodes' clock readings around the case (hacert.observe.clocks.case_records), for the summary."""
@@ -242,6 +253,34 @@ class Record:
         raise ValueError(f"unknown verdict {kind!r}: inconclusive, failed or passed")
 
 
+_DRAWER: list[ThreadPoolExecutor] = []
+_DRAWER_LOCK = threading.Lock()
+DRAW_TIMEOUT = 120.0
+"""Seconds `attach_pending` waits for a picture still being drawn."""
+
+
+def drawer() -> ThreadPoolExecutor:
+    """The one thread that draws the run's pictures (matplotlib's pyplot is used by it alone)."""
+    with _DRAWER_LOCK:
+        if not _DRAWER:
+            _DRAWER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="hacert-draw"))
+        return _DRAWER[0]
+
+
+def attach_pending(case: CaseEvidence, attach: Callable[[str, bytes], None]) -> None:
+    """Every picture of the case drawn off its timeline, waited for and handed to `attach(name, png)`;
+    one that could not be drawn becomes a text attachment saying why (evidence is never dropped silently)."""
+    pending, case.pending = case.pending, []
+    for name, future in pending:
+        try:
+            png = future.result(timeout=DRAW_TIMEOUT)
+        except Exception as exc:  # the picture is evidence only: the case's verdict stands
+            allure.attach(redact(f"the picture could not be drawn: {exc!r}\n"), name=name,
+                          attachment_type=allure.attachment_type.TEXT)
+            continue
+        attach(name, png)
+
+
 def enforce_bounds(case: CaseEvidence) -> None:
     """Every bound the case wrote next to a number, enforced: a number outside its bound fails the
     case (`ClusterFailure` naming each number, its value and its bound); a bound whose number was
@@ -275,4 +314,4 @@ def classify(case: CaseEvidence) -> tuple[str, str]:
     return decided.verdict.value, case.diagnosis or decided.diagnosis
 
 
-__all__ = ["CaseEvidence", "Record", "classify", "enforce_bounds"]
+__all__ = ["CaseEvidence", "Record", "attach_pending", "classify", "drawer", "enforce_bounds"]
