@@ -33,10 +33,10 @@ SLOW_SSH = 0.5
 
 TIMED = (
     "hacert.labsim.runner:start_lab",
-    "hacert.fixtures.guard:Guard.restore",
-    "hacert.fixtures.guard:Guard.survey",
-    "hacert.fixtures.guard:Guard.audit",
-    "hacert.fixtures.guard:Guard.mark_syslogs",
+    "hacert.procedures.guard:Guard.restore",
+    "hacert.procedures.guard:Guard.survey",
+    "hacert.procedures.guard:Guard.audit",
+    "hacert.procedures.guard:Guard.mark_syslogs",
     "hacert.verdict.timeline:draw_timeline",
     "hacert.lab.build:Lab.close",
     "hacert.drivers.node:NodeShell._connect",
@@ -175,11 +175,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def read_probes(folder: Path) -> dict[str, Any]:
-    """Every process's probe file merged: phases by case id, demanded sleeps, SSH statistics."""
-    merged: dict[str, Any] = {"phases": {}, "demanded": [], "ssh": {"count": 0, "total": 0.0, "slow": []}, "timed": {}}
+    """Every process's probe file merged: phases by case id, demanded sleeps, SSH statistics, the
+    harness's CPU seconds by case id and phase, and its processes' CPU seconds in all."""
+    merged: dict[str, Any] = {"phases": {}, "demanded": [], "ssh": {"count": 0, "total": 0.0, "slow": []}, "timed": {},
+                              "cpu": {}, "cpu_total": 0.0}
     for path in sorted(folder.glob("*.json")):
         data = json.loads(path.read_text())
         merged["phases"].update(data["phases"])
+        merged["cpu"].update(data.get("cpu", {}))
+        merged["cpu_total"] += data.get("cpu_total", 0.0)
         merged["demanded"] += data["demanded"]
         merged["ssh"]["count"] += data["ssh"]["count"]
         merged["ssh"]["total"] += data["ssh"]["total"]

@@ -23,7 +23,8 @@ from pyghmi.ipmi.private import session as ipmi_session
 
 from . import pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
 from .errors import AuthenticationRefused, CommandRefused, DeviceUnreachable, LabError
-from .redact import reveal
+from .redact import Secret, reveal
+from .registry import BMCS, BuildContext, LabConfigError
 
 T = TypeVar("T")
 
@@ -298,3 +299,15 @@ def _logout_quietly(cmd: Any) -> None:
         cmd.ipmi_session.logout()
     except Exception:  # noqa: BLE001 - the session is being thrown away anyway
         pass
+
+
+@BMCS.register("ipmi")
+def build_ipmi(lab: BuildContext, node: str, spec: Any) -> IpmiBmc:
+    """The IPMI BMC of `node` (`spec`: its inventory `bmc` section, None when it has none)."""
+    if lab.from_endpoints:
+        ep = lab.endpoint("nodes", node)["bmc"]
+        return IpmiBmc(node, ep["host"], int(ep["port"]), ep["user"], Secret(ep["password"]))
+    if spec is None:
+        raise LabConfigError(f"node {node} has no 'bmc' section in {lab.inventory.source}")
+    password = lab.secret(f"nodes.{node}.bmc", spec.password_env, spec.password_file)
+    return IpmiBmc(node, spec.host, spec.port, spec.user, password or Secret(""), timeout=spec.timeout)

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import CommandRefused
+from .redact import Secret
+from .registry import PDUS, BuildContext, LabConfigError
 from .snmp import Oid, SnmpClient, oid, oid_str, wait_until_reads
 
 OutletState = Literal["on", "off"]
@@ -211,3 +213,19 @@ class ApcPdu:
     def _wait_for(self, n: int, want: OutletState) -> None:
         wait_until_reads(lambda: self.outlet_status(n), want, f"{self.name} outlet {n} to read {want!r}",
                          self.settle_timeout, self.poll_interval, client=self.snmp)
+
+
+@PDUS.register("apc_snmp")
+def build_apc_snmp(lab: BuildContext, name: str, spec: Any) -> ApcPdu:
+    """The APC PDU `name` over SNMP (`spec`: its inventory section)."""
+    if lab.from_endpoints:
+        ep = lab.endpoint("pdus", name)
+        return ApcPdu(name, ep["host"], int(ep["port"]), Secret(ep["community_ro"]), Secret(ep["community_rw"]),
+                      version=spec.snmp_version, timeout=spec.timeout, retries=spec.retries)
+    if not spec.host:
+        raise LabConfigError(f"PDU {name} has no 'host' in {lab.inventory.source}")
+    owner = f"pdus.{name}"
+    ro = lab.secret(owner, spec.community_env, spec.community_file)
+    rw = lab.secret(owner, spec.write_community_env, spec.write_community_file) or ro
+    return ApcPdu(name, spec.host, spec.port, ro or Secret("public"), rw or Secret("private"),
+                  version=spec.snmp_version, timeout=spec.timeout, retries=spec.retries)

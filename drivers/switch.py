@@ -21,10 +21,12 @@ import re
 import select
 import sys
 from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol, Sequence, TextIO, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, TextIO, runtime_checkable
 
 from .errors import CommandRefused, WaitTimeout
 from .pdu import ApcPdu
+from .redact import Secret
+from .registry import SWITCH_PORTS, SWITCH_POWER, BuildContext, LabConfigError
 from .snmp import SnmpClient, oid, wait_until_reads
 
 IF_DESCR = oid("1.3.6.1.2.1.2.2.1.2")
@@ -341,3 +343,67 @@ class ManualSwitchPower:
 
     def is_on(self) -> bool | None:
         return None
+
+
+def _cabling(lab: BuildContext, switch: str) -> dict[str, tuple[str, str]]:
+    """port -> (node, NIC) of every bond slave the inventory cables to `switch`."""
+    return {link.port: (node.name, link.nic) for node in lab.inventory.nodes for bond in node.bonds
+            for link in bond.slaves if link.switch == switch}
+
+
+@SWITCH_PORTS.register("manual")
+def build_manual_ports(lab: BuildContext, name: str, spec: Any) -> ManualPorts:
+    cabling = _cabling(lab, name)
+    return ManualPorts(name, where=lambda port: "/".join(cabling.get(port, ())))
+
+
+@SWITCH_PORTS.register("node")
+def build_node_side_ports(lab: BuildContext, name: str, spec: Any) -> NodeSidePorts:
+    cabling = _cabling(lab, name)
+    return NodeSidePorts(name, cabling, {node: lab.node(node) for node, _ in cabling.values()})
+
+
+@SWITCH_PORTS.register("ssh")
+def build_cli_ports(lab: BuildContext, name: str, spec: Any) -> CliSwitchPorts:
+    ports = spec.ports
+    if lab.simulated:
+        raise LabConfigError(f"switch {name}: the simulated lab serves switch ports over SNMP only")
+    assert ports.ssh is not None  # the inventory model guarantees it
+    import os
+
+    from .node import NodeShell
+
+    password = lab.secret(f"switches.{name}.ports.ssh", ports.ssh.password_env, ports.ssh.password_file)
+    cli = NodeShell(name, ports.ssh.host, ports.ssh.port, ports.ssh.user, password=password,
+                    key_file=os.path.expanduser(ports.ssh.key_file) if ports.ssh.key_file else None,
+                    connect_timeout=ports.ssh.connect_timeout, command_timeout=ports.ssh.command_timeout)
+    return CliSwitchPorts(name, cli, ports.commands)
+
+
+@SWITCH_PORTS.register("snmp")
+def build_snmp_ports(lab: BuildContext, name: str, spec: Any) -> SnmpSwitchPorts:
+    ports = spec.ports
+    if lab.from_endpoints:
+        ep = lab.endpoint("switches", name)
+        host, port = ep["host"], int(ep["port"])
+        ro, rw = Secret(ep["community_ro"]), Secret(ep["community_rw"])
+    else:
+        if not ports.host:
+            raise LabConfigError(f"switch {name} has no ports.host in {lab.inventory.source}")
+        host, port = ports.host, ports.port
+        owner = f"switches.{name}.ports"
+        ro = lab.secret(owner, ports.community_env, ports.community_file) or Secret("public")
+        rw = lab.secret(owner, ports.write_community_env, ports.write_community_file) or ro
+    return SnmpSwitchPorts(name, host, port, ro, rw, version=ports.snmp_version, timeout=ports.timeout)
+
+
+@SWITCH_POWER.register("manual")
+def build_manual_power(lab: BuildContext, name: str, spec: Any) -> ManualSwitchPower:
+    return ManualSwitchPower(name)
+
+
+@SWITCH_POWER.register("pdu")
+def build_pdu_power(lab: BuildContext, name: str, spec: Any) -> PduSwitchPower:
+    power = spec.power
+    assert power.pdu is not None and power.outlet is not None
+    return PduSwitchPower(name, lab.pdu(power.pdu), power.outlet, power.name)

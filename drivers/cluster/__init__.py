@@ -23,15 +23,18 @@ from .base import (
 from .pacemaker import PacemakerCluster
 from .rgmanager import RgmanagerCluster
 
+from ..registry import CLUSTER_MANAGERS
+
 MANAGERS: dict[str, type[ClusterManager]] = {"rgmanager": RgmanagerCluster, "pacemaker": PacemakerCluster}
+"""The managers this package ships; `CLUSTER_MANAGERS` (hacert.drivers.registry) holds every one registered."""
 
 
 def make_cluster_manager(manager: str, shells: Mapping[str, Shell], inventory: Any = None, timeout: float = 60.0) -> ClusterManager:
-    """'rgmanager' or 'pacemaker' (the inventory's cluster.manager) -> its ClusterManager."""
-    try:
-        cls = MANAGERS[manager]
-    except KeyError:
-        raise ValueError(f"unknown cluster manager {manager!r} (known: {', '.join(MANAGERS)})") from None
+    """The inventory's cluster.manager ('rgmanager', 'pacemaker', or any a module registers in
+    `CLUSTER_MANAGERS`) -> its ClusterManager."""
+    if manager not in CLUSTER_MANAGERS:
+        raise ValueError(f"unknown cluster manager {manager!r} (known: {', '.join(CLUSTER_MANAGERS.kinds())})")
+    cls = CLUSTER_MANAGERS.get(manager)
     return cls(shells, inventory, timeout)
 
 

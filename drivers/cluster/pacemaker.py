@@ -6,6 +6,7 @@ import shlex
 from typing import Any
 
 from ..errors import ClusterRefused, DeviceUnreachable
+from ..registry import CLUSTER_MANAGERS
 from ..parsers import (CrmMonRefused, FenceEvent, FenceSetup, ParseError, parse_cib_fencing, parse_crm_mon,
                        parse_stonith_history)
 from .base import (DISABLED, FAILED, MIGRATING, STARTED, STARTING, STOPPED, STOPPING, ClusterManager, ClusterStatus,
@@ -24,6 +25,7 @@ _ROLES = {
 }
 
 
+@CLUSTER_MANAGERS.register("pacemaker")
 class PacemakerCluster(ClusterManager):
     kind = "pacemaker"
 

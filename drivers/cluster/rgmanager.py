@@ -6,6 +6,7 @@ import shlex
 from typing import Any
 
 from ..errors import ClusterRefused
+from ..registry import CLUSTER_MANAGERS
 from ..parsers import FenceSetup, ParseError, parse_clustat, parse_cluster_conf, parse_cman_status
 from .base import (
     DISABLED,
@@ -38,6 +39,7 @@ _STATES = {
 CLUSTER_CONF = "/etc/cluster/cluster.conf"
 
 
+@CLUSTER_MANAGERS.register("rgmanager")
 class RgmanagerCluster(ClusterManager):
     kind = "rgmanager"
 

@@ -1,0 +1,163 @@
+"""The guard's audits: before the fault (the lab ready) and after the case (the cluster's record of
+the case minus what it caused on purpose)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from hacert.drivers.errors import ClusterFailure, HacertError
+from hacert.procedures.aftermath import ClusterRecord, Expected, cluster_record, unexpected
+from hacert.procedures.guard.state import GuardParts, Finding
+from hacert.procedures.guard.state import CLUSTER_KINDS, LabLeftBroken, LabNotReady
+
+
+@dataclass
+class Aftermath:
+    """What the post-case audit found: every finding, the cluster's record of the case, the
+    incidents the case caused on purpose, how long it took."""
+
+    findings: list[Finding]
+    record: ClusterRecord
+    expected: list[Expected]
+    caused: list[Any]
+    seconds: float
+
+    @property
+    def blames_cluster(self) -> bool:
+        return any(f.kind in CLUSTER_KINDS for f in self.findings)
+
+    def diagnosis(self) -> str:
+        return "after the case: " + "; ".join(f.what for f in self.findings)
+
+    def text(self) -> str:
+        """The evidence a person reads."""
+        lines = [f"post-case audit, {self.seconds:.2f} s: " + ("nothing found" if not self.findings else
+                                                                f"{len(self.findings)} finding(s)")]
+        lines += [f"  - {f.what}" for f in self.findings]
+        if self.caused:
+            lines.append("caused by the case on purpose (" + ", ".join(f"{e.kind} {e.target}" for e in self.expected) + "):")
+            lines += [f"  - {i.what}" for i in self.caused]
+        if self.record.skipped_lines:
+            lines.append(f"{self.record.skipped_lines} syslog line(s) were not syslog and were skipped one by one")
+        evidence = [line for i in self.record.incidents for line in i.evidence if line]
+        if evidence:
+            lines += ["the cluster's record:", *(f"  {line}" for line in evidence)]
+        return "\n".join(lines) + "\n"
+
+
+
+class Audit(GuardParts):
+    """The audit before the fault and the post-case audit."""
+
+    def audit(self, *, syslog: bool = True) -> Any:
+        """Check the lab is healthy; raise LabNotReady listing every problem. Returns the cluster status.
+        Right after a restore that found the lab clean, with no case run and nothing declared changed
+        since, the restore's survey serves (`LabState.clean`): only the syslogs are read again."""
+        if self.state.broken is not None:
+            raise LabNotReady([Finding("restore", self.inv.lab, f"an earlier restore failed: {self.state.broken.findings[0].what}")])
+        clean, self.state.clean = self.state.clean, None  # one pre-case audit per restore at most
+        if clean is not None and clean.fresh(time.monotonic()):
+            findings, status = [], clean.status  # the restore just surveyed everything; nothing ran since
+            self.reused_survey = True
+        else:
+            findings, status = self.survey()
+        if syslog:
+            findings += self._syslog_news()
+        if findings:
+            raise LabNotReady(findings)
+        self.case_baseline = status  # the cluster's record (pacemaker's failures) just before the fault
+        return status
+
+
+    # ------------------------------------------------------------ after the case
+
+    def begin_case(self) -> None:
+        """The case's function starts: what the nodes logged and pacemaker recorded before it is
+        not the case's (the syslog marks are where the last restore, or the heal, left them)."""
+        self.case_marks = dict(self.state.marks)
+        self.case_baseline = self.state.last_status
+        self.audited_clean = False
+
+    def after_case(self) -> Aftermath:
+        """The post-case audit, read-only: the restore's survey (asked side by side, as always;
+        without the BMCs) while every node's syslog since the case started is read, then the
+        cluster's record of the case minus what the case caused on purpose."""
+        started = time.monotonic()
+        self.state.clean = None  # a case ran: the restore's last survey no longer describes the lab
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="guard-aftermath") as pool:
+            reading = pool.submit(self._case_windows)
+            findings, status = self.survey(bmcs=False)
+            windows, unreadable = reading.result()
+        record = cluster_record(self.inv, windows, self.case_baseline, status)
+        expected = self.expected_now()
+        surprises = unexpected(record.incidents, expected)
+        caused = [i for i in record.incidents if i not in surprises]
+        findings = [Finding(i.kind, i.subject, i.what) for i in surprises] + findings + unreadable
+        return Aftermath(findings, record, expected, caused, time.monotonic() - started)
+
+    def judge_after_case(self) -> Aftermath:
+        """After a case that returned normally: raise ClusterFailure (or LabLeftBroken when only
+        devices are wrong) with what the audit found; note a clean audit."""
+        aftermath = self.after_case()
+        self._log(f"hacert guard: post-case audit of lab {self.inv.lab}: {aftermath.seconds:.2f} s, "
+                  f"{len(aftermath.findings)} finding(s)")
+        self._evidence(aftermath)
+        if not aftermath.findings:
+            self.audited_clean = True
+            return aftermath
+        diagnosis = aftermath.diagnosis()
+        if self.record is not None:
+            self.record.diagnosis(diagnosis)
+        if aftermath.blames_cluster:
+            raise ClusterFailure(diagnosis)
+        raise LabLeftBroken(diagnosis)
+
+    def audit_after_failure(self) -> None:
+        """After a case that failed: the audit's findings become evidence; the verdict stays."""
+        try:
+            aftermath = self.after_case()
+        except Exception as exc:  # evidence only: it must never hide the case's own failure
+            if self.record is not None:
+                self.record.attach_text("audit after the case", f"the post-case audit could not run: {exc!r}\n")
+            return
+        self._evidence(aftermath)
+        if self.record is not None and aftermath.findings:
+            self.record.fact("audit after the case", aftermath.diagnosis())
+
+    def _evidence(self, aftermath: Aftermath) -> None:
+        if self.record is None:
+            return
+        self.record.attach_text("audit after the case", aftermath.text())
+        if aftermath.record.skipped_lines:
+            self.record.fact("syslog lines skipped by the audit", aftermath.record.skipped_lines)
+
+    def _case_windows(self) -> tuple[dict[str, list[str]], list[Finding]]:
+        """Every node's syslog since the case started, each node asked in its own thread."""
+        marks = self.case_marks if self.case_marks is not None else self.state.marks
+        unreadable: list[Finding] = []
+        names = [n.name for n in self.inv.nodes]
+        for name in names:
+            if marks.get(name) is None:
+                unreadable.append(Finding("syslog", name, f"where {name}'s syslog stood when the case started is unknown: "
+                                                          "its record of the case cannot be read"))
+        readable = [name for name in names if marks.get(name) is not None]
+
+        def read(name: str) -> list[str] | HacertError:
+            try:
+                return list(self.lab.node(name).syslog_since(marks[name]))
+            except HacertError as exc:
+                return exc
+
+        windows: dict[str, list[str]] = {}
+        if readable:
+            with ThreadPoolExecutor(max_workers=len(readable), thread_name_prefix="guard-syslog") as pool:
+                for name, got in zip(readable, pool.map(read, readable)):
+                    if isinstance(got, HacertError):
+                        unreadable.append(Finding("syslog", name, f"{name}'s syslog of the case cannot be read ({got})"))
+                    else:
+                        windows[name] = got
+        return windows, unreadable
+
