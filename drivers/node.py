@@ -403,6 +403,12 @@ class NodeShell:
                     )
                 select.select([channel], [], [], min(remaining, 0.5))
             code = channel.recv_exit_status()
+            if code == -1 and not _transport_alive(channel):
+                # paramiko ends a channel whose connection died with exit status -1 (no real command
+                # exits so): a drop, not the command's answer (pcs "refusing" with -1 was a dead session)
+                self._drop()
+                raise TransportDropped(self.name, self.address, f"run {cmd!r}",
+                                       "the connection closed before the command's exit status")
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self._drop()
             raise _fault(exc)(self.name, self.address, f"run {cmd!r}", _describe(exc, limit)) from exc
@@ -554,6 +560,11 @@ def _text(chunks: list[bytes]) -> str:
 
 def _quote(path: str) -> str:
     return shlex.quote(path)  # leaves plain paths unquoted, as a person would type them
+
+
+def _transport_alive(channel: paramiko.Channel) -> bool:
+    transport = channel.get_transport()
+    return transport is not None and transport.is_active()
 
 
 def _fault(exc: BaseException) -> type[DeviceUnreachable]:
