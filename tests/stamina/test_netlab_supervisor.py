@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,12 @@ from hacert.netlab.ns import _is_netlab_supervisor
 
 
 def _sleeper(*extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", *extra])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", *extra])
+    deadline = time.monotonic() + 5
+    while b"time.sleep" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():  # exec'd yet?
+        assert time.monotonic() < deadline, "the process never showed its argv"
+        time.sleep(0.01)
+    return proc
 
 
 @pytest.mark.parametrize("argv, expected", [
