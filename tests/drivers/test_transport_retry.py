@@ -218,3 +218,43 @@ def test_the_pacemaker_move_checks_where_the_resource_is() -> None:
     assert not _prefers(xml, "vm0001-dev", "node2")
     assert not _prefers(xml, "vm0002", "node2"), "a home preference is no move"
     assert not _prefers("not xml", "vm0001-dev", "node1")
+
+
+def test_pacemaker_marks_its_commands() -> None:
+    """What each pcs request may do after a drop: enable/disable/clear/cleanup are idempotent, a move
+    is checked (its check reads the cluster on the node the move was sent to), status reads idempotent."""
+    from types import SimpleNamespace
+
+    from hacert.drivers.cluster.pacemaker import PacemakerCluster
+
+    class Marked:
+        name = "node-a"
+        retries_dropped_transport = True
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, bool, bool]] = []
+            self.checks: list[bool] = []
+
+        def run(self, cmd: str, timeout: float | None = None, check: bool = True, *, idempotent: bool = False,
+                took_effect=None):
+            self.calls.append((cmd, idempotent, took_effect is not None))
+            if took_effect is not None:
+                self.checks.append(took_effect())
+            if cmd.startswith("cibadmin"):
+                return SimpleNamespace(stdout='<constraints><rsc_location id="cli-prefer-vm1" rsc="vm1" node="node-b" '
+                                              'score="INFINITY"/></constraints>', exit_code=0)
+            return SimpleNamespace(stdout="", exit_code=0, stderr="")
+
+    shell = Marked()
+    cluster = PacemakerCluster({"node-a": shell})
+    cluster.relocate("vm1", "node-b")
+    cluster.enable("vm1")
+    cluster.clear("vm1")
+    cluster.reset_failures("vm1")
+    cluster.disable("vm1")
+    marks = {cmd.split(" vm1")[0]: (idem, checked) for cmd, idem, checked in shell.calls}
+    assert marks["pcs resource move"] == (False, True)
+    assert shell.checks == [True], "the move's check found its cli-prefer constraint"
+    for verb in ("enable", "clear", "cleanup", "disable"):
+        assert marks[f"pcs resource {verb}"] == (True, False), verb
+    assert marks["crm_mon --one-shot --inactive --output-as=xml"] == (True, False)
