@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--json FILE] [--only p1,p2,p3,p4] [--keep DIR]`
+"""`python -m benchmarks [--quick] [--json FILE] [--only p1,p2,p3,p4,stamina] [--runs N] [--keep DIR]`
 
 Runs the benchmarks of docs/BENCHMARKS (see benchmarks/__init__.py), prints a
 table per benchmark and, LAST, one JSON line with the keys p1_overhead_ratio,
@@ -6,6 +6,7 @@ p2_worst_time_error_s, p2_worst_packet_error, p3_ratio_8_labs, p4_collect_s,
 p4_rerun_s, harness_s_per_case_median, harness_cpu_s_per_case, labs_per_core (null when not
 measured; the last three come with P1's run). Exit code 0 whatever the figures: the
 targets are judged by whoever reads them (see TARGETS); 2 when a run broke.
+`--only stamina` (never in the default set: netlab, root, long) runs benchmarks.stamina.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import imposed, truth
+from benchmarks import imposed, stamina, truth
 from benchmarks.resources import ProcessSampler
 from benchmarks.runs import DEFAULT_INVENTORY, ROOT, SuiteRun, bytecode_cached_env, lab_copies
 from hacert.verdict.summary import latest_summary_path
@@ -275,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write every figure and detail as JSON to FILE")
     parser.add_argument("--only", default="p1,p2,p3,p4", help="comma-separated subset (p1 and p2 share one run)")
     parser.add_argument("--keep", metavar="DIR", help="keep the runs' folders here (default: a temp dir, removed)")
+    parser.add_argument("--runs", type=int, default=3, help="stamina: how many whole-matrix runs in a row (default 3)")
+    parser.add_argument("--no-kill", action="store_true", help="stamina: leave out the SIGKILLed run and its heal")
     args = parser.parse_args(argv)
     only = {part.strip().lower() for part in args.only.split(",") if part.strip()}
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="hacert-bench-"))
@@ -289,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
             say()
         if "p3" in only:
             results.update(p3(work, args.quick))
+            say()
+        if "stamina" in only:
+            results.update(stamina.stamina(work, args.runs, say, kill=not args.no_kill))
             say()
     finally:
         if not args.keep:

@@ -114,10 +114,10 @@ def _patch() -> None:
 
     original_run = NodeShell.run
 
-    def run(self: NodeShell, cmd: str, timeout: float | None = None, check: bool = True) -> Any:
+    def run(self: NodeShell, cmd: str, timeout: float | None = None, check: bool = True, **marks: Any) -> Any:
         start = time.time()
         try:
-            return original_run(self, cmd, timeout=timeout, check=check)
+            return original_run(self, cmd, timeout=timeout, check=check, **marks)
         finally:
             took = time.time() - start
             with _lock:

@@ -30,6 +30,12 @@ class DeviceUnreachable(LabError):
     """Nothing answered within the timeout (dead BMC, unplugged PDU, hung node)."""
 
 
+class TransportDropped(DeviceUnreachable):
+    """The connection or channel died under a command the node had accepted (EOF, reset, a session
+    dropped): the node may well be up. `hacert.drivers.node.NodeShell.run` re-runs a command marked
+    idempotent once on a fresh connection, and checks whether a non-idempotent one took effect."""
+
+
 class AuthenticationRefused(LabError):
     """The device answered but refused the credentials."""
 

@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import paramiko
+import tenacity
 from fabric import Connection
 
-from .errors import AuthenticationRefused, CommandFailed, DeviceUnreachable
+from .errors import AuthenticationRefused, CommandFailed, DeviceUnreachable, HacertError, LabError, TransportDropped
 from .redact import reveal
+from .transport import GAVE_UP, JOURNAL, NOT_TAKEN, RERAN, TOOK_EFFECT, TransportEvent, TransportJournal
 
 SYSLOG = "/var/log/messages"
+RETRY_PROBE_S = 2.0
+"""Before a command is run again after its connection died: how long the node has to show an SSH banner."""
 
 # paramiko logs every failed handshake with a traceback through logging's
 # last-resort handler; the typed errors below already say what happened.
@@ -37,6 +41,9 @@ class CommandResult:
     stderr: str
     exit_code: int
     duration: float
+    assumed: bool = False
+    """True when the command's connection died and a check showed it had taken effect: it was not
+    repeated, and stdout/stderr are empty (see NodeShell.run)."""
 
     @property
     def ok(self) -> bool:
@@ -151,6 +158,9 @@ class Stream:
 class NodeShell:
     """SSH access to one node. Safe to share between threads (one command at a time per channel)."""
 
+    retries_dropped_transport = True
+    """`run` takes `idempotent=` and `took_effect=` (see `run_marked`)."""
+
     def __init__(
         self,
         name: str,
@@ -162,6 +172,7 @@ class NodeShell:
         connect_timeout: float = 10.0,
         command_timeout: float = 60.0,
         syslog_path: str = SYSLOG,
+        journal: TransportJournal | None = None,
     ) -> None:
         self.name = name
         self.host = host
@@ -174,6 +185,7 @@ class NodeShell:
         self.syslog_path = syslog_path
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        self.journal = JOURNAL if journal is None else journal
 
     @property
     def address(self) -> str:
@@ -247,7 +259,8 @@ class NodeShell:
             return transport.open_session(timeout=self.connect_timeout)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self._drop()
-            raise DeviceUnreachable(self.name, self.address, what, _describe(exc, self.connect_timeout)) from exc
+            # the node answered the login (now or earlier) and the connection died under the request
+            raise _fault(exc)(self.name, self.address, what, _describe(exc, self.connect_timeout)) from exc
 
     def _request(self, what: str, limit: float, request: Callable[[], None]) -> bool:
         """Send a channel request (exec, pty, shell) and wait at most `limit` s for its reply.
@@ -292,12 +305,72 @@ class NodeShell:
 
     # ------------------------------------------------------------ commands
 
-    def run(self, cmd: str, timeout: float | None = None, check: bool = True) -> CommandResult:
+    def run(self, cmd: str, timeout: float | None = None, check: bool = True, *, idempotent: bool = False,
+            took_effect: Callable[[], bool] | None = None) -> CommandResult:
         """Run `cmd`, wait for it (at most `timeout`, default command_timeout).
 
         Raises CommandFailed when it exits non-zero (with check) or overruns the
         timeout (exit_code None), DeviceUnreachable when the node does not answer.
+
+        When the connection dies under the command (`TransportDropped`: EOF, reset, a dropped
+        session) while the node still answers SSH, a command marked `idempotent` (a status read)
+        is run once more on a fresh connection; for one that is not, `took_effect()` (asked on a
+        fresh connection) says whether it had already done its work: then it is not repeated
+        (the result is `CommandResult.assumed`), else it is run once more. Without either, or
+        when the node no longer answers, the fault is raised as it was. Each decision is written
+        to `hacert.drivers.transport.JOURNAL` (the case's evidence).
         """
+        if not idempotent and took_effect is None:
+            return self._run_once(cmd, timeout, check)
+        first: TransportDropped | None = None
+
+        def worth_retrying(exc: BaseException) -> bool:  # only the first attempt's drop is retried
+            return exc is first and self._worth_retrying(exc)
+
+        for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(2), reraise=True,
+                                         retry=tenacity.retry_if_exception(worth_retrying)):
+            with attempt:
+                if first is None:
+                    try:
+                        return self._run_once(cmd, timeout, check)
+                    except TransportDropped as exc:
+                        first = exc
+                        raise
+                return self._after_drop(cmd, timeout, check, first, took_effect)
+        raise AssertionError("unreachable")  # pragma: no cover (tenacity returns or reraises)
+
+    def _worth_retrying(self, exc: BaseException) -> bool:
+        """A dropped transport under a node that still answers SSH; a dark node is reported as it is."""
+        if not isinstance(exc, TransportDropped):
+            return False
+        return self.reachable(min(RETRY_PROBE_S, self.connect_timeout))
+
+    def _after_drop(self, cmd: str, timeout: float | None, check: bool, first: TransportDropped,
+                    took_effect: Callable[[], bool] | None) -> CommandResult:
+        """The second attempt, on a fresh connection: check first whether a non-idempotent command took effect."""
+        started = time.monotonic()
+        if took_effect is not None:
+            try:
+                done = took_effect()
+            except HacertError as exc:
+                self.journal.add(TransportEvent(self.name, self.address, cmd, first.detail, GAVE_UP,
+                                                f"could not tell whether it took effect: {exc}"))
+                raise first from exc
+            if done:
+                self.journal.add(TransportEvent(self.name, self.address, cmd, first.detail, TOOK_EFFECT))
+                return CommandResult("", "", 0, time.monotonic() - started, assumed=True)
+            action = NOT_TAKEN
+        else:
+            action = RERAN
+        try:
+            result = self._run_once(cmd, timeout, check)
+        except LabError as exc:
+            self.journal.add(TransportEvent(self.name, self.address, cmd, first.detail, action, f"failed again: {exc}"))
+            raise
+        self.journal.add(TransportEvent(self.name, self.address, cmd, first.detail, action, f"exit code {result.exit_code}"))
+        return result
+
+    def _run_once(self, cmd: str, timeout: float | None, check: bool) -> CommandResult:
         limit = self.command_timeout if timeout is None else timeout
         started = time.monotonic()
         channel = self._open_channel(f"run {cmd!r}")
@@ -330,9 +403,15 @@ class NodeShell:
                     )
                 select.select([channel], [], [], min(remaining, 0.5))
             code = channel.recv_exit_status()
+            if code == -1 and not _transport_alive(channel):
+                # paramiko ends a channel whose connection died with exit status -1 (no real command
+                # exits so): a drop, not the command's answer (pcs "refusing" with -1 was a dead session)
+                self._drop()
+                raise TransportDropped(self.name, self.address, f"run {cmd!r}",
+                                       "the connection closed before the command's exit status")
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self._drop()
-            raise DeviceUnreachable(self.name, self.address, f"run {cmd!r}", _describe(exc, limit)) from exc
+            raise _fault(exc)(self.name, self.address, f"run {cmd!r}", _describe(exc, limit)) from exc
         finally:
             _close_quietly(channel)
         result = CommandResult(_text(out), _text(err), code, time.monotonic() - started)
@@ -409,7 +488,7 @@ class NodeShell:
         return _text(out)
 
     def read_file(self, path: str, timeout: float | None = None) -> str:
-        return self.run(f"cat {_quote(path)}", timeout=timeout).stdout
+        return self.run(f"cat {_quote(path)}", timeout=timeout, idempotent=True).stdout
 
     # ------------------------------------------------------------ syslog
 
@@ -422,14 +501,14 @@ class NodeShell:
         """Syslog lines written after `mark` (all lines when the file was rotated since)."""
         path = _quote(mark.path)
         if self._line_count(mark.path) < mark.lines:
-            text = self.run(f"cat {path}").stdout
+            text = self.run(f"cat {path}", idempotent=True).stdout
         else:
-            text = self.run(f"tail -n +{mark.lines + 1} {path}").stdout
+            text = self.run(f"tail -n +{mark.lines + 1} {path}", idempotent=True).stdout
         return [line for line in text.splitlines() if line]
 
     def _line_count(self, path: str) -> int:
         # `wc -l FILE` prints "N FILE" (no redirection: simple node shells lack it).
-        text = self.run(f"wc -l {_quote(path)}").stdout.strip()
+        text = self.run(f"wc -l {_quote(path)}", idempotent=True).stdout.strip()
         try:
             return int(text.split()[0])
         except (ValueError, IndexError):
@@ -457,6 +536,15 @@ class NodeShell:
             return False
 
 
+def run_marked(shell: Any, cmd: str, timeout: float | None = None, check: bool = True, *, idempotent: bool = False,
+               took_effect: Callable[[], bool] | None = None) -> Any:
+    """`shell.run(cmd, ...)` with the command's retry marks (see `NodeShell.run`) when the shell takes
+    them; a shell that does not (a test's fake, a wrapper) runs the command plainly."""
+    if getattr(shell, "retries_dropped_transport", False) and (idempotent or took_effect is not None):
+        return shell.run(cmd, timeout=timeout, check=check, idempotent=idempotent, took_effect=took_effect)
+    return shell.run(cmd, timeout=timeout, check=check)
+
+
 def _close_quietly(channel: paramiko.Channel) -> None:
     """Close a channel whose connection may already be gone (closing writes to the socket, and a
     reset one raises EOFError): what the command returned stands, and the next call reconnects."""
@@ -474,6 +562,17 @@ def _quote(path: str) -> str:
     return shlex.quote(path)  # leaves plain paths unquoted, as a person would type them
 
 
+def _transport_alive(channel: paramiko.Channel) -> bool:
+    transport = channel.get_transport()
+    return transport is not None and transport.is_active()
+
+
+def _fault(exc: BaseException) -> type[DeviceUnreachable]:
+    """A time-out is a node that stopped answering (hung); anything else under an open connection
+    (EOF, reset, a closed session) is the transport dropping (`TransportDropped`)."""
+    return DeviceUnreachable if isinstance(exc, (socket.timeout, TimeoutError)) else TransportDropped
+
+
 def _describe(exc: BaseException, limit: float) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -481,4 +580,4 @@ def _describe(exc: BaseException, limit: float) -> str:
     return text
 
 
-__all__ = ["CommandResult", "NodeShell", "Stream", "SyslogMark"]
+__all__ = ["CommandResult", "NodeShell", "Stream", "SyslogMark", "run_marked"]

@@ -163,4 +163,6 @@ def _is_netlab_supervisor(pid: int) -> bool:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"netlab" in argv and b"_serve" in argv
+    # `python -m hacert.netlab _serve ...` (the module was `netlab` before the one-package move:
+    # matching only that name, `netlab down` and a run's attach took a live supervisor for a dead one)
+    return b"_serve" in argv and any(arg in (b"netlab", b"hacert.netlab") for arg in argv)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from ..errors import DeviceUnreachable, HacertError
+from ..node import run_marked
 from ..parsers import SyslogEvent, parse_syslog_events
 
 # Normalized service states (the raw word is kept in ServiceState.raw_state).
@@ -141,15 +142,19 @@ class ClusterManager(abc.ABC):
             return [via]
         return list(self.shells)
 
-    def _run(self, node: str, cmd: str, check: bool = True, timeout: float | None = None) -> Any:
-        return self.shells[node].run(cmd, timeout=timeout or self.timeout, check=check)
+    def _run(self, node: str, cmd: str, check: bool = True, timeout: float | None = None, *, idempotent: bool = False,
+             took_effect: Callable[[], bool] | None = None) -> Any:
+        """`cmd` on `node`; `idempotent` / `took_effect`: what may be done when its connection drops
+        (see hacert.drivers.node.NodeShell.run)."""
+        return run_marked(self.shells[node], cmd, timeout=timeout or self.timeout, check=check,
+                          idempotent=idempotent, took_effect=took_effect)
 
     def _first_answer(self, via: str | None, cmd: str) -> tuple[str, str]:
         """Run `cmd` on `via`, or on the first node that answers; (node, stdout)."""
         problems = []
         for node in self._order(via):
             try:
-                return node, self._run(node, cmd).stdout
+                return node, self._run(node, cmd, idempotent=True).stdout  # every caller reads
             except DeviceUnreachable as exc:
                 problems.append(str(exc))
         raise NoNodeAnswers(f"no node answered {cmd!r}", "; ".join(problems))

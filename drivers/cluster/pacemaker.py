@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any
+import xml.etree.ElementTree as ET
+from typing import Any, Callable
 
 from ..errors import ClusterRefused, DeviceUnreachable
 from ..registry import CLUSTER_MANAGERS
@@ -51,7 +52,7 @@ class PacemakerCluster(ClusterManager):
         mid-element when an SSH channel closed under load, so output that is neither is read once
         more before it counts as unreadable (ParseError)."""
         for last_try in (False, True):
-            text = self._run(node, command, check=False).stdout
+            text = self._run(node, command, check=False, idempotent=True).stdout
             if not text.strip():
                 return "no output (is pacemaker running?)"
             try:
@@ -104,10 +105,13 @@ class PacemakerCluster(ClusterManager):
 
     # ------------------------------------------------------------ commands
 
-    def _pcs(self, args: list[str], via: str | None) -> str:
+    def _pcs(self, args: list[str], via: str | None, *, idempotent: bool = False,
+             took_effect: Callable[[str], bool] | None = None) -> str:
+        """`pcs ARGS` on `via`; `took_effect(node)`: whether a move whose connection dropped had been made."""
         node = self._via_for(via)
         cmd = "pcs " + " ".join(shlex.quote(a) for a in args)
-        result = self._run(node, cmd, check=False)
+        result = self._run(node, cmd, check=False, idempotent=idempotent,
+                           took_effect=None if took_effect is None else (lambda: took_effect(node)))
         if result.exit_code != 0:
             raise ClusterRefused(node, cmd, result.exit_code, result.stdout, result.stderr)
         return result.stdout
@@ -115,20 +119,37 @@ class PacemakerCluster(ClusterManager):
     def enable(self, svc: str, node: str | None = None, via: str | None = None) -> None:
         if node is not None:
             try:
-                self._pcs(["resource", "move", svc, self.member_name(node)], via)
+                self._move(svc, node, via)
             except ClusterRefused as exc:
                 # pcs 0.11 moves only a running resource ("...as it is not running at the moment");
                 # a stopped one starts where its location preferences put it
                 if "not running" not in str(exc):
                     raise
-        self._pcs(["resource", "enable", svc], via)
+        self._pcs(["resource", "enable", svc], via, idempotent=True)  # sets target-role: the same twice
 
     def disable(self, svc: str, via: str | None = None) -> None:
-        self._pcs(["resource", "disable", svc], via)
+        self._pcs(["resource", "disable", svc], via, idempotent=True)
 
     def relocate(self, svc: str, node: str, via: str | None = None) -> None:
         """`pcs resource move` (a location constraint: `clear()` it once the move is checked)."""
-        self._pcs(["resource", "move", svc, self.member_name(node)], via)
+        self._move(svc, node, via)
+
+    def _move(self, svc: str, node: str, via: str | None) -> None:
+        """A move is not repeated when its connection dropped after it was made: pcs refuses a
+        resource already where it is sent; `moved` tells."""
+        self._pcs(["resource", "move", svc, self.member_name(node)], via,
+                  took_effect=lambda asked: self.moved(svc, node, asked))
+
+    def moved(self, svc: str, node: str, via: str) -> bool:
+        """Did a `pcs resource move SVC NODE` take effect? The resource runs on (or is on its way to) NODE,
+        or a move's location constraint (`cli-prefer-SVC`) sends it there."""
+        raw = self._crm_mon(via, "crm_mon --one-shot --inactive --output-as=xml")
+        if not isinstance(raw, str):
+            state = self.to_status(raw, via).services.get(svc)
+            if state is not None and node in state.nodes:
+                return True
+        text = self._run(via, "cibadmin --query --scope constraints", check=False, idempotent=True).stdout
+        return _prefers(text, svc, self.member_name(node))
 
     def migrate(self, vm: str, node: str, via: str | None = None) -> None:
         """A move; pacemaker live-migrates when the resource has allow-migrate=true."""
@@ -136,11 +157,11 @@ class PacemakerCluster(ClusterManager):
 
     def clear(self, svc: str, via: str | None = None) -> None:
         """Remove the constraints `relocate`/`migrate`/`enable(node=)` left behind."""
-        self._pcs(["resource", "clear", svc], via)
+        self._pcs(["resource", "clear", svc], via, idempotent=True)
 
     def reset_failures(self, svc: str, via: str | None = None) -> None:
         """`pcs resource cleanup`: fail counts cleared, so the node migration-threshold banned is allowed again."""
-        self._pcs(["resource", "cleanup", svc], via)
+        self._pcs(["resource", "cleanup", svc], via, idempotent=True)
 
     def stop_stack(self, node: str, whole_cluster: bool = False) -> None:
         # pcs refuses to stop the node whose departure loses quorum unless forced
@@ -160,3 +181,15 @@ class PacemakerCluster(ClusterManager):
         if not text.strip() or text.strip().lower().startswith("0 event"):
             return []
         return parse_stonith_history(text)
+
+
+def _prefers(constraints_xml: str, svc: str, member: str) -> bool:
+    """Does the CIB's constraints section hold a move's constraint (cli-prefer-SVC) sending SVC to MEMBER?"""
+    try:
+        root = ET.fromstring(constraints_xml)
+    except ET.ParseError:
+        return False
+    for loc in root.iter("rsc_location"):
+        if loc.get("id", "").startswith("cli-prefer-") and loc.get("rsc") == svc and loc.get("node") == member:
+            return True
+    return False

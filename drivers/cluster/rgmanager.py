@@ -50,7 +50,7 @@ class RgmanagerCluster(ClusterManager):
         try:
             raw = parse_clustat(text)
         except ParseError:
-            text = self._run(node, "clustat").stdout
+            text = self._run(node, "clustat", idempotent=True).stdout
             source = "clustat"
             raw = parse_clustat(text)
         return self.to_status(raw, node, source)
