@@ -5,7 +5,7 @@ Power: PDU outlets feed nodes and switches. A node whose outlets are all off is
 `timing.bmc_boot` and, if the chassis was on, the node boots (restore on AC
 power). Network: node NICs are cabled to switch ports; a NIC has carrier when
 its node has power, the NIC is administratively up, the switch is signalling
-link and the port is administratively up. Each node's bonds (hacert.labsim.bonding)
+link and the port is administratively up. Each node's bonds (hacert.labsim.devices.bonding)
 poll carrier like the kernel's miimon and choose the active slave. Whether an
 address answers a ping follows from all of that (`reachable`).
 
@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hacert.model.inventory import Inventory, SimTiming
-from hacert.labsim.bonding import BondModel
-from hacert.labsim.core import EventLog, Scheduler, ShellIO, _Timer
+from hacert.labsim.devices.bonding import BondModel
+from hacert.labsim.core import EventLog, ShellIO
+from hacert.labsim.devices.scheduler import Scheduler, _Timer
 from hacert.labsim.device_faults import DeviceFaults
 
 NODE_STATES = ("off", "booting", "up", "hung")

@@ -4,7 +4,7 @@ Runs inside the node (its init starts it at boot, so it dies, hangs and reboots 
 the node): `python bondd.py CONFIG_JSON`. Each bond is a Linux bridge in the node's
 network namespace, made by netlab with the bond's address and the MAC of its primary
 NIC; this daemon decides which one slave is in the bridge, with labsim's model of the
-kernel driver (`hacert.labsim.bonding.BondModel`: miimon, updelay, downdelay, primary
+kernel driver (`hacert.labsim.devices.bonding.BondModel`: miimon, updelay, downdelay, primary
 reselect, the driver's syslog lines). It reads each slave's carrier every miimon
 tick, sends a gratuitous ARP through the new slave on a failover, and writes each
 bond's status in /proc/net/bonding's format to STATUS_DIR/<bond>.
@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hacert.labsim.bonding import BondModel  # noqa: E402
-from hacert.labsim.core import Scheduler  # noqa: E402
+from hacert.labsim.devices.bonding import BondModel  # noqa: E402
+from hacert.labsim.devices.scheduler import Scheduler  # noqa: E402
 
 ETH_P_ARP = 0x0806
 

@@ -137,7 +137,7 @@ class Bmcs:
         import pyghmi.ipmi.bmc as pyghmi_bmc
         import pyghmi.ipmi.private.session as ipmisession
 
-        from hacert.labsim.bmc import SimBmc
+        from hacert.labsim.devices.bmc import SimBmc
 
         class NetlabBmc(SimBmc):
             def __init__(self, node: str, address: str) -> None:
@@ -167,7 +167,7 @@ class Agents:
     def __init__(self, plan: Plan, devices: dict[str, tuple[object, str]], community_ro: str, community_rw: str,
                  world: object) -> None:
         """devices: name -> (labsim Device, address in the management netns)."""
-        from hacert.labsim.snmp import SnmpAgents
+        from hacert.labsim.devices.snmp import SnmpAgents
 
         bound = {}
         for name, (device, address) in devices.items():

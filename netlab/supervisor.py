@@ -167,7 +167,7 @@ class Netlab:
 
 
     def _oob(self) -> None:
-        from hacert.labsim.snmp import pdu_device, switch_device
+        from hacert.labsim.devices.snmp import pdu_device, switch_device
 
         from .oob import Agents, Bmcs, Power, wake_socket
 

@@ -3,7 +3,7 @@ a veth pair per cable (the node's NIC <-> a switch port), and a link between
 consecutive switches (stacked switches: a bond that failed over to the other
 switch still reaches its peer).
 
-`Switches` answers what labsim's IF-MIB agent (`hacert.labsim.snmp.switch_device`) asks of
+`Switches` answers what labsim's IF-MIB agent (`hacert.labsim.devices.snmp.switch_device`) asks of
 its world (`switch_state`, `ports`, `set_port_admin`, `lock`, `started`,
 `device_faults`), acting on the real links. Power comes from a PDU outlet
 (`set_power`): off takes every port and the bridge down; on boots the switch like
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from hacert.labsim.core import Scheduler, _Timer
+from hacert.labsim.devices.scheduler import Scheduler, _Timer
 
 from .config import Plan
 from . import events, ns

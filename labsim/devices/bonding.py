@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hacert.labsim.core import Scheduler, _Timer
+from hacert.labsim.devices.scheduler import Scheduler, _Timer
 
 if TYPE_CHECKING:
     from hacert.labsim.world import World
