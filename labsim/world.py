@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hacert.model.inventory import Inventory, SimTiming
-from hacert.labsim.devices.bonding import BondModel
 from hacert.labsim.core import EventLog, ShellIO
+from hacert.labsim.devices.bonding import BondModel
+from hacert.labsim.devices.contracts import PowerListener
+from hacert.labsim.devices.power import PowerModel
 from hacert.labsim.devices.scheduler import Scheduler, _Timer
 from hacert.labsim.device_faults import DeviceFaults
 
@@ -50,15 +52,12 @@ class Nic:
 @dataclass
 class NodeModel:
     name: str
-    feeds: list[tuple[str, int]]  # outlets that really power it
     state: str = "off"
     chassis_on: bool = True
-    bmc_up: bool = False
     nics: dict[str, Nic] = field(default_factory=dict)
     bonds: dict[str, BondModel] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     boot_timer: _Timer | None = None
-    bmc_timer: _Timer | None = None
     up_since: float = 0.0
 
 
@@ -74,7 +73,6 @@ class Port:
 @dataclass
 class SwitchModel:
     name: str
-    feed: tuple[str, int] | None
     state: str = "off"  # off | booting | up | blocking
     link: bool = False  # signalling link on its ports (flaps while booting)
     ports: dict[int, Port] = field(default_factory=dict)
@@ -88,8 +86,11 @@ class Registered:
     network: str | None
 
 
-class World:
-    """Power, cables, switches, bonds and reachability of one simulated lab."""
+class World(PowerListener):
+    """Power, cables, switches, bonds and reachability of one simulated lab.
+
+    The device emulators' host (hacert.labsim.devices.contracts: BmcHost, PduHost, SwitchHost,
+    BondHost) and the listener of the one power model (hacert.labsim.devices.power)."""
 
     def __init__(self, inventory: Inventory, workdir: str | Path, cluster: bool = True):
         self.inventory = inventory
@@ -109,21 +110,20 @@ class World:
         self._subscribers: list[Callable[[dict[str, Any]], None]] = []
         self._addresses: dict[str, Registered] = {}
         self._files: dict[str, Callable[[str], str | None]] = {}
-        self._outlets: dict[tuple[str, int], bool] = {}
-        self._outlet_names: dict[tuple[str, int], str] = {}
-        self._outlet_timers: dict[tuple[str, int], _Timer] = {}
+        self.power = PowerModel(inventory, self, self.scheduler, self.lock, outlet_reboot=self.timing.outlet_reboot,
+                                bmc_boot=self.timing.bmc_boot, node_running=lambda n: self.nodes[n].state != "off",
+                                switch_running=lambda s: self.switches[s].state != "off")
         self.nodes: dict[str, NodeModel] = {}
         self.switches: dict[str, SwitchModel] = {}
         self._own_addresses: dict[str, tuple[str, str]] = {}  # address -> (node, bond)
         self._build()
         with self.lock:
             for node in self.nodes.values():
-                if self._powered(node):
-                    node.bmc_up = True
+                if self.power.powered(node.name):
                     node.state = "up"
                     node.up_since = time.monotonic()
             for sw in self.switches.values():
-                if self._switch_powered(sw):
+                if self.power.switch_powered(sw.name):
                     sw.state, sw.link = "up", True
             self._refresh_links(log=False)
             for node in self.nodes.values():
@@ -142,33 +142,8 @@ class World:
 
     def _build(self) -> None:
         inv = self.inventory
-        for pdu in inv.pdus:
-            for n in range(1, pdu.outlets + 1):
-                self._outlets[(pdu.name, n)] = True
-                self._outlet_names[(pdu.name, n)] = f"Outlet {n}"
-        for node in inv.nodes:
-            for ref in node.power:
-                self._outlet_names[(ref.pdu, ref.outlet)] = ref.name
         for sw in inv.switches:
-            if sw.power.method == "pdu" and sw.power.pdu and sw.power.outlet:
-                self._outlet_names[(sw.power.pdu, sw.power.outlet)] = sw.power.name or sw.name
-        feeds = {n.name: [(r.pdu, r.outlet) for r in n.power] for n in inv.nodes}
-        for fault in (inv.simulation.faults if inv.simulation else []):
-            if fault.name == "wrong_outlet":
-                self._swap_feeds(feeds, fault.target)
-                # the PDU's own labels follow the real wiring, not the inventory
-                for node in inv.nodes:
-                    label = node.power[0].name if node.power else node.name
-                    for outlet in feeds[node.name]:
-                        self._outlet_names[outlet] = label
-        for adversity in (inv.simulation.adversities if inv.simulation else []):
-            if adversity.name == "mislabelled_outlet":
-                # the cables are swapped, the labels are not: the outlet labelled for the target feeds a peer
-                self._swap_feeds(feeds, adversity.target)
-
-        for sw in inv.switches:
-            feed = (sw.power.pdu, sw.power.outlet) if sw.power.method == "pdu" and sw.power.pdu and sw.power.outlet else None
-            self.switches[sw.name] = SwitchModel(sw.name, feed)
+            self.switches[sw.name] = SwitchModel(sw.name)
         used: dict[str, list[str]] = {s: [] for s in self.switches}
         for node in inv.nodes:
             for bond in node.bonds:
@@ -185,7 +160,7 @@ class World:
                     model.ports[index] = Port(index, port)
 
         for node in inv.nodes:
-            model = NodeModel(node.name, feeds[node.name])
+            model = NodeModel(node.name)
             self.nodes[node.name] = model
             for bond in node.bonds:
                 for link in bond.slaves:
@@ -208,14 +183,6 @@ class World:
                     macs={s: model.nics[s].mac for s in slaves},
                 )
                 self._own_addresses[bond.address] = (node.name, bond.name)
-
-    def _swap_feeds(self, feeds: dict[str, list[tuple[str, int]]], target: str | None) -> None:
-        names = [n for n in feeds if feeds[n]]
-        if len(names) < 2:
-            return
-        first = target if target in names else names[0]
-        other = next(n for n in names if n != first)
-        feeds[first], feeds[other] = feeds[other], feeds[first]
 
     def _ifindex(self, switch: str, port: str) -> int | None:
         model = self.switches.get(switch)
@@ -290,43 +257,24 @@ class World:
             return self.nodes[node].state
 
     def bmc_answers(self, node: str) -> bool:
-        with self.lock:
-            return self.nodes[node].bmc_up
+        return self.power.bmc_answers(node)
 
     def chassis_on(self, node: str) -> bool:
         with self.lock:
             return self.nodes[node].chassis_on
 
     def outlet_on(self, pdu: str, n: int) -> bool:
-        with self.lock:
-            return self._outlets[(pdu, n)]
+        return self.power.outlet_on(pdu, n)
 
     def outlet_name(self, pdu: str, n: int) -> str:
-        return self._outlet_names.get((pdu, n), f"Outlet {n}")
-
-    NODE_LOAD_AMPS = 1.6  # a running server's draw on one of its feeds
-    STANDBY_LOAD_AMPS = 0.1  # a server with its chassis off: the BMC and fans
-    SWITCH_LOAD_AMPS = 0.4
+        return self.power.outlet_name(pdu, n)
 
     def outlet_load(self, pdu: str, n: int) -> float:
-        """Amps drawn through the outlet (what a metered PDU reports): every device it really feeds,
-        whatever the labels say; 0 while the outlet is off."""
-        with self.lock:
-            key = (pdu, n)
-            if not self._outlets.get(key, False):
-                return 0.0
-            load = 0.0
-            for node in self.nodes.values():
-                if key in node.feeds:
-                    share = self.NODE_LOAD_AMPS if node.state != "off" else self.STANDBY_LOAD_AMPS
-                    load += share / max(1, sum(1 for f in node.feeds if self._outlets.get(f, False)))
-            for sw in self.switches.values():
-                if sw.feed == key and sw.state != "off":
-                    load += self.SWITCH_LOAD_AMPS
-            return round(load, 1)
+        """Amps drawn through the outlet (what a metered PDU reports; hacert.labsim.devices.power)."""
+        return self.power.outlet_load(pdu, n)
 
     def outlets(self, pdu: str) -> list[int]:
-        return sorted(n for (p, n) in self._outlets if p == pdu)
+        return self.power.outlets(pdu)
 
     def switch_state(self, sw: str) -> str:
         with self.lock:
@@ -385,65 +333,33 @@ class World:
 
     # ------------------------------------------------------------ power
 
-    def _powered(self, node: NodeModel) -> bool:
-        return not node.feeds or any(self._outlets.get(f, False) for f in node.feeds)
-
-    def _switch_powered(self, sw: SwitchModel) -> bool:
-        return sw.feed is None or self._outlets.get(sw.feed, False)
-
     def set_outlet(self, pdu: str, n: int, action: str) -> None:
         """"on", "off" or "reboot" (off, then on after timing.outlet_reboot)."""
-        with self.lock:
-            key = (pdu, n)
-            if key not in self._outlets:
-                raise KeyError(f"{pdu} has no outlet {n}")
-            Scheduler.cancel(self._outlet_timers.pop(key, None))
-            if action == "reboot":
-                self._switch_outlet(key, False)
-                delay = self.timing.outlet_reboot
-                self._outlet_timers[key] = self.scheduler.after(delay, lambda: self._switch_outlet(key, True), f"outlet {key}")
-            elif action in ("on", "off"):
-                self._switch_outlet(key, action == "on")
-            else:
-                raise ValueError(f"unknown outlet action {action!r}")
+        self.power.set_outlet(pdu, n, action)
 
-    def _switch_outlet(self, key: tuple[str, int], on: bool) -> None:
-        if self._outlets[key] == on:
-            return
-        self._outlets[key] = on
-        self.emit("outlet", pdu=key[0], outlet=key[1], on=on)
-        for node in self.nodes.values():
-            if key in node.feeds:
-                self._power_changed(node)
-        for sw in self.switches.values():
-            if sw.feed == key:
-                self._switch_power_changed(sw)
+    # PowerListener: what the power model's outlets do to this lab (called under self.lock)
 
-    def _power_changed(self, node: NodeModel) -> None:
-        if self._powered(node):
-            if node.bmc_timer is None and not node.bmc_up:
-                node.bmc_timer = self.scheduler.after(self.timing.bmc_boot, lambda: self._bmc_ready(node), f"bmc {node.name}")
-            if node.chassis_on and node.state == "off":
-                self._start_boot(node)
-        else:
-            Scheduler.cancel(node.bmc_timer)
-            node.bmc_timer = None
-            if node.bmc_up:
-                node.bmc_up = False
-                self.emit("bmc", node=node.name, answers=False)
-            self._set_state(node, "off")
+    def outlet_switched(self, pdu: str, outlet: int, on: bool) -> None:
+        self.emit("outlet", pdu=pdu, outlet=outlet, on=on)
 
-    def _bmc_ready(self, node: NodeModel) -> None:
-        node.bmc_timer = None
-        if self._powered(node) and not node.bmc_up:
-            node.bmc_up = True
-            self.emit("bmc", node=node.name, answers=True)
+    def bmc_changed(self, node: str, answers: bool) -> None:
+        self.emit("bmc", node=node, answers=answers)
+
+    def node_power(self, node: str, powered: bool) -> None:
+        model = self.nodes[node]
+        if not powered:
+            self._set_state(model, "off")
+        elif model.chassis_on and model.state == "off":
+            self._start_boot(model)  # restore on AC power
+
+    def switch_power(self, switch: str, powered: bool) -> None:
+        self._switch_power_changed(self.switches[switch])
 
     def chassis_control(self, node: str, action: str) -> None:
         """What the BMC does for `chassis power on|off|cycle|reset`."""
         with self.lock:
             model = self.nodes[node]
-            if not model.bmc_up:
+            if not self.power.bmc_answers(node):
                 raise RuntimeError(f"{node}'s BMC has no power")
             self.emit("chassis", node=node, action=action)
             if action == "on":
@@ -490,7 +406,7 @@ class World:
                 self._set_state(model, "hung")
 
     def _start_boot(self, node: NodeModel) -> None:
-        if not self._powered(node):
+        if not self.power.powered(node.name):
             return
         Scheduler.cancel(node.boot_timer)
         self._set_state(node, "booting")
@@ -528,7 +444,7 @@ class World:
         for timer in sw.timers:
             Scheduler.cancel(timer)
         sw.timers.clear()
-        if not self._switch_powered(sw):
+        if not self.power.switch_powered(sw.name):
             self._switch_set(sw, "off", link=False)
             return
         sw.boots += 1

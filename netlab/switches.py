@@ -19,17 +19,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from hacert.labsim.devices.contracts import NoFaults, SwitchHost
 from hacert.labsim.devices.scheduler import Scheduler, _Timer
 
 from .config import Plan
 from . import events, ns
 
 BRIDGE = "br0"
-
-
-class _NoFaults:
-    def active(self, name: str, target: str | None = None) -> bool:
-        return False
 
 
 @dataclass
@@ -60,14 +56,16 @@ class SwitchState:
     timers: list[_Timer] = field(default_factory=list)
 
 
-class Switches:
+class Switches(SwitchHost):
+    """The IF-MIB agents' host (hacert.labsim.devices.contracts.SwitchHost) on the real bridges."""
+
     def __init__(self, plan: Plan, node_on: Callable[[str], bool] = lambda node: True) -> None:
         """`node_on(node)`: does the node have power (a node without power has no link)?"""
         self.plan = plan
         self.node_on = node_on
         self.lock = threading.RLock()
         self.started = time.time()
-        self.device_faults = _NoFaults()
+        self.device_faults = NoFaults()
         self.scheduler = Scheduler(self.lock)
         self.switches: dict[str, SwitchState] = {}
         for sw in plan.inventory.switches:
