@@ -21,6 +21,7 @@ from typing import Callable
 
 from hacert.labsim.devices.contracts import NoFaults, SwitchHost
 from hacert.labsim.devices.scheduler import Scheduler, _Timer
+from hacert.labsim.devices.switch_boot import schedule_boot
 
 from .config import Plan
 from . import events, ns
@@ -148,16 +149,10 @@ class Switches(SwitchHost):
                 self._links(state, False)
                 return
             self._set(state, "booting")
-            step = settings.switch_bounce_interval
-            state.timers.append(self.scheduler.after(step, lambda: self._links(state, True), f"{sw} link"))
-            for _ in range(settings.switch_bounces):
-                step += settings.switch_bounce_interval
-                state.timers.append(self.scheduler.after(step, lambda: self._links(state, False, bounce=True),
-                                                         f"{sw} bounce"))
-                step += settings.switch_bounce_interval
-                state.timers.append(self.scheduler.after(step, lambda: self._links(state, True), f"{sw} link"))
-            ready = max(settings.switch_boot, step)
-            state.timers.append(self.scheduler.after(ready, lambda: self._ready(state), f"{sw} ready"))
+            state.timers.extend(schedule_boot(self.scheduler, sw, interval=settings.switch_bounce_interval,
+                                              bounces=settings.switch_bounces, boot=settings.switch_boot,
+                                              link=lambda up, bounce: self._links(state, up, bounce=bounce),
+                                              ready=lambda: self._ready(state)))
 
     def _set(self, state: SwitchState, value: str) -> None:
         if state.state != value:

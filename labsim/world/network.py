@@ -3,8 +3,8 @@ administratively up or down, and every NIC's carrier and port's status recompute
 
 from __future__ import annotations
 
-
 from hacert.labsim.devices.scheduler import Scheduler
+from hacert.labsim.devices.switch_boot import schedule_boot
 from hacert.labsim.world.records import SwitchModel
 
 
@@ -20,16 +20,10 @@ class Network:
             return
         sw.boots += 1
         self._switch_set(sw, "booting", link=False)
-        t = self.timing.switch_bounce_interval
-        step = t
-        sw.timers.append(self.scheduler.after(step, lambda: self._switch_link(sw, True), f"{sw.name} link"))
-        for _ in range(self.timing.switch_bounces):
-            step += t
-            sw.timers.append(self.scheduler.after(step, lambda: self._switch_link(sw, False, bounce=True), f"{sw.name} bounce"))
-            step += t
-            sw.timers.append(self.scheduler.after(step, lambda: self._switch_link(sw, True), f"{sw.name} link"))
-        ready = max(self.timing.switch_boot, step)
-        sw.timers.append(self.scheduler.after(ready, lambda: self._switch_ready(sw), f"{sw.name} ready"))
+        sw.timers.extend(schedule_boot(self.scheduler, sw.name, interval=self.timing.switch_bounce_interval,
+                                       bounces=self.timing.switch_bounces, boot=self.timing.switch_boot,
+                                       link=lambda up, bounce: self._switch_link(sw, up, bounce=bounce),
+                                       ready=lambda: self._switch_ready(sw)))
 
     def _switch_link(self, sw: SwitchModel, up: bool, bounce: bool = False) -> None:
         if bounce:

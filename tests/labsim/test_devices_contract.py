@@ -159,3 +159,33 @@ def test_a_node_with_two_feeds_loses_power_with_its_last_one() -> None:
         assert listener.calls[-1] == ("bmc", node.name, True)
     finally:
         scheduler.stop()
+
+
+class RecordingScheduler:
+    def __init__(self) -> None:
+        self.timers: list[tuple[float, str]] = []
+
+    def after(self, delay: float, action: Any, name: str = "") -> Any:
+        self.timers.append((round(delay, 3), name))
+        return SimpleNamespace(action=action)
+
+
+def test_both_labs_switches_boot_the_same_way() -> None:
+    """One boot sequence (hacert.labsim.devices.switch_boot) for labsim's and netlab's switches."""
+    from hacert.labsim.devices.switch_boot import schedule_boot
+
+    seen: list[tuple[bool, bool]] = []
+    scheduler = RecordingScheduler()
+    timers = schedule_boot(scheduler, "sw1", interval=0.2, bounces=2, boot=1.5,  # type: ignore[arg-type]
+                           link=lambda up, bounce: seen.append((up, bounce)), ready=lambda: seen.append((True, True)))
+    assert scheduler.timers == [(0.2, "sw1 link"), (0.4, "sw1 bounce"), (0.6, "sw1 link"), (0.8, "sw1 bounce"),
+                                (1.0, "sw1 link"), (1.5, "sw1 ready")]
+    for timer in timers:
+        timer.action()
+    assert seen == [(True, False), (False, True), (True, False), (False, True), (True, False), (True, True)]
+    late = RecordingScheduler()
+    schedule_boot(late, "sw2", interval=1.0, bounces=1, boot=0.5, link=lambda up, bounce: None,  # type: ignore[arg-type]
+                  ready=lambda: None)
+    assert late.timers[-1] == (3.0, "sw2 ready"), "ready before its last bounce"
+    for source in (REPO / "labsim" / "world" / "network.py", REPO / "netlab" / "switches.py"):
+        assert "schedule_boot(" in source.read_text() and "switch_bounces)" not in source.read_text(), source
