@@ -1,6 +1,7 @@
 """The device emulators labsim and netlab share: the IPMI BMC (`bmc`), the SNMP agents of the APC
 PDUs and IF-MIB switches (`snmp`), the bonding driver's model (`bonding`), the outlet -> node power
-model (`power`) and the scheduler they run their timers on (`scheduler`).
+model (`power`), a switch's boot sequence (`switch_boot`) and the scheduler they run their timers
+on (`scheduler`).
 
 Each emulator asks its host for what it needs through a Protocol of `contracts` (a BMC asks a
 `BmcHost`, a PDU agent a `PduHost`, ...): labsim's `World` implements all of them on its
