@@ -60,8 +60,8 @@ class Lab:
     """Every endpoint of one simulated lab, in this process."""
 
     def __init__(self, inventory: Inventory, workdir: Path, base_port: int | str | None = None, cluster: bool = True):
-        from hacert.labsim.bmc import BmcServers
-        from hacert.labsim.snmp import SnmpAgents, pdu_device, switch_device
+        from hacert.labsim.devices.bmc import BmcServers
+        from hacert.labsim.devices.snmp import SnmpAgents, pdu_device, switch_device
         from hacert.labsim.ssh import SshServers, load_private_key
         from hacert.labsim.world import World
 

@@ -33,6 +33,9 @@ class LabStartError(RuntimeError):
 
 @dataclass
 class RunningLab:
+    """A labsim started by `start_lab` (a hacert.labsim.backend.RunningBackend, as netlab's
+    RunningNetlab is), with the device faults only labsim can inject."""
+
     process: subprocess.Popen
     endpoints: dict[str, Any]
     workdir: Path

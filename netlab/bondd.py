@@ -4,7 +4,7 @@ Runs inside the node (its init starts it at boot, so it dies, hangs and reboots 
 the node): `python bondd.py CONFIG_JSON`. Each bond is a Linux bridge in the node's
 network namespace, made by netlab with the bond's address and the MAC of its primary
 NIC; this daemon decides which one slave is in the bridge, with labsim's model of the
-kernel driver (`hacert.labsim.bonding.BondModel`: miimon, updelay, downdelay, primary
+kernel driver (`hacert.labsim.devices.bonding.BondModel`: miimon, updelay, downdelay, primary
 reselect, the driver's syslog lines). It reads each slave's carrier every miimon
 tick, sends a gratuitous ARP through the new slave on a failover, and writes each
 bond's status in /proc/net/bonding's format to STATUS_DIR/<bond>.
@@ -24,8 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hacert.labsim.bonding import BondModel  # noqa: E402
-from hacert.labsim.core import Scheduler  # noqa: E402
+from hacert.labsim.devices.bonding import BondModel  # noqa: E402
+from hacert.labsim.devices.contracts import BondHost  # noqa: E402
+from hacert.labsim.devices.scheduler import Scheduler  # noqa: E402
 
 ETH_P_ARP = 0x0806
 
@@ -59,33 +60,22 @@ def gratuitous_arp(dev: str, address: str) -> None:
         print(f"bondd: gratuitous ARP on {dev}: {exc}", file=sys.stderr, flush=True)
 
 
-class _Nic:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @property
-    def carrier(self) -> bool:
-        return carrier(self.name)
-
-
-class _Nics(dict):  # type: ignore[type-arg]
-    def __missing__(self, nic: str) -> _Nic:
-        return _Nic(nic)
-
-
-class Kernel:
-    """What BondModel asks of its world, answered by this node's real links and syslog."""
+class Kernel(BondHost):
+    """What BondModel asks of its host (hacert.labsim.devices.contracts.BondHost), answered by this
+    node's real links and syslog."""
 
     def __init__(self, node: str, status_dir: Path) -> None:
         self.lock = threading.RLock()
         self.scheduler = Scheduler(self.lock)
         self.node = node
-        self.nodes = {node: type("NodeNics", (), {"nics": _Nics()})()}
         self.status_dir = status_dir
         self.bonds: dict[str, BondModel] = {}
         self.addresses: dict[str, str] = {}
         self._written: dict[str, str] = {}
         self._syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+
+    def carrier(self, node: str, nic: str) -> bool:
+        return carrier(nic)
 
     def kernel_log(self, node: str, message: str) -> None:
         try:
@@ -126,7 +116,7 @@ def main() -> None:
             for nic in spec["slaves"]:
                 ip("link", "set", nic, "nomaster")  # what the last boot left in the bridge
             macs = {nic: mac_of(nic) for nic in spec["slaves"]}
-            model = BondModel(kernel, config["node"], spec["name"], spec["network"], spec["address"],  # type: ignore[arg-type]
+            model = BondModel(kernel, config["node"], spec["name"], spec["network"], spec["address"],
                               spec["primary"], spec["slaves"], config["miimon_ms"], config["updelay_ms"],
                               config["downdelay_ms"], macs)
             kernel.bonds[spec["name"]] = model

@@ -1,10 +1,11 @@
-"""Out-of-band devices of netlab: the simulated lab's BMC and APC PDU code, acting on netlab nodes.
+"""Out-of-band devices of netlab: the emulators of hacert.labsim.devices (the BMC, the APC PDU
+agent and the one power model), acting on netlab nodes.
 
-`Power` answers the World queries and actions that labsim's endpoints call
-(bmc_answers, chassis_on, chassis_control, outlets, outlet_on, outlet_name, outlet_load,
-set_outlet, lock, started, device_faults). The BMC and PDU sockets are made in
-netlab's management namespace, on the devices' own addresses; the harness
-reaches them through the loopback relays (relay.py).
+`Power` is their host on this side (contracts.BmcHost and PduHost) and the power model's
+listener (contracts.PowerListener): a node that loses its last feed is switched off, one whose
+power returns is switched on (restore on AC power), a switch's outlet powers it off or boots it.
+The BMC and PDU sockets are made in netlab's management namespace, on the devices' own
+addresses; the harness reaches them through the loopback relays (relay.py).
 """
 
 from __future__ import annotations
@@ -12,88 +13,71 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import hacert.drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
+from hacert.labsim.devices.contracts import DeviceHost, NoFaults, PowerListener
+from hacert.labsim.devices.power import PowerModel
+from hacert.labsim.devices.scheduler import Scheduler
 from hacert.model.inventory import Inventory
 
 from .config import Plan
 from .nodes import NodePower
+from .switches import Switches
 from . import events, ns
 
-
-class _NoFaults:
-    def active(self, name: str, target: str | None = None) -> bool:
-        return False
+if TYPE_CHECKING:
+    from hacert.labsim.devices.snmp import Device
 
 
-class Power:
-    """The power model: PDU outlets feed nodes; a node's BMC answers while any of its outlets is on."""
+class Power(PowerListener):
+    """The BMCs' and PDUs' host: netlab's nodes and switches under the one power model."""
 
     OUTLET_REBOOT_OFF = 2.0  # seconds an outlet stays off on an APC 'reboot' command
 
-    def __init__(self, inventory: Inventory, nodes: dict[str, NodePower], switches: Any = None) -> None:
-        """`switches` (hacert.netlab.switches.Switches) is told when an outlet feeding a switch changes."""
+    def __init__(self, inventory: Inventory, nodes: dict[str, NodePower], switches: Switches | None = None) -> None:
+        """`switches` is told when an outlet feeding a switch changes."""
         self.inventory = inventory
         self.nodes = nodes
         self.switches = switches
         self.lock = threading.RLock()
         self.started = time.time()
-        self.device_faults = _NoFaults()
-        self._outlets: dict[tuple[str, int], bool] = {}
-        self._names: dict[tuple[str, int], str] = {}
-        self._feeds: dict[tuple[str, int], list[str]] = {}
-        for pdu in inventory.pdus:
-            for n in range(1, pdu.outlets + 1):
-                self._outlets[(pdu.name, n)] = True
-                self._names[(pdu.name, n)] = f"Outlet {n}"
-        for node in inventory.nodes:
-            for ref in node.power:
-                self._names[(ref.pdu, ref.outlet)] = ref.name
-                self._feeds.setdefault((ref.pdu, ref.outlet), []).append(node.name)
-        self._switch_feeds: dict[tuple[str, int], list[str]] = {}
-        for sw in inventory.switches:
-            if sw.power.method == "pdu" and sw.power.pdu and sw.power.outlet:
-                key = (sw.power.pdu, sw.power.outlet)
-                self._names[key] = sw.power.name or self._names[key]
-                self._switch_feeds.setdefault(key, []).append(sw.name)
+        self.device_faults = NoFaults()
+        self.scheduler = Scheduler(self.lock)
+        # a netlab BMC answers the moment its node has power (bmc_boot 0)
+        self.model = PowerModel(inventory, self, self.scheduler, self.lock, outlet_reboot=self.OUTLET_REBOOT_OFF,
+                                bmc_boot=0.0, node_running=self._running, switch_running=self._switch_running)
+        self.scheduler.start()
 
-    # ------------------------------------------------------------ queries (labsim World API)
+    def _running(self, node: str) -> bool:
+        return node in self.nodes and self.nodes[node].state != "off"
+
+    def _switch_running(self, sw: str) -> bool:
+        return self.switches is None or self.switches.switch_state(sw) != "off"
+
+    # ------------------------------------------------------------ BmcHost, PduHost
 
     def has_power(self, node: str) -> bool:
-        refs = self.inventory.node(node).power
-        return not refs or any(self._outlets[(r.pdu, r.outlet)] for r in refs)
+        return self.model.powered(node)
 
     def bmc_answers(self, node: str) -> bool:
-        with self.lock:
-            return self.has_power(node)
+        return self.model.bmc_answers(node)
 
     def chassis_on(self, node: str) -> bool:
         return self.nodes[node].state != "off"
 
     def outlets(self, pdu: str) -> list[int]:
-        return sorted(n for (p, n) in self._outlets if p == pdu)
+        return self.model.outlets(pdu)
 
     def outlet_on(self, pdu: str, n: int) -> bool:
-        with self.lock:
-            return self._outlets[(pdu, n)]
+        return self.model.outlet_on(pdu, n)
 
     def outlet_name(self, pdu: str, n: int) -> str:
-        return self._names.get((pdu, n), f"Outlet {n}")
+        return self.model.outlet_name(pdu, n)
 
     def outlet_load(self, pdu: str, n: int) -> float:
-        """Amps through the outlet (the PDU's metered outlet table): 1.6 per running node it feeds,
-        0.1 for one whose chassis is off, 0.4 per switch it feeds; 0 while the outlet is off."""
-        key = (pdu, n)
-        with self.lock:
-            if not self._outlets.get(key, False):
-                return 0.0
-            nodes = list(self._feeds.get(key, []))
-            switches = len(self._switch_feeds.get(key, []))
-        load = sum(1.6 if self.nodes[node].state != "off" else 0.1 for node in nodes if node in self.nodes)
-        return round(load + 0.4 * switches, 1)
-
-    # ------------------------------------------------------------ actions
+        """Amps through the outlet (the PDU's metered outlet table; hacert.labsim.devices.power)."""
+        return self.model.outlet_load(pdu, n)
 
     def chassis_control(self, node: str, action: str) -> None:
         if not self.bmc_answers(node):
@@ -104,52 +88,39 @@ class Power:
         self.nodes[node].request(action)
 
     def set_outlet(self, pdu: str, n: int, action: str) -> None:
-        key = (pdu, n)
-        if key not in self._outlets:
+        if n not in self.model.outlets(pdu):
             raise KeyError(f"{pdu} has no outlet {n}")
         events.emit("outlet", pdu=pdu, outlet=n, action=action)
-        if action == "reboot":
-            self._switch(key, False)
-            threading.Timer(self.OUTLET_REBOOT_OFF, self._switch, (key, True)).start()
-        else:
-            self._switch(key, action == "on")
+        self.model.set_outlet(pdu, n, action)
 
-    def _switch(self, key: tuple[str, int], on: bool) -> None:
-        with self.lock:
-            if self._outlets[key] == on:
-                return
-            self._outlets[key] = on
-            fed = list(self._feeds.get(key, []))
-            if self.switches is not None:
-                for sw in self._switch_feeds.get(key, []):
-                    self.switches.set_power(sw, on)
-        for node in fed:
-            if not on and not self.has_power(node):
-                self.nodes[node].request("off")
-            elif on and self.has_power(node):
-                self.nodes[node].request("on")  # power restore policy: always on (a no-op if it is)
+    # ------------------------------------------------------------ PowerListener (under self.lock)
+
+    def outlet_switched(self, pdu: str, outlet: int, on: bool) -> None:
+        pass  # the event log has the PDU's command (set_outlet)
+
+    def bmc_changed(self, node: str, answers: bool) -> None:
+        pass
+
+    def node_power(self, node: str, powered: bool) -> None:
+        if node in self.nodes:  # the node's power worker does it; request() returns at once
+            self.nodes[node].request("on" if powered else "off")  # power restore policy: always on
+
+    def switch_power(self, switch: str, powered: bool) -> None:
+        if self.switches is not None:
+            self.switches.set_power(switch, powered)
 
 
 class Bmcs:
     """One pyghmi BMC per node (labsim's SimBmc) on its own address in the management netns."""
 
     def __init__(self, plan: Plan, power: Power, user: str, password: str) -> None:
-        import pyghmi.ipmi.bmc as pyghmi_bmc
         import pyghmi.ipmi.private.session as ipmisession
 
-        from hacert.labsim.bmc import SimBmc
-
-        class NetlabBmc(SimBmc):
-            def __init__(self, node: str, address: str) -> None:
-                self.world = power  # type: ignore[assignment]
-                self.node = node
-                pyghmi_bmc.Bmc.__init__(self, {user: password}, port=623, address=f"::ffff:{address}")
-                self.port = 623
-                ipmisession.Session.bmc_handlers[self.serversocket] = {0: self}
+        from hacert.labsim.devices.bmc import SimBmc
 
         self._session = ipmisession.Session
         with ns.in_netns(plan.mgmt_ns):
-            self.bmcs = {n: NetlabBmc(n, plan.bmc_ip(n)) for n in plan.nodes}
+            self.bmcs = {n: SimBmc(power, n, user, password, 623, address=f"::ffff:{plan.bmc_ip(n)}") for n in plan.nodes}
         self._stop = threading.Event()
         threading.Thread(target=self._serve, name="netlab-bmc", daemon=True).start()
 
@@ -164,17 +135,17 @@ class Bmcs:
 class Agents:
     """labsim's SNMP agents (APC PDUs, IF-MIB switches) on the devices' own addresses."""
 
-    def __init__(self, plan: Plan, devices: dict[str, tuple[object, str]], community_ro: str, community_rw: str,
-                 world: object) -> None:
+    def __init__(self, plan: Plan, devices: dict[str, tuple[Device, str]], community_ro: str, community_rw: str,
+                 world: DeviceHost) -> None:
         """devices: name -> (labsim Device, address in the management netns)."""
-        from hacert.labsim.snmp import SnmpAgents
+        from hacert.labsim.devices.snmp import SnmpAgents
 
         bound = {}
         for name, (device, address) in devices.items():
             sock = ns.netns_socket(plan.mgmt_ns, socket.AF_INET, socket.SOCK_DGRAM)
             sock.bind((address, 161))
             bound[name] = (device, sock)
-        self.agents = SnmpAgents(world, bound, community_ro, community_rw)  # type: ignore[arg-type]
+        self.agents = SnmpAgents(world, bound, community_ro, community_rw)
         self.agents.start()
 
     def stop(self) -> None:

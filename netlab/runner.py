@@ -34,12 +34,17 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 
 class RunningNetlab:
-    """A netlab supervisor started by `start_netlab`: `.endpoints` (labsim's shape), `.stop()`."""
+    """A netlab supervisor started by `start_netlab`: `.endpoints` (labsim's shape), `.stop()`;
+    a hacert.labsim.backend.RunningBackend, as labsim's RunningLab is."""
 
     def __init__(self, plan: Plan, proc: subprocess.Popen[bytes] | None, endpoints: dict[str, Any], log_path: Path) -> None:
         self.plan, self.proc, self.endpoints, self.log_path = plan, proc, endpoints, log_path
-        self.event_log = None
+        self.event_log: Path | None = None  # netlab's own record of its actions: endpoints["netlab_events"]
         self.owned = proc is not None  # False: attached to a lab `netlab up` started; stop() leaves it up
+
+    @property
+    def workdir(self) -> Path:
+        return self.plan.workdir
 
     @property
     def pid(self) -> int:

@@ -167,18 +167,18 @@ class Netlab:
 
 
     def _oob(self) -> None:
-        from hacert.labsim.snmp import pdu_device, switch_device
+        from hacert.labsim.devices.snmp import Device, pdu_device, switch_device
 
         from .oob import Agents, Bmcs, Power, wake_socket
 
         self.power = Power(self.inv, self.nodes, self.switches)
         wake_socket(self.plan.mgmt_ns)
         self.parts.append(Bmcs(self.plan, self.power, BMC_USER, self.bmc_password))
-        devices: dict[str, tuple[object, str]] = {
-            pdu.name: (pdu_device(self.power, pdu.name), self.plan.pdu_ip(pdu.name)) for pdu in self.inv.pdus}  # type: ignore[arg-type]
+        devices: dict[str, tuple[Device, str]] = {
+            pdu.name: (pdu_device(self.power, pdu.name), self.plan.pdu_ip(pdu.name)) for pdu in self.inv.pdus}
         for sw in self.inv.switches:
             if sw.ports.method == "snmp":
-                devices[sw.name] = (switch_device(self.switches, sw.name), self.plan.switch_ip(sw.name))  # type: ignore[arg-type]
+                devices[sw.name] = (switch_device(self.switches, sw.name), self.plan.switch_ip(sw.name))
         if devices:
             self.parts.append(Agents(self.plan, devices, self.community_ro, self.community_rw, self.power))
 

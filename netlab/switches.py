@@ -3,7 +3,7 @@ a veth pair per cable (the node's NIC <-> a switch port), and a link between
 consecutive switches (stacked switches: a bond that failed over to the other
 switch still reaches its peer).
 
-`Switches` answers what labsim's IF-MIB agent (`hacert.labsim.snmp.switch_device`) asks of
+`Switches` answers what labsim's IF-MIB agent (`hacert.labsim.devices.snmp.switch_device`) asks of
 its world (`switch_state`, `ports`, `set_port_admin`, `lock`, `started`,
 `device_faults`), acting on the real links. Power comes from a PDU outlet
 (`set_power`): off takes every port and the bridge down; on boots the switch like
@@ -19,17 +19,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from hacert.labsim.core import Scheduler, _Timer
+from hacert.labsim.devices.contracts import NoFaults, SwitchHost
+from hacert.labsim.devices.scheduler import Scheduler, _Timer
+from hacert.labsim.devices.switch_boot import schedule_boot
 
 from .config import Plan
 from . import events, ns
 
 BRIDGE = "br0"
-
-
-class _NoFaults:
-    def active(self, name: str, target: str | None = None) -> bool:
-        return False
 
 
 @dataclass
@@ -60,14 +57,16 @@ class SwitchState:
     timers: list[_Timer] = field(default_factory=list)
 
 
-class Switches:
+class Switches(SwitchHost):
+    """The IF-MIB agents' host (hacert.labsim.devices.contracts.SwitchHost) on the real bridges."""
+
     def __init__(self, plan: Plan, node_on: Callable[[str], bool] = lambda node: True) -> None:
         """`node_on(node)`: does the node have power (a node without power has no link)?"""
         self.plan = plan
         self.node_on = node_on
         self.lock = threading.RLock()
         self.started = time.time()
-        self.device_faults = _NoFaults()
+        self.device_faults = NoFaults()
         self.scheduler = Scheduler(self.lock)
         self.switches: dict[str, SwitchState] = {}
         for sw in plan.inventory.switches:
@@ -150,16 +149,10 @@ class Switches:
                 self._links(state, False)
                 return
             self._set(state, "booting")
-            step = settings.switch_bounce_interval
-            state.timers.append(self.scheduler.after(step, lambda: self._links(state, True), f"{sw} link"))
-            for _ in range(settings.switch_bounces):
-                step += settings.switch_bounce_interval
-                state.timers.append(self.scheduler.after(step, lambda: self._links(state, False, bounce=True),
-                                                         f"{sw} bounce"))
-                step += settings.switch_bounce_interval
-                state.timers.append(self.scheduler.after(step, lambda: self._links(state, True), f"{sw} link"))
-            ready = max(settings.switch_boot, step)
-            state.timers.append(self.scheduler.after(ready, lambda: self._ready(state), f"{sw} ready"))
+            state.timers.extend(schedule_boot(self.scheduler, sw, interval=settings.switch_bounce_interval,
+                                              bounces=settings.switch_bounces, boot=settings.switch_boot,
+                                              link=lambda up, bounce: self._links(state, up, bounce=bounce),
+                                              ready=lambda: self._ready(state)))
 
     def _set(self, state: SwitchState, value: str) -> None:
         if state.state != value:

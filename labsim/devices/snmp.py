@@ -42,7 +42,7 @@ from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.smi import error as smi_error
 from pysnmp.smi.instrum import AbstractMibInstrumController
 
-from hacert.labsim.world import World
+from hacert.labsim.devices.contracts import DeviceHost, PduHost, SwitchHost
 
 _original_read = mib_builder.DirMibSource.read
 _MIB_CACHE = Path(os.environ.get("PYTHONPYCACHEPREFIX") or tempfile.gettempdir()) / "labsim-mib-cache"
@@ -116,7 +116,7 @@ class BadValue(Exception):
 class Device:
     """An OID table: oid → (getter, setter or None); rebuilt never, read live."""
 
-    def __init__(self, world: World, name: str):
+    def __init__(self, world: DeviceHost, name: str):
         self.world = world
         self.name = name
         self.objects: dict[OID, tuple[Getter, Setter | None]] = {}
@@ -146,7 +146,7 @@ class Device:
         self.add(SYS + (6, 0), lambda: rfc1902.OctetString("simulated lab"))
 
 
-def pdu_device(world: World, pdu: str, variant: str = "rpdu") -> Device:
+def pdu_device(world: PduHost, pdu: str, variant: str = "rpdu") -> Device:
     dev = Device(world, pdu)
     dev.system("APC Web/SNMP Management Card (MB:v3.9.2 PF:v3.7.3 PN:apc_hw02_aos_373.bin AF1:v3.7.3 "
                "AN1:apc_hw02_rpdu_373.bin MN:AP7900 HR:B2 SN: ZA0000000000 MD:01/01/2010)",
@@ -190,25 +190,26 @@ def pdu_device(world: World, pdu: str, variant: str = "rpdu") -> Device:
         dev.add(R_PDU2_CONTROL + (3, n), name)
         dev.add(R_PDU2_CONTROL + (4, n), lambda n=n: Int(n))
         dev.add(R_PDU2_CONTROL + (5, n), state(n, 1, 2), control(n))
-        load = getattr(world, "outlet_load", None)
-        if load is not None:  # rPDU2OutletMeteredStatusTable: a metered-by-outlet PDU (AP88xx)
-            dev.add(R_PDU2_METERED + (1, n), lambda n=n: Int(n))
-            dev.add(R_PDU2_METERED + (2, n), lambda: Int(1))
-            dev.add(R_PDU2_METERED + (3, n), name)
-            dev.add(R_PDU2_METERED + (4, n), lambda n=n: Int(n))
-            dev.add(R_PDU2_METERED + (5, n), lambda: Int(2))  # normal
-            dev.add(R_PDU2_METERED + (6, n), lambda n=n: Int(int(round(load(pdu, n) * 10))))  # tenths of amps
-            dev.add(R_PDU2_METERED + (7, n), lambda n=n: Int(int(round(load(pdu, n) * 230))))  # watts
+        load = world.outlet_load  # rPDU2OutletMeteredStatusTable: a metered-by-outlet PDU (AP88xx)
+        dev.add(R_PDU2_METERED + (1, n), lambda n=n: Int(n))
+        dev.add(R_PDU2_METERED + (2, n), lambda: Int(1))
+        dev.add(R_PDU2_METERED + (3, n), name)
+        dev.add(R_PDU2_METERED + (4, n), lambda n=n: Int(n))
+        dev.add(R_PDU2_METERED + (5, n), lambda: Int(2))  # normal
+        dev.add(R_PDU2_METERED + (6, n), lambda n=n: Int(int(round(load(pdu, n) * 10))))  # tenths of amps
+        dev.add(R_PDU2_METERED + (7, n), lambda n=n: Int(int(round(load(pdu, n) * 230))))  # watts
     dev.seal()
     return dev
 
 
 class SwitchDevice(Device):
+    world: SwitchHost
+
     def answers(self) -> bool:
         return self.world.switch_state(self.name) != "off" and not self.world.device_faults.active("switch_silent", self.name)
 
 
-def switch_device(world: World, sw: str) -> Device:
+def switch_device(world: SwitchHost, sw: str) -> Device:
     dev = SwitchDevice(world, sw)
     dev.system("Cisco IOS Software, C2960 Software (C2960-LANBASEK9-M), Version 12.2(55)SE5, RELEASE SOFTWARE (fc1)",
                (1, 3, 6, 1, 4, 1, 9, 1, 1208))
@@ -242,7 +243,7 @@ def switch_device(world: World, sw: str) -> Device:
     return dev
 
 
-def _alias(world: World, sw: str, index: int) -> str:
+def _alias(world: SwitchHost, sw: str, index: int) -> str:
     cable = world.ports(sw)[index].cable
     return f"{cable[0]} {cable[1]}" if cable else ""
 
@@ -333,7 +334,7 @@ class SnmpAgents:
     """Every device's SNMP agent: one engine (building one costs ~0.25 s), one UDP
     port per device, requests routed to the device by the port they came to."""
 
-    def __init__(self, world: World, devices: dict[str, tuple[Device, int | socket.socket]], community_ro: str,
+    def __init__(self, world: DeviceHost, devices: dict[str, tuple[Device, int | socket.socket]], community_ro: str,
                  community_rw: str):
         """devices: name → (Device, port on 127.0.0.1 (0: any free port), or a bound UDP socket)."""
         self.world = world

@@ -1,6 +1,7 @@
 """One IPMI 2.0 / RMCP+ BMC per simulated node (pyghmi's BMC server), on 127.0.0.1.
 
-A BMC answers only while its node's power supply has power (World.bmc_answers):
+A BMC answers only while its node's power supply has power (its host's `bmc_answers`, a
+`BmcHost` of hacert.labsim.devices.contracts: labsim's World, netlab's oob.Power):
 when it goes dark, incoming packets are dropped and its sessions forgotten, so
 clients time out exactly as with a real BMC that lost power.
 
@@ -20,7 +21,7 @@ import pyghmi.ipmi.private.serversession as serversession
 import pyghmi.ipmi.private.session as ipmisession
 
 import hacert.drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
-from hacert.labsim.world import World
+from hacert.labsim.devices.contracts import BmcHost, ObservedBmcHost
 
 _STATUS_NO_CIPHER_MATCH = 0x11
 
@@ -53,10 +54,12 @@ serversession.ServerSession = _SimServerSession  # type: ignore[misc]
 
 
 class SimBmc(bmc.Bmc):
-    def __init__(self, world: World, node: str, user: str, password: str, port: int):
+    def __init__(self, world: BmcHost, node: str, user: str, password: str, port: int,
+                 address: str = "::ffff:127.0.0.1"):
+        """`address`: an IPv4-mapped IPv6 address (pyghmi's sockets are AF_INET6)."""
         self.world = world
         self.node = node
-        super().__init__({user: password}, port=port, address="::ffff:127.0.0.1")
+        super().__init__({user: password}, port=port, address=address)
         self.port = self.serversocket.getsockname()[1]  # port 0 → the one the OS chose
         ipmisession.Session.bmc_handlers[self.serversocket] = {0: self}
 
@@ -123,7 +126,7 @@ class SimBmc(bmc.Bmc):
 class BmcServers:
     """All BMCs of one world, served by one pyghmi event loop thread."""
 
-    def __init__(self, world: World, ports: dict[str, int], user: str, password: str):
+    def __init__(self, world: ObservedBmcHost, ports: dict[str, int], user: str, password: str):
         self.world = world
         self.bmcs = {node: SimBmc(world, node, user, password, port) for node, port in ports.items()}
         self.ports = {node: b.port for node, b in self.bmcs.items()}

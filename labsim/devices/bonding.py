@@ -21,12 +21,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from hacert.labsim.core import Scheduler, _Timer
-
-if TYPE_CHECKING:
-    from hacert.labsim.world import World
+from hacert.labsim.devices.contracts import BondHost
+from hacert.labsim.devices.scheduler import Scheduler, _Timer
 
 DRIVER = "Ethernet Channel Bonding Driver: v3.6.0 (September 26, 2009)"
 KERNEL_LINK_WORDS = {"up": "up", "fail": "going down", "down": "down", "back": "going back"}
@@ -44,7 +40,7 @@ class Slave:
 
 
 class BondModel:
-    def __init__(self, world: "World", node: str, name: str, network: str, address: str, primary: str,
+    def __init__(self, world: BondHost, node: str, name: str, network: str, address: str, primary: str,
                  slaves: list[str], miimon_ms: int, updelay_ms: int, downdelay_ms: int, macs: dict[str, str]):
         self.world = world
         self.node = node
@@ -93,7 +89,7 @@ class BondModel:
     # ------------------------------------------------------------ miimon
 
     def _carrier(self, nic: str) -> bool:
-        return self.world.nodes[self.node].nics[nic].carrier
+        return self.world.carrier(self.node, nic)
 
     def _poll_at(self, when: float) -> None:
         """Poll at the first miimon tick at or after `when`."""
