@@ -170,3 +170,31 @@ def test_under_xdist_the_workers_cases_reach_the_controller_and_the_status_file(
     final = json.loads(status.read_text())
     assert final["finished"] and final["running"] == [] and final["verdicts"] == {"passed": 2}
     assert sorted(c["case"] for c in final["cases"]) == ["test_sw1.py::test_sw1_power_cycle", "test_sw2.py::test_sw2_power_cycle"]
+
+
+def test_a_long_wait_reports_to_the_sink_not_to_stderr(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from hacert.drivers.errors import WaitTimeout
+    from hacert.observe import waiting
+
+    shown: list[live.Snapshot] = []
+
+    class Sink:
+        def show(self, snapshot: live.Snapshot) -> None:
+            shown.append(snapshot)
+
+        def clear(self) -> None:
+            pass
+
+    monkeypatch.setattr(waiting, "PROGRESS_AFTER", 0.1)
+    previous = live.install(Sink())
+    try:
+        live.case_started("test_switch_power_cycle[sw1]")
+        with live.step("cut the power of sw1"), pytest.raises(WaitTimeout):
+            waiting.wait_for("bond0 on an-node01 to fail over", lambda: False, timeout=0.4, interval=0.05)
+        assert live.snapshot() is not None and live.snapshot().awaited == ""  # the wait ended
+        live.case_finished()
+    finally:
+        live.install(previous)
+    assert len(shown) >= 4 and {s.awaited for s in shown} == {"waiting for bond0 on an-node01 to fail over"}
+    assert shown[-1].total == 0.4 and shown[-1].step == "cut the power of sw1"
+    assert capsys.readouterr().err == ""
