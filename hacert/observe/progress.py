@@ -129,6 +129,7 @@ def case_started(label: str) -> None:
     with _STATE.lock:
         _STATE.case, _STATE.case_started = label, time.monotonic()
         _STATE.steps, _STATE.awaited, _STATE.wait_elapsed, _STATE.wait_total, _STATE.detail = [], "", None, None, ""
+    _show()
 
 
 def case_title(text: str) -> None:
@@ -151,6 +152,7 @@ def step(name: str) -> Iterator[None]:
     """The procedure's current step while the block runs (steps nest: the innermost shows)."""
     with _STATE.lock:
         _STATE.steps.append(name)
+    _show()
     try:
         yield
     finally:

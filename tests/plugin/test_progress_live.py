@@ -90,8 +90,12 @@ def test_steps_nest_and_no_sink_costs_nothing() -> None:
         live.case_finished()
     finally:
         live.install(previous)
-    assert [s.step for s in shown[:2]] == ["wait for an-node02 to fence it", "hang an-node01"]
-    assert shown[0].line() == "hang an-node01 · wait for an-node02 to fence it · an-node02 to fence an-node01 · 0:03 of 1:00"
+    # the case's start and every step show at once; the waits show where they are
+    assert [(s.step, s.awaited) for s in shown[:5]] == [
+        ("", ""), ("hang an-node01", ""), ("wait for an-node02 to fence it", ""),
+        ("wait for an-node02 to fence it", "an-node02 to fence an-node01"), ("hang an-node01", "an-node01 to rejoin")]
+    assert shown[3].line() == "hang an-node01 · wait for an-node02 to fence it · an-node02 to fence an-node01 · 0:03 of 1:00"
+    assert shown[1].line().startswith("hang an-node01 · hang an-node01 · case 0:0")
     assert shown[-1] is None and live.snapshot() is None
 
 
@@ -107,8 +111,8 @@ def test_on_a_terminal_one_line_changes_in_place_during_the_soak(tmp_path: Path)
     first, last = out.index("hacert: sw1 power cycle"), out.rindex("hacert: sw1 power cycle")
     rewritten = out[first:last]
     assert "\n" not in rewritten  # one line, rewritten in place
-    frames = [f for f in out[first:].split("\r\x1b[K") if f.startswith("hacert: sw1 power cycle")]
-    assert frames[0].startswith("hacert: sw1 power cycle · soak · 6 s after sw1's power came back · ")
+    frames = [f for f in out[first:].split("\r\x1b[K")
+              if f.startswith("hacert: sw1 power cycle · soak · 6 s after sw1's power came back · ")]
     seconds = [_elapsed(f) for f in frames]
     assert len(set(seconds)) >= SOAK_S - 2, frames  # it moved during the soak
     assert seconds == sorted(seconds) and all(CLOCK.search(f).group(3, 4) == ("0", "06") for f in frames)
@@ -195,6 +199,7 @@ def test_a_long_wait_reports_to_the_sink_not_to_stderr(monkeypatch: pytest.Monke
         live.case_finished()
     finally:
         live.install(previous)
-    assert len(shown) >= 4 and {s.awaited for s in shown} == {"waiting for bond0 on an-node01 to fail over"}
-    assert shown[-1].total == 0.4 and shown[-1].step == "cut the power of sw1"
+    waits = [s for s in shown if s.awaited]
+    assert len(waits) >= 4 and {s.awaited for s in waits} == {"waiting for bond0 on an-node01 to fail over"}
+    assert waits[-1].total == 0.4 and waits[-1].step == "cut the power of sw1"
     assert capsys.readouterr().err == ""
