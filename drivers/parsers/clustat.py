@@ -161,6 +161,10 @@ def _parse_text(lines: list[tuple[int, str]]) -> ClusterStatus:
             owner, last_owner = _owner(m.group(2))
             flags = m.group(4).split() if m.group(4) else []
             services.append(ClusterService(m.group(1), owner, last_owner, m.group(3), flags))
+        elif section is not None:
+            # a row of the member or service table that cannot be read could hide a member or a
+            # service the harness judges: that is not read around, it is an error
+            raise ParseError(f"clustat: unreadable row of the {section} table", raw, lineno)
         else:
             unparsed.append(Unparsed(f"line {lineno}", raw, "clustat: unrecognised line"))
     if not seen:

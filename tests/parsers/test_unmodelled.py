@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hacert.drivers.parsers import parse_bonding, parse_clustat, parse_crm_mon, parse_ping
+from hacert.drivers.parsers import ParseError, parse_bonding, parse_clustat, parse_crm_mon, parse_ping
 from tests.parsers._shared import require_shared
 
 
@@ -73,6 +73,8 @@ def test_clustat_keeps_a_line_it_does_not_model() -> None:
     mixed = parse_clustat(_insert(real, 2, note))
     assert [(u.where, u.text) for u in mixed.unparsed] == [("line 3", note)]
     assert (mixed.members, mixed.services, mixed.quorate) == (clean.members, clean.services, clean.quorate)
+    with pytest.raises(ParseError, match="unreadable row of the members table"):  # a row could hide a member
+        parse_clustat(_insert(real, 5, note))
     xml = corpus("clustat", "03_rgmanager2_clustat_x_stopped_and_started.xml")
     extra = parse_clustat(xml.replace("</clustat>", '<fence_domain state="ok"/>\n</clustat>'))
     assert [u.where for u in extra.unparsed] == ["clustat/fence_domain"]
