@@ -204,3 +204,17 @@ def test_a_long_wait_reports_to_the_sink_not_to_stderr(monkeypatch: pytest.Monke
     assert len(waits) >= 4 and {s.awaited for s in waits} == {"waiting for bond0 on an-node01 to fail over"}
     assert waits[-1].total == 0.4 and waits[-1].step == "cut the power of sw1"
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux's `script` for a pseudo-terminal")
+def test_on_a_terminal_under_xdist_every_worker_fits_on_the_line(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, "sw1", "sw2")
+    command = " ".join(_argv("-n", "2"))
+    done = subprocess.run(["script", "-qfec", command, "/dev/null"], cwd=suite, env=_env() | {"COLUMNS": "100"},
+                          capture_output=True, timeout=120)
+    out = done.stdout.decode()
+    assert done.returncode == 0, out
+    frames = [f.split("\r")[0] for f in out.split("\r\x1b[K") if f.startswith("hacert: [gw")]
+    both = [f for f in frames if "sw1 power cycle · soak · " in f and "sw2 power cycle · soak · " in f]
+    assert both, frames  # shortened (case, step, clock) rather than cut
+    assert all(len(f) <= 99 for f in frames) and len({CLOCK.search(f).group(0) for f in both}) >= 2
