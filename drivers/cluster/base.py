@@ -11,12 +11,29 @@ Commands accept inventory node names and translate them.
 from __future__ import annotations
 
 import abc
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from ..errors import DeviceUnreachable, HacertError
 from ..node import run_marked
 from ..parsers import SyslogEvent, parse_syslog_events
+
+_LOG = logging.getLogger("hacert.cluster")
+_NOTED: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def note_unread(source: str, unread: Sequence[Any]) -> None:
+    """Say once (per process) what of a status output the parser does not model (`Unparsed` items):
+    the case's captured log, and so its evidence in the report, shows what the harness did not read."""
+    if not unread:
+        return
+    key = (source, tuple(sorted({str(getattr(u, "where", u)) for u in unread})))
+    if key in _NOTED:
+        return
+    _NOTED.add(key)
+    _LOG.warning("%s: %d part(s) of the output not read by hacert: %s", source, len(unread),
+                 "; ".join(str(u)[:300] for u in unread[:5]) + (" ..." if len(unread) > 5 else ""))
 
 # Normalized service states (the raw word is kept in ServiceState.raw_state).
 STARTED, STOPPED, DISABLED, FAILED, RECOVERING, STARTING, STOPPING, MIGRATING = (

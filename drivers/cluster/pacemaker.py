@@ -11,7 +11,7 @@ from ..registry import CLUSTER_MANAGERS
 from ..parsers import (CrmMonRefused, FenceEvent, FenceSetup, ParseError, parse_cib_fencing, parse_crm_mon,
                        parse_stonith_history)
 from .base import (DISABLED, FAILED, MIGRATING, STARTED, STARTING, STOPPED, STOPPING, ClusterManager, ClusterStatus,
-                   Member, NoNodeAnswers, ServiceState)
+                   Member, NoNodeAnswers, ServiceState, note_unread)
 
 _ROLES = {
     "started": STARTED,
@@ -56,7 +56,9 @@ class PacemakerCluster(ClusterManager):
             if not text.strip():
                 return "no output (is pacemaker running?)"
             try:
-                return parse_crm_mon(text)
+                parsed = parse_crm_mon(text)
+                note_unread(f"{node}: {command}", parsed.extra)
+                return parsed
             except CrmMonRefused as refused:
                 return refused.said
             except ParseError:

@@ -21,6 +21,7 @@ from .base import (
     ClusterStatus,
     Member,
     ServiceState,
+    note_unread,
 )
 
 _STATES = {
@@ -53,6 +54,7 @@ class RgmanagerCluster(ClusterManager):
             text = self._run(node, "clustat", idempotent=True).stdout
             source = "clustat"
             raw = parse_clustat(text)
+        note_unread(f"{node}: {source}", raw.unparsed)
         return self.to_status(raw, node, source)
 
     def fence_setup(self, via: str | None = None) -> FenceSetup:

@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-__all__ = ["ParseError", "nonblank_lines", "split_key_value", "to_int", "parse_xml", "element_text"]
+from dataclasses import dataclass
+
+__all__ = ["ParseError", "Unparsed", "nonblank_lines", "split_key_value", "to_int", "parse_xml", "element_text"]
+
+
+@dataclass(frozen=True)
+class Unparsed:
+    """A line or element of real output that a parser does not model: kept, never silently lost.
+
+    ``where`` is 'line 13' or an element's path ('crm_mon/tickets'); ``text`` the line or the
+    element's XML as it was; ``reason`` why it was not read."""
+
+    where: str
+    text: str
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.text!r}" + (f" ({self.reason})" if self.reason else "")
 
 
 class ParseError(ValueError):

@@ -8,9 +8,10 @@ in seed 001, the un-indented service-table fragment of the Qpid guide).
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from ._common import ParseError, element_text, nonblank_lines, parse_xml
+from ._common import Unparsed, ParseError, element_text, nonblank_lines, parse_xml
 
 __all__ = ["ClusterMember", "ClusterService", "ClusterStatus", "parse_clustat"]
 
@@ -94,6 +95,8 @@ class ClusterStatus:
     cluster_id: int | None = None
     generation: int | None = None
     clustat_version: str | None = None
+    unparsed: list[Unparsed] = field(default_factory=list)
+    """lines (text) or elements (XML) this parser does not model: kept, never silently lost"""
 
     def member(self, name: str) -> ClusterMember:
         for m in self.members:
@@ -139,6 +142,7 @@ def _parse_text(lines: list[tuple[int, str]]) -> ClusterStatus:
     services: list[ClusterService] = []
     section = None
     seen = False
+    unparsed: list[Unparsed] = []
     for lineno, raw in lines:
         line = raw.strip()
         if m := _HEADER.match(line):
@@ -157,11 +161,15 @@ def _parse_text(lines: list[tuple[int, str]]) -> ClusterStatus:
             owner, last_owner = _owner(m.group(2))
             flags = m.group(4).split() if m.group(4) else []
             services.append(ClusterService(m.group(1), owner, last_owner, m.group(3), flags))
+        elif section is not None:
+            # a row of the member or service table that cannot be read could hide a member or a
+            # service the harness judges: that is not read around, it is an error
+            raise ParseError(f"clustat: unreadable row of the {section} table", raw, lineno)
         else:
-            raise ParseError("clustat: unrecognised line", raw, lineno)
+            unparsed.append(Unparsed(f"line {lineno}", raw, "clustat: unrecognised line"))
     if not seen:
         raise ParseError("clustat: no header, member or service table", lines[0][1], lines[0][0])
-    return ClusterStatus("text", quorate, members, services, cluster_name, timestamp)
+    return ClusterStatus("text", quorate, members, services, cluster_name, timestamp, unparsed=unparsed)
 
 
 def _member_from_text(name: str, node_id: int, status: str) -> ClusterMember:
@@ -244,6 +252,8 @@ def _parse_xml(text: str) -> ClusterStatus:
         cluster_id=None if cluster is None else _opt_int(cluster.get("id")),
         generation=None if cluster is None else _opt_int(cluster.get("generation")),
         clustat_version=root.get("version"),
+        unparsed=[Unparsed(f"clustat/{child.tag}", ET.tostring(child, encoding="unicode").strip(), "not modelled")
+                  for child in root if child.tag not in ("cluster", "quorum", "nodes", "groups")],
     )
 
 

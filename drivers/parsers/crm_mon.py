@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ._common import ParseError, element_text, parse_xml
+from ._common import Unparsed, ParseError, element_text, parse_xml
 from .fencing import FenceEvent
 
 __all__ = ["CrmNode", "CrmResource", "CrmFailure", "CrmFailCount", "CrmStatus", "CrmMonRefused", "crm_time", "parse_crm_mon"]
@@ -132,6 +132,10 @@ class CrmStatus:
     cluster_options: dict[str, str] = field(default_factory=dict)
     request: str | None = None
     fail_counts: list[CrmFailCount] = field(default_factory=list)
+    extra: list[Unparsed] = field(default_factory=list)
+    """elements this parser does not model, kept as their XML (tickets, bans, what a newer pacemaker adds)"""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """known-harmless elements not read (the node attributes), counted by tag"""
 
     def resource(self, rid: str) -> list[CrmResource]:
         """Every instance of a resource id (clones have several)."""
@@ -231,6 +235,7 @@ def parse_crm_mon(text: str) -> CrmStatus:
         return None if e is None else e.get(attr)
 
     options = summary.find("cluster_options")
+    extra, skipped = _unmodelled(root, res_root)
     return CrmStatus(
         schema=schema, version=version, quorum=quorum, dc=dc, nodes=nodes, resources=resources,
         failures=failures, fence_history=history,
@@ -242,7 +247,54 @@ def parse_crm_mon(text: str) -> CrmStatus:
         cluster_options=dict(options.attrib) if options is not None else {},
         request=root.get("request"),
         fail_counts=fail_counts,
+        extra=extra, skipped=skipped,
     )
+
+
+# What parse_crm_mon reads, per element; anything else is kept in `extra` (or counted, when harmless).
+_MODELLED = {
+    "": {"summary", "nodes", "resources", "node_history", "failures", "fence_history", "status"},
+    "summary": {"stack", "current_dc", "last_update", "last_change", "nodes_configured", "resources_configured",
+                "cluster_options"},
+    "nodes": {"node"},
+    "failures": {"failure"},
+    "node_history": {"node"},
+    "fence_history": {"fence_event"},
+}
+_HARMLESS = {"node_attributes"}  # attribute values per node: nothing the harness judges
+_RESOURCE_TAGS = {"resource", "group", "clone", "bundle", "replica"}
+
+
+def _unmodelled(root: ET.Element, resources: ET.Element | None) -> tuple[list[Unparsed], dict[str, int]]:
+    extra: list[Unparsed] = []
+    skipped: dict[str, int] = {}
+
+    def keep(path: str, elem: ET.Element) -> None:
+        if len(elem) == 0 and not elem.attrib and not (elem.text or "").strip():
+            skipped[f"empty {elem.tag}"] = skipped.get(f"empty {elem.tag}", 0) + 1  # says "none": harmless
+            return
+        extra.append(Unparsed(f"{path}/{elem.tag}", ET.tostring(elem, encoding="unicode").strip(), "not modelled"))
+
+    for section, known in _MODELLED.items():
+        parent = root if not section else root.find(section)
+        for child in parent if parent is not None else ():
+            if child.tag in known:
+                continue
+            if not section and child.tag in _HARMLESS:
+                skipped[child.tag] = skipped.get(child.tag, 0) + 1
+            else:
+                keep(root.tag + (f"/{section}" if section else ""), child)
+
+    def walk(elem: ET.Element, path: str) -> None:
+        for child in elem:
+            if child.tag in _RESOURCE_TAGS - {"resource"}:
+                walk(child, f"{path}/{child.tag}")
+            elif child.tag != "resource":
+                keep(path, child)
+
+    if resources is not None:
+        walk(resources, f"{root.tag}/resources")
+    return extra, skipped
 
 
 def _fail_count(text: str, elem: ET.Element) -> int:

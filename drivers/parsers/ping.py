@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
-from ._common import ParseError, nonblank_lines
+from ._common import ParseError, Unparsed, nonblank_lines
 
 __all__ = [
     "PingHeader", "PingReply", "PingNoAnswer", "PingError", "PingLocalError", "PingStatsHeader",
@@ -144,6 +144,17 @@ _PIPE = re.compile(r"^pipe (?P<pipe>\d+)$")
 _FLOOD = re.compile(r"^[.\x08]+$")
 
 
+# Lines ping prints that say nothing about the run's replies: skipped, and counted by name.
+HARMLESS = (
+    ("interrupt echo", re.compile(r"^\^C$")),
+    ("warning", re.compile(r"^(?:ping: )?warning: ", re.IGNORECASE)),
+)
+
+
+def _harmless(text: str) -> str | None:
+    return next((name for name, pattern in HARMLESS if pattern.match(text.strip())), None)
+
+
 def _ts(m: re.Match) -> float | None:
     return float(m.group("ts")) if m.group("ts") else None
 
@@ -219,6 +230,10 @@ class PingResult:
     pipe: int | None = None
     complete: bool = False
     flood_unanswered: int | None = None
+    unparsed: list[Unparsed] = field(default_factory=list)
+    """lines ping does not print (or a parser does not know): kept, with their line numbers"""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """known-harmless lines (the terminal's ^C echo, ping's warnings), counted by kind"""
 
     @property
     def timestamps(self) -> bool:
@@ -273,9 +288,11 @@ class PingResult:
 def parse_ping(text: str, on_bad_line: Callable[[ParseError], None] | None = None) -> PingResult:
     """Parse the output of one ping run (complete, or cut short without summary).
 
-    With ``on_bad_line``, a line ping does not print (or a second header) is handed to it as a
-    ParseError and skipped, one line at a time, and output with nothing of ping's is an empty
-    result (``complete`` False, no replies) instead of an error."""
+    A line it does not know never sinks the whole output: it is kept in ``unparsed`` (and handed to
+    ``on_bad_line`` as a ParseError when given); known-harmless lines (the ^C echo, ping's warnings)
+    are counted in ``skipped``. Without ``on_bad_line``, output with nothing of ping's (no 'PING'
+    header, no statistics) or two runs concatenated raise ParseError; with it, a second header is
+    handed over too and output with nothing of ping's is an empty result (``complete`` False)."""
     if on_bad_line is not None and not text.strip():
         return PingResult(destination=None, address=None)
     lines = nonblank_lines(text, "ping")
@@ -285,13 +302,19 @@ def parse_ping(text: str, on_bad_line: Callable[[ParseError], None] | None = Non
     rtt: PingRtt | None = None
     pipe = flood = None
     replies, no_answers, errors, local = [], [], [], []
+    unparsed: list[Unparsed] = []
+    skipped: dict[str, int] = {}
     for lineno, raw in lines:
+        kind = _harmless(raw)
+        if kind is not None:
+            skipped[kind] = skipped.get(kind, 0) + 1
+            continue
         try:
             item = parse_ping_line(raw)
         except ParseError as exc:
-            if on_bad_line is None:
-                raise ParseError(exc.reason, raw, lineno) from None
-            on_bad_line(ParseError(exc.reason, raw, lineno))
+            unparsed.append(Unparsed(f"line {lineno}", raw, exc.reason))
+            if on_bad_line is not None:
+                on_bad_line(ParseError(exc.reason, raw, lineno))
             continue
         if isinstance(item, PingHeader):
             if header is not None:
@@ -332,4 +355,5 @@ def parse_ping(text: str, on_bad_line: Callable[[ParseError], None] | None = Non
         duplicates=stats.duplicates if stats else None,
         errors=stats.errors if stats else None,
         rtt_ms=rtt, pipe=pipe, complete=stats is not None, flood_unanswered=flood,
+        unparsed=unparsed, skipped=skipped,
     )

@@ -25,6 +25,7 @@ import allure
 
 from hacert.drivers.errors import ClusterFailure, Inconclusive
 from hacert.model.bounds import Bound
+from hacert.observe import progress as live
 from hacert.verdict.secrets import redact, redact_any
 from hacert.verdict.syslog_merge import merge_syslog
 from hacert.verdict.timeline import draw_timeline
@@ -74,6 +75,7 @@ class Record:
         """The sentence a person reads, e.g. "Hang an-node01 — an-node02 fences it by IPMI"."""
         self._case.title = redact(text)
         allure.dynamic.title(self._case.title)
+        live.case_title(self._case.title)
 
     def story(self, procedure: str) -> None:
         """The procedure this case follows (Allure story)."""
@@ -149,7 +151,7 @@ class Record:
         self._case.step_depth += 1
         start = time.monotonic()
         try:
-            with allure.step(name):
+            with allure.step(name), live.step(name):
                 yield
         except self.SKIPPED:
             entry["status"] = "skipped"

@@ -23,11 +23,15 @@ from hacert.drivers.node import CommandResult
 from hacert.drivers.virsh import Virsh
 from hacert.model.inventory import load_inventory
 from hacert.verdict.verdicts import Verdict, verdict_of
+from tests.parsers._shared import require_shared
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus")
+
+
+def corpus(*parts: str) -> Path:
+    """A file of ../shared/corpus (a skip saying how to get it when absent, a failure in CI)."""
+    return require_shared("corpus", *parts)
+
 
 # `clustat` as printed in the tutorial (seed 002) once the four VMs were under cluster control.
 TUTORIAL_CLUSTAT = """\
@@ -107,7 +111,7 @@ def test_rgmanager_status_from_the_tutorials_clustat(inventory) -> None:
 
 
 def test_rgmanager_status_from_clustat_xml_corpus_sample() -> None:
-    text = (CORPUS / "clustat" / "03_rgmanager2_clustat_x_stopped_and_started.xml").read_text()
+    text = corpus("clustat", "03_rgmanager2_clustat_x_stopped_and_started.xml").read_text()
     manager = RgmanagerCluster({"gfs-node3": FakeShell("gfs-node3", {"clustat -x": text})})
     status = manager.status()
     assert status.source == "clustat -x"
@@ -167,7 +171,7 @@ def test_a_refusal_of_the_cluster_is_cluster_refused_not_a_lab_error(inventory) 
 
 
 def test_rgmanager_cman_status_and_fence_events(inventory) -> None:
-    cman = (CORPUS / "cman_tool_status" / "01_cman6.2.0_three_nodes_no_qdisk.txt").read_text()
+    cman = corpus("cman_tool_status", "01_cman6.2.0_three_nodes_no_qdisk.txt").read_text()
     one = FakeShell("an-node01", {"cman_tool status": cman})
     two = FakeShell("an-node02", syslog=TUTORIAL_FENCE_SYSLOG)
     manager = RgmanagerCluster({"an-node01": one, "an-node02": two}, inventory)
@@ -183,7 +187,7 @@ def test_rgmanager_cman_status_and_fence_events(inventory) -> None:
 
 
 def test_pacemaker_status_from_crm_mon_xml_corpus_samples() -> None:
-    legacy = (CORPUS / "crm_mon_xml" / "01_pcmk1.1.20_legacy_as_xml_standby_unclean_fence_history.xml").read_text()
+    legacy = corpus("crm_mon_xml", "01_pcmk1.1.20_legacy_as_xml_standby_unclean_fence_history.xml").read_text()
     cmd = "crm_mon --one-shot --inactive --output-as=xml"
     manager = PacemakerCluster({"ssc-vm-c-259.colo.seagate.com": FakeShell("ssc-vm-c-259.colo.seagate.com", {cmd: legacy})})
     status = manager.status()
@@ -194,7 +198,7 @@ def test_pacemaker_status_from_crm_mon_xml_corpus_samples() -> None:
     assert status.services["MyResource"].state == FAILED
     assert status.services["c-259.stonith"].state == DISABLED and status.services["c-259.stonith"].kind == "stonith"
 
-    modern = (CORPUS / "crm_mon_xml" / "03_pcmk2.0.4_api2.2_remote_bundle_nodes_offline.xml").read_text()
+    modern = corpus("crm_mon_xml", "03_pcmk2.0.4_api2.2_remote_bundle_nodes_offline.xml").read_text()
     manager = PacemakerCluster({"cluster01": FakeShell("cluster01", {cmd: modern})})
     status = manager.status()
     assert sorted(status.members) == ["cluster01", "cluster02"]  # remote/bundle nodes are not members
@@ -202,7 +206,7 @@ def test_pacemaker_status_from_crm_mon_xml_corpus_samples() -> None:
     assert status.services["ping"].owner is None and set(status.services["ping"].nodes) == {"cluster01", "cluster02"}
     assert status.services["inactive-dummy"].state == DISABLED
 
-    offline = (CORPUS / "crm_mon_xml" / "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
+    offline = corpus("crm_mon_xml", "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
     status = PacemakerCluster({"juju-424dd5-3": FakeShell("juju-424dd5-3", {cmd: offline})}).status()
     assert status.members["node1"].online is False
     assert status.members["juju-424dd5-4"].online is True
@@ -253,7 +257,7 @@ def test_unknown_manager_is_refused() -> None:
 
 
 def test_virsh_list_state_destroy_and_downtime() -> None:
-    listing = (CORPUS / "virsh_list" / "01_libvirt_fixed_width_running_paused_shutoff.txt").read_text()
+    listing = corpus("virsh_list", "01_libvirt_fixed_width_running_paused_shutoff.txt").read_text()
     jobinfo = "Job type:         Completed\nOperation:        Outgoing migration\nTime elapsed:     2410 ms\nTotal downtime:   38 ms\n"
     shell = FakeShell(
         "an-node01",
@@ -291,7 +295,7 @@ class CutOnce(FakeShell):
 def test_pacemaker_status_survives_one_truncated_transfer() -> None:
     from hacert.drivers.parsers import ParseError
 
-    xml = (CORPUS / "crm_mon_xml" / "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
+    xml = corpus("crm_mon_xml", "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
     once = CutOnce("node1", xml, cuts=1)
     status = PacemakerCluster({"node1": once}).status()
     assert len(once.commands) == 2 and status.members
@@ -318,7 +322,7 @@ def test_pacemaker_status_skips_a_node_whose_pacemaker_is_not_running() -> None:
     from hacert.drivers.cluster.base import NoNodeAnswers
 
     stopped = (Path(__file__).parent / "samples" / "crm_mon_xml_pacemaker_not_running_2.1.5.xml").read_text()
-    running = (CORPUS / "crm_mon_xml" / "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
+    running = corpus("crm_mon_xml", "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
     status = PacemakerCluster({"node1": Answers("node1", stopped), "node2": Answers("node2", running)}).status()
     assert status.via == "node2" and status.members
     with pytest.raises(NoNodeAnswers, match="Not connected \\(code 102\\)"):
@@ -331,7 +335,7 @@ def test_pacemaker_status_skips_a_node_whose_cib_is_not_up_yet() -> None:
     from hacert.drivers.cluster.base import NoNodeAnswers
 
     starting = (Path(__file__).parent / "samples" / "crm_mon_xml_cib_not_connected_2.1.5.xml").read_text()
-    running = (CORPUS / "crm_mon_xml" / "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
+    running = corpus("crm_mon_xml", "02_pcmk2.0.3_api2.0_offline_stale_node.xml").read_text()
     node1 = Answers("node1", starting)
     status = PacemakerCluster({"node1": node1, "node2": Answers("node2", running)}).status()
     assert status.via == "node2" and status.members and len(node1.commands) == 1, "not skipped at once"

@@ -30,10 +30,16 @@ def test_vm_destroy_gap():
     assert run.timestamps is False and run.longest_gap_s is None  # no -D
 
 
-def test_the_author_annotation_itself_is_refused():
-    with pytest.raises(ParseError) as err:
-        parse_ping(sample("ping_002_l4496_vm0001_destroyed.txt"))
-    assert "# Node died here" in str(err.value) and err.value.lineno == 18
+def test_the_author_annotation_is_kept_not_fatal():
+    """One line ping does not print (the author's note inside the real run) no longer sinks the run:
+    it is kept with its line number and the reason, and the rest is read as without it."""
+    run = parse_ping(sample("ping_002_l4496_vm0001_destroyed.txt"))
+    assert [(u.where, u.reason) for u in run.unparsed] == [("line 18", "ping: unrecognised line")]
+    assert "# Node died here" in run.unparsed[0].text
+    clean = parse_ping(without_author_notes(sample("ping_002_l4496_vm0001_destroyed.txt")))
+    assert (run.replies, run.transmitted, run.received, run.missing_icmp_seq) == \
+        (clean.replies, clean.transmitted, clean.received, clean.missing_icmp_seq)
+    assert clean.unparsed == [] and clean.skipped == {"interrupt echo": 1}
 
 
 def test_partial_capture_has_no_summary():

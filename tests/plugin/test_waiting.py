@@ -46,6 +46,7 @@ def test_wait_for_rejects_nonsense() -> None:
 
 def test_long_waits_show_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     stream = io.StringIO()
+    monkeypatch.setattr(waiting.live._STATE, "sink", None)  # no plugin's sink: the wait shows itself on stderr
     monkeypatch.setattr(waiting, "PROGRESS_AFTER", 0.1)
     monkeypatch.setattr(waiting, "PROGRESS_EVERY", 0.05)
     monkeypatch.setattr(waiting.sys, "stderr", stream)
@@ -62,6 +63,7 @@ def test_long_waits_show_progress(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_short_waits_are_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     stream = io.StringIO()
+    monkeypatch.setattr(waiting.live._STATE, "sink", None)
     monkeypatch.setattr(waiting.sys, "stderr", stream)
     sleep_demanded(0.05, "updelay")
     assert stream.getvalue() == ""

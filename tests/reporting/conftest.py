@@ -134,8 +134,8 @@ def page_text(url: str, timeout: float = 90) -> str:
     browser = chromium_binary()
     assert browser is not None
     argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-dev-shm-usage", "--no-first-run", "--allow-file-access-from-files",
-            "--virtual-time-budget=3000", "--dump-dom", url]
+            "--disable-dev-shm-usage", "--no-first-run",
+            "--virtual-time-budget=8000", "--dump-dom", url]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"chromium failed on {url}: {done.stderr[-1500:]}"
     dom = re.sub(r"<(script|style)\b.*?</\1>", " ", done.stdout, flags=re.S)

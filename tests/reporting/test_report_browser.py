@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ExampleLab, all_secrets, chromium_binary, make_example_lab
 from conftest import page_text as _page_text
-from hacert.verdict.allure import find_allure_cli
+from hacert.verdict.allure import find_allure_cli, single_file_data
 
 
 def _needs_tools() -> None:
@@ -63,7 +63,9 @@ def test_report_in_chromium_shows_suites_steps_parameters_and_attachments(two_ru
     assert "timeline image/png" in case and "syslog, all nodes by time text/plain" in case  # attachments
 
     # the categories the report put each case in (one more page load costs seconds: read the widget)
-    tree = json.loads((example_lab.report / "widgets" / "categories.json").read_text())["nodes"]
+    data = single_file_data(example_lab.report / "index.html", "widgets/categories.json")
+    assert data is not None, "the single-file report holds no categories"
+    tree = json.loads(data)["nodes"]
     categories = {n["name"]: n["statistic"] for n in tree.values() if n["type"] == "category"}
     assert categories == {"Cluster did not recover as required": {"total": 1, "failed": 1},
                           "Lab device unreachable or misbehaving": {"total": 1, "broken": 1},
@@ -71,6 +73,17 @@ def test_report_in_chromium_shows_suites_steps_parameters_and_attachments(two_ru
 
     report_files = [p for p in example_lab.report.rglob("*") if p.is_file()]
     assert not [(str(p), s) for p in report_files for s in all_secrets() if s.encode() in p.read_bytes()]
+
+
+def test_the_report_is_one_file_that_opens_from_disk_with_every_case(two_runs: dict) -> None:
+    """As a double-click opens it: file://, no server, no browser flag that lets pages read the disk."""
+    example_lab: ExampleLab = two_runs["lab"]
+    assert sorted(p.name for p in example_lab.report.iterdir() if p.suffix == ".html") == ["index.html"]
+    assert not (example_lab.report / "data").exists() and not (example_lab.report / "widgets").exists()
+    titles = [c["title"] for c in example_lab.summary["cases"]]
+    assert len(titles) == 4
+    overview = page_text(example_lab)
+    assert [t for t in titles if t not in overview] == []
 
 
 def test_two_runs_give_a_report_whose_history_shows_both(two_runs: dict) -> None:

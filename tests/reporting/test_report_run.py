@@ -65,7 +65,7 @@ def test_summary_lists_the_failed_case_with_its_diagnosis_and_the_allure_numbers
     row = next(line for line in md.splitlines() if "test_vm_restart" in line)
     assert "| No |" in row and "VM down = 42 s (expected <= 15 s)" in row and "still down after 42 s" in row
     assert f"allure-report/index.html#{failed['allure']['report_id']}" in row
-    assert "## Sign-off" in md and "| Signature | |" in md
+    assert "## Sign-off" in md and "| Run by (lab engineer) | | | |" in md and "| Inventory checksum | " in md
     html = (example_lab.path / "reports" / "partial" / "summary.html").read_text()
     assert 'id="overall">FAIL<' in html
     assert not re.search(r"<script|<link|\bsrc=|url\(|https?://", html), "the summary HTML must be self-contained"
