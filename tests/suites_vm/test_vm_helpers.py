@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from hacert.model.inventory import load_inventory
-from hacert.procedures.vm import DomainPoller, PingLog, ping_source
+from hacert.observe.domains import DomainPoller
+from hacert.observe.ping import PingLog
+from hacert.procedures.vm import ping_source
 
 from tests.suites_vm.conftest import ROOT
 
@@ -24,10 +26,10 @@ LINES = [
 
 def test_ping_log_counts_losses_and_gaps() -> None:
     log = PingLog.parse("an-node02", "10.254.0.1", 0.05, LINES)
-    assert (log.transmitted, log.received, log.lost_seqs) == (10, 5, [3, 4, 7, 8, 10])
+    assert (log.transmitted, log.received, log.lost_seqs()) == (10, 5, [3, 4, 7, 8, 10])
     gaps = log.gaps()
     assert [(g.start, g.end, g.lost) for g in gaps] == [(100.05, 100.2, 2), (100.25, 101.0, 2), (101.0, None, 1)]
-    assert abs(log.longest_gap() - 0.75) < 1e-9
+    assert abs(log.longest_silence() - 0.75) < 1e-9
     assert log.outage_after(100.1).start == 100.05  # a silence still going on at t
     assert log.outage_after(100.3).first_lost_seq == 7
     assert log.first_reply_after(100.2) == 100.25
