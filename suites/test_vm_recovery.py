@@ -30,8 +30,6 @@ from hacert.model.scope import require_relocation
 from hacert.observe.cluster_state import online, owner_of, state_words
 from hacert.observe.cluster_view import cluster_text, watch_cluster
 from hacert.observe.coverage import Unseen, raise_unseen
-from hacert.observe.fence_record import fence_rounds
-from hacert.observe.moments import Moment
 from hacert.observe.ping import Ping
 from hacert.observe.syslog_window import SyslogWindow
 from hacert.procedures.hang import HangCheck, hang, hang_words
@@ -49,8 +47,8 @@ from hacert.procedures.vm import (
     running_vms,
     started,
     storage_started,
+    wait_fenced,
     wait_storage,
-    window_lines,
 )
 
 FEATURE = "VM recovery"
@@ -307,24 +305,7 @@ def test_node_crash_recovers_vms(node: Any, lab: Lab, guard: Guard, record: Reco
             took.wait()  # Inconclusive when it still answers: nothing to recover from
             record.fact("crash", took.evidence())
         with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to fence {name}"):
-            deadline = time.monotonic() + expect.fence_timeout
-            fenced = None
-            previous = crashed
-            while fenced is None:
-                looked = time.time()
-                rounds = [r for r in fence_rounds(inv, window_lines(window, survivors)) if r.victim == name]
-                fenced = next((r for r in rounds if r.succeeded is not None), None)
-                if fenced is None and time.monotonic() >= deadline:
-                    # no fence in a survivor's syslog that could not be read is no finding
-                    raise_unseen(window.unseen(survivors, f"{{node}} logged the fence of {name}", crashed))
-                    fail(record, f"{name} was not fenced within {expect.fence_timeout:g} s of its crash",
-                         "; ".join(f"{r.fencer} tried: {', '.join(f.result for f in r.failures) or 'no result'}"
-                                   for r in rounds) or "no survivor started fencing it")
-                if fenced is None:
-                    previous = looked
-                    time.sleep(0.2)
-            # judged on when the fence was measured, not on the look having begun in time
-            seen = Moment(previous, time.time())
+            fenced, seen = wait_fenced(record, inv, window, survivors, name, crashed)
             if seen.t - crashed > expect.fence_timeout:
                 fail(record, f"{name} was not fenced within {expect.fence_timeout:g} s of its crash: the fence was "
                              f"measured {seen.t - crashed:.1f} s after it")

@@ -15,13 +15,17 @@ no parser knows are skipped one at a time and counted in the evidence.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Iterable, NoReturn, Sequence
 
 from hacert.drivers.errors import ClusterFailure, ClusterRefused, HacertError, WaitTimeout
 from hacert.model.inventory import Inventory
 from hacert.observe.cluster_state import expected_homes, find_service, online, owner_of, state_words
 from hacert.observe.cluster_view import cluster_text, drbd_state, watch_cluster
+from hacert.observe.coverage import raise_unseen
+from hacert.observe.fence_record import FenceRound, fence_rounds
 from hacert.observe.lines import SkippedLines
+from hacert.observe.moments import Moment
 from hacert.observe.ping import PingLog
 from hacert.observe.syslog_window import SyslogWindow
 from hacert.observe.waiting import wait_for
@@ -215,3 +219,28 @@ def wait_storage(lab: Any, nodes: list[str], timeout: float) -> tuple[bool, dict
                         timeout=max(timeout, 1e-3), interval=0.2)
     except WaitTimeout as timed_out:
         return timed_out.last_seen  # type: ignore[return-value]
+
+
+def wait_fenced(record: Any, inv: Inventory, window: SyslogWindow, survivors: list[str], name: str,
+                crashed: float) -> tuple[FenceRound, Moment]:
+    """Wait (expectations.fence_timeout from the crash) for a survivor's syslog to record the fence of
+    `name`: that round, and when it was seen (judged on when it was measured, not on the look having
+    begun in time). No fence in a survivor's syslog that could not be read is no finding (unseen)."""
+    timeout = inv.expectations.fence_timeout
+    looks = [crashed, crashed]  # [the look before's start, this look's start]
+    rounds: list[FenceRound] = []
+
+    def look() -> FenceRound | None:
+        looks[:] = [looks[1], time.time()]
+        rounds[:] = [r for r in fence_rounds(inv, window_lines(window, survivors)) if r.victim == name]
+        return next((r for r in rounds if r.succeeded is not None), None)
+
+    try:
+        fenced = wait_for(f"a survivor to fence {name}", look, lambda found: found is not None,
+                          timeout=timeout, interval=0.2)
+    except WaitTimeout:
+        raise_unseen(window.unseen(survivors, f"{{node}} logged the fence of {name}", crashed))
+        fail(record, f"{name} was not fenced within {timeout:g} s of its crash",
+             "; ".join(f"{r.fencer} tried: {', '.join(f.result for f in r.failures) or 'no result'}"
+                       for r in rounds) or "no survivor started fencing it")
+    return fenced, Moment(looks[0], time.time())
