@@ -28,8 +28,6 @@ a proof that rests on samples (the outlet stayed on) needs the samples.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from hacert.drivers.errors import Inconclusive, NotApplicable
@@ -39,6 +37,7 @@ from hacert.fixtures.report import Record
 from hacert.lab.build import Lab
 from hacert.model.bounds import Bound
 from hacert.model.inventory import Inventory
+from hacert.model.matrix import Victim
 from hacert.model.scope import require_independent_fence
 from hacert.observe.devices import DeviceSampler
 from hacert.observe.fence_watch import FenceWatch
@@ -76,7 +75,7 @@ pytestmark = pytest.mark.destructive
     "wait up to {expect.services_back_timeout} s for its services (migrate VMs home if nofailback)",
     touches=["ssh all", "bmc {victim}", "outlets {victim}", "cluster"],
 )
-def test_hang_and_fence(victim: Any, lab: Lab, guard: Guard, record: Record) -> None:
+def test_hang_and_fence(victim: Victim, lab: Lab, guard: Guard, record: Record) -> None:
     """Hang a node; a survivor fences it by IPMI; it reboots and rejoins."""
     inv: Inventory = lab.inventory
     node = inv.node(victim.node)
@@ -114,7 +113,7 @@ def test_hang_and_fence(victim: Any, lab: Lab, guard: Guard, record: Record) -> 
     "wait for its services",
     touches=["ssh all", "bmc all", "outlets {victim}", "cluster"],
 )
-def test_pdu_power_cut(victim: Any, lab: Lab, guard: Guard, record: Record) -> None:
+def test_pdu_power_cut(victim: Victim, lab: Lab, guard: Guard, record: Record) -> None:
     """Cut a node's power at its PDU outlet; IPMI fails, the first power-independent method fences it."""
     inv: Inventory = lab.inventory
     node = inv.node(victim.node)
@@ -160,7 +159,7 @@ def test_pdu_power_cut(victim: Any, lab: Lab, guard: Guard, record: Record) -> N
     "reboot {victim} through its BMC (the fence left it hung); wait for it to rejoin and for its services",
     touches=["ssh all", "bmc {victim}", "cluster"],
 )
-def test_scsi_fencing(victim: Any, lab: Lab, guard: Guard, record: Record) -> None:
+def test_scsi_fencing(victim: Victim, lab: Lab, guard: Guard, record: Record) -> None:
     """SCSI-3 persistent-reservation fencing: the hung node loses its key on the shared disk."""
     inv: Inventory = lab.inventory
     node = inv.node(victim.node)

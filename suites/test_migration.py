@@ -11,7 +11,6 @@ and every node it may run on, and every non-storage service and member:
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from hacert.drivers.errors import ClusterRefused, HacertError
 from hacert.fixtures.guard import Guard
@@ -20,6 +19,7 @@ from hacert.fixtures.report import Record
 from hacert.lab.build import Lab
 from hacert.model.bounds import Bound
 from hacert.model.inventory import Inventory
+from hacert.model.matrix import MigrationCase, ServiceMove
 from hacert.observe.cluster_state import owner_of, state_words
 from hacert.observe.cluster_view import cluster_text, watch_cluster
 from hacert.observe.coverage import Unseen, raise_unseen
@@ -44,7 +44,7 @@ FEATURE = "Migration"
     "live-migrate it back",
     touches=["ssh all", "vm {migration.vm}", "cluster"],
 )
-def test_live_migration(migration: Any, lab: Lab, guard: Guard, record: Record) -> None:
+def test_live_migration(migration: MigrationCase, lab: Lab, guard: Guard, record: Record) -> None:
     """Live-migrate a VM to another node and back; pings barely notice."""
     inv: Inventory = lab.inventory
     expect = inv.expectations
@@ -134,7 +134,7 @@ def test_live_migration(migration: Any, lab: Lab, guard: Guard, record: Record) 
     "relocate it back; its address answers again",
     touches=["ssh all", "cluster"],
 )
-def test_service_relocate(service_move: Any, lab: Lab, guard: Guard, record: Record) -> None:
+def test_service_relocate(service_move: ServiceMove, lab: Lab, guard: Guard, record: Record) -> None:
     """Relocate a cluster service to another member and back; its address keeps answering."""
     inv: Inventory = lab.inventory
     expect = inv.expectations

@@ -26,7 +26,7 @@ knows are skipped one at a time and counted in the evidence.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -36,6 +36,7 @@ from hacert.fixtures.report import Record
 from hacert.lab.build import Lab
 from hacert.model.bounds import Bound
 from hacert.model.inventory import Bond, Inventory
+from hacert.model.matrix import BondCase, SwitchCase
 from hacert.observe.waiting import sleep_demanded
 from hacert.procedures.network import (
     POLL_INTERVAL,
@@ -84,7 +85,7 @@ def scene(lab: Lab, guard: Guard, record: Record) -> Iterator[Callable[..., Scen
     "return to the ideal state: every cable in, the bond on its primary",
     touches=["ssh all", "bond {bond_case.node}/{bond_case.bond}", "cluster"],
 )
-def test_bond_cable_pull(bond_case: Any, lab: Lab, guard: Guard, record: Record, scene: Callable[..., Scene]) -> None:
+def test_bond_cable_pull(bond_case: BondCase, lab: Lab, guard: Guard, record: Record, scene: Callable[..., Scene]) -> None:
     """Pull each bond's cables: failover, return after updelay, backup lost during updelay."""
     inv: Inventory = lab.inventory
     node = bond_case.node
@@ -133,7 +134,7 @@ def test_bond_cable_pull(bond_case: Any, lab: Lab, guard: Guard, record: Record,
     "fencing, ping loss and syslog; every bond back on its primary at the end",
     touches=["switch_power {switch}", "ssh all", "cluster"],
 )
-def test_switch_power_cycle(switch: Any, lab: Lab, guard: Guard, record: Record, scene: Callable[..., Scene],
+def test_switch_power_cycle(switch: SwitchCase, lab: Lab, guard: Guard, record: Record, scene: Callable[..., Scene],
                             soak_seconds: float) -> None:
     """Cut a switch's power, restore it and soak: bonds fail over and return after updelay, nothing else."""
     inv: Inventory = lab.inventory

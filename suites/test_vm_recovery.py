@@ -15,7 +15,6 @@ of the lab (never from the harness host).
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
@@ -26,6 +25,7 @@ from hacert.fixtures.report import Record
 from hacert.lab.build import Lab
 from hacert.model.bounds import Bound
 from hacert.model.inventory import Inventory
+from hacert.model.matrix import NodeCase, VmCase
 from hacert.model.scope import require_relocation
 from hacert.observe.cluster_state import online, owner_of, state_words
 from hacert.observe.cluster_view import cluster_text, watch_cluster
@@ -73,7 +73,7 @@ def not_ready(why: str) -> LabNotReady:
     touches=["ssh all", "vm {vm}", "cluster"],
 )
 @pytest.mark.destructive
-def test_vm_destroy_relocates(vm: Any, lab: Lab, guard: Guard, record: Record) -> None:
+def test_vm_destroy_relocates(vm: VmCase, lab: Lab, guard: Guard, record: Record) -> None:
     """Destroy a VM until the cluster gives up restarting it in place and relocates it."""
     inv: Inventory = lab.inventory
     spec = inv.vm(vm.vm)
@@ -166,7 +166,7 @@ def test_vm_destroy_relocates(vm: Any, lab: Lab, guard: Guard, record: Record) -
     touches=["ssh all", "bmc {node}", "cluster"],
 )
 @pytest.mark.destructive
-def test_node_withdraw_rejoin(node: Any, lab: Lab, guard: Guard, record: Record) -> None:
+def test_node_withdraw_rejoin(node: NodeCase, lab: Lab, guard: Guard, record: Record) -> None:
     """Withdraw a node from the cluster, reboot it and let it rejoin; no VM stops."""
     inv: Inventory = lab.inventory
     expect = inv.expectations
@@ -273,7 +273,7 @@ def test_node_withdraw_rejoin(node: Any, lab: Lab, guard: Guard, record: Record)
     touches=["ssh all", "bmc {node}", "outlets {node}", "cluster"],
 )
 @pytest.mark.destructive
-def test_node_crash_recovers_vms(node: Any, lab: Lab, guard: Guard, record: Record) -> None:
+def test_node_crash_recovers_vms(node: NodeCase, lab: Lab, guard: Guard, record: Record) -> None:
     """Crash a node hosting VMs: it is fenced, its VMs start on survivors, it returns."""
     inv: Inventory = lab.inventory
     expect = inv.expectations

@@ -32,8 +32,14 @@ from typing import Any, Callable, Iterable, NoReturn, Sequence
 from hacert.drivers.errors import ClusterFailure, DeviceUnreachable, HacertError, LabError
 from hacert.drivers.parsers import ParseError, parse_bonding
 from hacert.drivers.parsers.syslog import (
-    CorosyncMembershipFormed, CorosyncProcessorFailed, FenceRequested, FenceScheduled, FenceStarted,
-    FenceSucceeded, PeerFenced, QuorumChanged,
+    CorosyncMembershipFormed,
+    CorosyncProcessorFailed,
+    FenceRequested,
+    FenceScheduled,
+    FenceStarted,
+    FenceSucceeded,
+    PeerFenced,
+    QuorumChanged,
 )
 from hacert.model.bounds import Bound
 from hacert.model.inventory import Bond, Inventory, SlaveLink

@@ -30,7 +30,6 @@ from hacert.observe.ping import PingLog
 from hacert.observe.syslog_window import SyslogWindow
 from hacert.observe.waiting import wait_for
 
-
 # ---------------------------------------------------------------- naming, failing, evidence
 
 
