@@ -187,7 +187,7 @@ def test_node_withdraw_rejoin(node: NodeCase, lab: Lab, guard: Guard, record: Re
         with record.step("ping every VM"):
             for p in pings:
                 if p.wait_answers(time.time() - 1, timeout=expect.vm_restart_timeout) is None:
-                    raise not_ready(f"{p.label} ({p.address}) does not answer pings from {p.source}")
+                    raise not_ready(f"{p.subject} ({p.address}) does not answer pings from {p.source}")
         for vm_name in running_vms(inv, status, name):
             target = away_target(inv, status, vm_name, name)
             if target is None:
@@ -246,13 +246,13 @@ def test_node_withdraw_rejoin(node: NodeCase, lab: Lab, guard: Guard, record: Re
             for p, log in zip(pings, logs):
                 silent = log.longest_silence(after=stopped)
                 if silent > expect.migration_max_gap:
-                    fail(record, f"{p.label} went silent for {silent:.1f} s while {name} was withdrawn and rebooted "
+                    fail(record, f"{p.subject} went silent for {silent:.1f} s while {name} was withdrawn and rebooted "
                                  f"(budget {expect.migration_max_gap:g} s)")
             record.number("pings lost, all VMs", sum(log.lost for log in logs), "packets")
             # "no VM stopped" rests on the pings: each saw the whole case
             unseen: list[Unseen] = []
             for p in pings:
-                unseen += p.unseen(f"{p.label} went silent while {name} was withdrawn and rebooted", t0=stopped)
+                unseen += p.unseen(f"{p.subject} went silent while {name} was withdrawn and rebooted", t0=stopped)
             raise_unseen(unseen)
     finally:
         attach_pings(record, [p.stop() for p in pings])
