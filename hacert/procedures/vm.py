@@ -1,16 +1,13 @@
-"""What the VM and service suites share: pings against guest addresses, the cluster's
-view of where things run, domain states through a migration, DRBD, evidence.
+"""What the VM and service procedures share: naming and failing a case, where to ping a guest
+from, the evidence (cluster status, syslog window, pings), where things run, waiting for DRBD
+and for a fence of a crashed node, and moving VMs and services home.
 
-Pings never start on the harness host: they run on a node of the lab (the
-inventory's `vm.ping_from`, else a node the case leaves alone), as the
-procedures do, with `ping -D -O` so every reply and every miss carries the
-node's timestamp. Downtimes are read from those timestamps, each brought to the
-controller's clock by the pinging node's measured offset (hacert.observe.clocks) before
-it is compared with a moment the harness noted (a destroy sent, a crash).
-
-Nothing passes on silence: a ping that printed nothing, a domain poller whose
-every `virsh` failed, is what was not seen (`Unseen`), never "no outage". Lines
-no parser knows are skipped one at a time and counted in the evidence.
+Pings never start on the harness host: they run on a node of the lab (the inventory's
+`vm.ping_from`, else a node the case leaves alone), as the procedures do, through the one ping
+instrument (hacert.observe.ping), each stamp brought to the controller's clock by the pinging
+node's measured offset. The watchers these procedures use live in hacert.observe (domains,
+syslog_window, cluster_view). Nothing passes on silence: what an instrument did not see is
+`Unseen`, never "no outage".
 """
 
 from __future__ import annotations
