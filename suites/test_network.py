@@ -25,7 +25,6 @@ knows are skipped one at a time and counted in the evidence.
 
 from __future__ import annotations
 
-import time
 from typing import Callable, Iterator
 
 import pytest
@@ -34,12 +33,9 @@ from hacert.fixtures.guard import Guard
 from hacert.fixtures.plan import plan_steps
 from hacert.fixtures.report import Record
 from hacert.lab.build import Lab
-from hacert.model.bounds import Bound
 from hacert.model.inventory import Bond, Inventory
 from hacert.model.matrix import BondCase, SwitchCase
-from hacert.observe.waiting import sleep_demanded
 from hacert.procedures.network import (
-    POLL_INTERVAL,
     VARIANTS,
     FloodPair,
     Scene,
@@ -50,6 +46,8 @@ from hacert.procedures.network import (
     judge_returns,
     judge_switch_floods,
     require_primary,
+    switch_power_off,
+    switch_power_on,
     wait_ideal,
 )
 
@@ -138,7 +136,6 @@ def test_switch_power_cycle(switch: SwitchCase, lab: Lab, guard: Guard, record: 
                             soak_seconds: float) -> None:
     """Cut a switch's power, restore it and soak: bonds fail over and return after updelay, nothing else."""
     inv: Inventory = lab.inventory
-    exp = inv.expectations
     name = switch.switch
     pairs = [(n.name, b) for n in inv.nodes for b in n.bonds]
     moving = [(node, bond) for node, bond in pairs if bond.primary.switch == name]
@@ -157,50 +154,10 @@ def test_switch_power_cycle(switch: SwitchCase, lab: Lab, guard: Guard, record: 
     power = lab.switch_power(name)
 
     with record.step(f"cut the power of {name}: every bond on it fails over"):
-        guard.changed("switch_power", name)
-        t_off = sc.act(name, "power cut", power.power_off, links=cabled, up=False)
-        late = []
-        for node, bond in moving:
-            change = sc.watcher.wait_active(node, bond.name, bond.backup.nic, after=sc.seen_from(t_off),
-                                            timeout=max(0.05, t_off + exp.failover_timeout + POLL_INTERVAL - time.time()))
-            if change is None:
-                sc.blind_then(node, t_off, f"{bond.name} on {node} failed over to {bond.backup.nic}")
-                late.append(f"{bond.name} on {node} did not fail over to {bond.backup.nic} within "
-                            f"{fmt(exp.failover_timeout)} s after {name} lost power (active: "
-                            f"{sc.active(node, bond) or 'none'}; {sc.slaves_text(node, bond)})")
-            else:
-                seconds = max(0.0, change.t - t_off)
-                record.number(f"seconds to failover {node}/{bond.name}", seconds, "s",
-                              expected=Bound.at_most(exp.failover_timeout))
-                if seconds > exp.failover_timeout:  # seen by a poll that began in time, measured after the deadline
-                    late.append(f"{bond.name} on {node} did not fail over to {bond.backup.nic} within "
-                                f"{fmt(exp.failover_timeout)} s after {name} lost power: it did {seconds:.2f} s after")
-        if late:
-            fail(sc, "; ".join(late))
-        sc.wait_settled(t_off)
-        sc.snapshot("during")
-        if not lab.cluster.status().quorate:
-            fail(sc, f"the cluster lost quorum after {name} lost power")
+        t_off = switch_power_off(sc, name, power, moving, cabled)
 
     with record.step(f"restore the power of {name}; soak {fmt(soak_seconds)} s"):
-        t_on = sc.act(name, "power restored", power.power_on)
-        sc.t0 = sc.timeline.t0 = t_on
-        bound = exp.switch_boot_timeout + max((sc.updelay(n, b) for n, b in pairs), default=0.0) \
-            + exp.primary_return_margin
-        for node, bond in moving:
-            back = sc.await_active(node, bond, bond.primary.nic, after=t_on, timeout=t_on + bound - time.time(),
-                                   what=f"{bond.name} on {node} to return to {bond.primary.nic} after {name} boots")
-            if back is None:
-                sc.blind_then(node, t_on, f"{bond.name} on {node} returned to {bond.primary.nic}")
-                fail(sc, f"{bond.name} on {node} did not return to {bond.primary.nic} within {fmt(bound)} s after "
-                          f"{name}'s power came back (switch boot {fmt(exp.switch_boot_timeout)} s + updelay + "
-                          f"{fmt(exp.primary_return_margin)} s): still on {sc.active(node, bond) or 'none'}")
-            if back.t - t_on > bound:  # seen by a poll that began in time, measured after the deadline
-                fail(sc, f"{bond.name} on {node} did not return to {bond.primary.nic} within {fmt(bound)} s after "
-                          f"{name}'s power came back: it did {back.t - t_on:.2f} s after")
-        sleep_demanded(max(0.0, t_on + soak_seconds - time.time()),
-                       f"soak: {fmt(soak_seconds)} s after {name}'s power came back")
-        t_end = time.time()
+        t_on, t_end = switch_power_on(sc, name, power, moving, pairs, soak_seconds)
     sc.stop()
 
     with record.step("judge the returns, the soak and the floods"):

@@ -477,13 +477,13 @@ def failover(scene: Scene, node: str, bond: Bond, link: SlaveLink, to: SlaveLink
         status = scene.watcher.status[(node, bond.name)]
         missing = "" if any(s.name == to.nic for s in status.slaves) else f"; {to.nic} is not a slave of {bond.name}"
         fail(scene, f"{bond.name} on {node} did not {what} within {fmt(exp.failover_timeout)} s after "
-                     f"{link.nic}'s cable was pulled: the active slave is {scene.active(node, bond) or 'none'} "
-                     f"({scene.slaves_text(node, bond)}{missing})")
+                    f"{link.nic}'s cable was pulled: the active slave is {scene.active(node, bond) or 'none'} "
+                    f"({scene.slaves_text(node, bond)}{missing})")
     seconds = max(0.0, change.t - t_pull)
     scene.record.number(f"seconds to {what}", seconds, "s", expected=Bound.at_most(exp.failover_timeout))
     if seconds > exp.failover_timeout:  # seen by a poll that began in time, measured after the deadline
         fail(scene, f"{bond.name} on {node} did not {what} within {fmt(exp.failover_timeout)} s after "
-                     f"{link.nic}'s cable was pulled: it did {seconds:.2f} s after")
+                    f"{link.nic}'s cable was pulled: it did {seconds:.2f} s after")
     return change
 
 
@@ -502,11 +502,11 @@ def judge_early_return(scene: Scene, node: str, bond: Bond, seconds: float) -> N
     updelay = scene.updelay(node, bond)
     if updelay <= 0:
         fail(scene, f"{bond.name} on {node} returned to {bond.primary.nic} {fmt(seconds)} s after its link came "
-                     f"up: its updelay is 0 ms ({bond.status_file}: 'Up Delay (ms): 0'), so it goes back to a "
-                     f"switch as soon as it shows link, before the switch can move data")
+                    f"up: its updelay is 0 ms ({bond.status_file}: 'Up Delay (ms): 0'), so it goes back to a "
+                    f"switch as soon as it shows link, before the switch can move data")
     if seconds < updelay - scene.slack(node, bond):
         fail(scene, f"{bond.name} on {node} returned to {bond.primary.nic} {fmt(seconds)} s after its link came up, "
-                     f"before updelay ({fmt(updelay)} s) ran out")
+                    f"before updelay ({fmt(updelay)} s) ran out")
 
 
 def return_to_primary(scene: Scene, node: str, bond: Bond, t_up: float, judge: bool) -> float:
@@ -521,8 +521,8 @@ def return_to_primary(scene: Scene, node: str, bond: Bond, t_up: float, judge: b
     if change is None:
         scene.blind_then(node, t_up, f"{bond.name} on {node} returned to {bond.primary.nic}")
         fail(scene, f"{bond.name} on {node} did not return to {bond.primary.nic} within {fmt(bound)} s after its "
-                     f"link came up (updelay {fmt(updelay)} s + {fmt(exp.primary_return_margin)} s): still on "
-                     f"{scene.active(node, bond) or 'none'} ({scene.slaves_text(node, bond)})")
+                    f"link came up (updelay {fmt(updelay)} s + {fmt(exp.primary_return_margin)} s): still on "
+                    f"{scene.active(node, bond) or 'none'} ({scene.slaves_text(node, bond)})")
     seconds = change.t - t_up
     slack = scene.slack(node, bond)
     if judge:
@@ -533,8 +533,8 @@ def return_to_primary(scene: Scene, node: str, bond: Bond, t_up: float, judge: b
         judge_early_return(scene, node, bond, seconds)
     if seconds > bound + slack:  # seen by a poll that began in time, measured after the deadline
         fail(scene, f"{bond.name} on {node} did not return to {bond.primary.nic} within {fmt(bound)} s after its "
-                     f"link came up (updelay {fmt(updelay)} s + {fmt(exp.primary_return_margin)} s): it did "
-                     f"{seconds:.2f} s after")
+                    f"link came up (updelay {fmt(updelay)} s + {fmt(exp.primary_return_margin)} s): it did "
+                    f"{seconds:.2f} s after")
     return change.t
 
 
@@ -604,7 +604,7 @@ def variant_backup_lost(scene: Scene, node: str, bond: Bond) -> None:
         take = failover(scene, node, bond, bond.backup, bond.primary, f"take {bond.primary.nic} back at once")
         if take.t >= t_up + updelay - scene.slack(node, bond):
             fail(scene, f"{bond.name} on {node} only returned to {bond.primary.nic} when its updelay ran out "
-                         f"({fmt(take.t - t_up)} s after link-up), not at once when the backup was lost")
+                        f"({fmt(take.t - t_up)} s after link-up), not at once when the backup was lost")
     with scene.record.step("judge the ping floods"):
         scene.wait_settled(take.t)
         scene.stop_floods()
@@ -636,6 +636,66 @@ def wait_ideal(scene: Scene, pairs: list[tuple[str, Bond]]) -> None:
             fail(scene, f"{bond.name} on {node} is not back on {bond.primary.nic} with both slaves up "
                         f"{fmt(bound)} s later: active {current.active_slave or 'none'}, "
                         + ", ".join(f"{s.name} MII {s.mii_status}" for s in current.slaves))
+
+
+def switch_power_off(sc: Scene, name: str, power: Any, moving: list[tuple[str, Bond]],
+                     cabled: list[tuple[str, str]]) -> float:
+    """Cut switch `name`'s power: every bond whose primary is cabled to it (`moving`) fails over within
+    failover_timeout, the floods settle, the cluster stays quorate. When the cut took effect."""
+    assert sc.watcher is not None
+    exp = sc.inv.expectations
+    sc.guard.changed("switch_power", name)
+    t_off = sc.act(name, "power cut", power.power_off, links=cabled, up=False)
+    late = []
+    for node, bond in moving:
+        change = sc.watcher.wait_active(node, bond.name, bond.backup.nic, after=sc.seen_from(t_off),
+                                        timeout=max(0.05, t_off + exp.failover_timeout + POLL_INTERVAL - time.time()))
+        if change is None:
+            sc.blind_then(node, t_off, f"{bond.name} on {node} failed over to {bond.backup.nic}")
+            late.append(f"{bond.name} on {node} did not fail over to {bond.backup.nic} within "
+                        f"{fmt(exp.failover_timeout)} s after {name} lost power (active: "
+                        f"{sc.active(node, bond) or 'none'}; {sc.slaves_text(node, bond)})")
+        else:
+            seconds = max(0.0, change.t - t_off)
+            sc.record.number(f"seconds to failover {node}/{bond.name}", seconds, "s",
+                             expected=Bound.at_most(exp.failover_timeout))
+            if seconds > exp.failover_timeout:  # seen by a poll that began in time, measured after the deadline
+                late.append(f"{bond.name} on {node} did not fail over to {bond.backup.nic} within "
+                            f"{fmt(exp.failover_timeout)} s after {name} lost power: it did {seconds:.2f} s after")
+    if late:
+        fail(sc, "; ".join(late))
+    sc.wait_settled(t_off)
+    sc.snapshot("during")
+    if not sc.lab.cluster.status().quorate:
+        fail(sc, f"the cluster lost quorum after {name} lost power")
+    return t_off
+
+
+def switch_power_on(sc: Scene, name: str, power: Any, moving: list[tuple[str, Bond]], pairs: list[tuple[str, Bond]],
+                    soak_seconds: float) -> tuple[float, float]:
+    """Restore switch `name`'s power: every moving bond returns to its primary within the switch's boot, the
+    updelay and the margin; then the soak. When the power came back and when the soak ended (`sc.t0` is
+    the power's return from here on)."""
+    exp = sc.inv.expectations
+    t_on = sc.act(name, "power restored", power.power_on)
+    sc.t0 = sc.timeline.t0 = t_on
+    bound = exp.switch_boot_timeout + max((sc.updelay(n, b) for n, b in pairs), default=0.0) \
+        + exp.primary_return_margin
+    for node, bond in moving:
+        back = sc.await_active(node, bond, bond.primary.nic, after=t_on, timeout=t_on + bound - time.time(),
+                               what=f"{bond.name} on {node} to return to {bond.primary.nic} after {name} boots")
+        if back is None:
+            sc.blind_then(node, t_on, f"{bond.name} on {node} returned to {bond.primary.nic}")
+            fail(sc, f"{bond.name} on {node} did not return to {bond.primary.nic} within {fmt(bound)} s after "
+                     f"{name}'s power came back (switch boot {fmt(exp.switch_boot_timeout)} s + updelay + "
+                     f"{fmt(exp.primary_return_margin)} s): still on {sc.active(node, bond) or 'none'}")
+        if back.t - t_on > bound:  # seen by a poll that began in time, measured after the deadline
+            fail(sc, f"{bond.name} on {node} did not return to {bond.primary.nic} within {fmt(bound)} s after "
+                     f"{name}'s power came back: it did {back.t - t_on:.2f} s after")
+    sleep_demanded(max(0.0, t_on + soak_seconds - time.time()),
+                   f"soak: {fmt(soak_seconds)} s after {name}'s power came back")
+    t_end = time.time()
+    return t_on, t_end
 
 
 def judge_returns(sc: Scene, pairs: list[tuple[str, Bond]], switch: str, cabled: list[tuple[str, str]],
