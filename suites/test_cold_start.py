@@ -15,89 +15,33 @@ Deadlines are judged on when the awaited state was measured.
 from __future__ import annotations
 
 import time
-from typing import Any, NoReturn
 
 import pytest
 
-from hacert.drivers.errors import DeviceUnreachable, HacertError, LabError
-from hacert.model.inventory import Inventory
+from hacert.drivers.errors import HacertError, LabError
+from hacert.fixtures.guard import Guard
 from hacert.fixtures.plan import plan_steps
-from hacert.observe.cluster_state import describe_status, find_service, is_online, where_running
+from hacert.fixtures.report import Record
+from hacert.lab.build import Lab
 from hacert.model.bounds import Bound
+from hacert.model.inventory import Inventory
+from hacert.observe.cluster_state import describe_status, where_running
 from hacert.observe.coverage import Unseen, raise_unseen
-from hacert.observe.fence_record import fence_rounds
-from hacert.observe.lines import SkippedLines, count_unreadable_syslog
-from hacert.drivers.errors import ClusterFailure
-from hacert.observe.moments import Edge, Moment
+from hacert.observe.lines import SkippedLines
+from hacert.observe.moments import Moment
+from hacert.procedures.cold_start import (
+    fail,
+    fences_logged,
+    service_state,
+    wait_bmc,
+    wait_cluster,
+    wait_cold_start,
+    where_words,
+)
 from hacert.procedures.vm import migrate_home
 
 FEATURE = "Cold stop and cold start"
 pytestmark = [pytest.mark.destructive, pytest.mark.slow]
-
-POLL = 0.1
-FENCE_CHECK_EVERY = 1.0
-"""Seconds between reads of the nodes' syslogs for fences while waiting for the cluster: reading
-them between every two status looks would widen the looks' brackets around each moment."""
-
-
-def fail(message: str) -> NoReturn:
-    """End the case as a failure of the cluster; the message is also the summary's diagnosis."""
-    raise ClusterFailure(message)
-
-
-class _Asked:
-    """What the status looks of one wait gave: how many nodes answered (a cluster tool that refused,
-    its stack not up yet, answered too), and the last error when none did."""
-
-    def __init__(self) -> None:
-        self.answered = 0
-        self.error: HacertError | None = None
-        self.since = time.time()
-
-    def unseen(self, what: str) -> list[Unseen]:
-        """Nothing at all answered: the cluster was not seen (a lab error when a node did not answer)."""
-        if self.answered:
-            return []
-        return [Unseen("the cluster's status", self.since, time.time(), 1, what, self.error)]
-
-
-def _status(lab: Any, via: list[str], asked: _Asked | None = None) -> Any | None:
-    """The cluster status from the first node that gives one (None while no cluster answers)."""
-    for node in via:
-        try:
-            status = lab.cluster.status(via=node)
-        except HacertError as exc:
-            if asked is not None:
-                if isinstance(exc, DeviceUnreachable):
-                    asked.error = exc  # the node did not answer: nothing seen
-                else:
-                    asked.answered += 1  # it answered: its cluster is not up (yet)
-            continue
-        if asked is not None:
-            asked.answered += 1
-        return status
-    return None
-
-
-def _fences(lab: Any, marks: dict[str, Any], unread: dict[str, HacertError] | None = None,
-            skipped: SkippedLines | None = None) -> list[str]:
-    """"X fenced by Y" for every fencing the nodes logged since `marks` (nodes that answer; those that
-    do not go into `unread`, and the lines that are not syslog are counted into `skipped`)."""
-    windows: dict[str, list[str]] = {}
-    for node, mark in marks.items():
-        try:
-            windows[node] = lab.node(node).syslog_since(mark)
-        except HacertError as exc:
-            if unread is not None:
-                unread[node] = exc
-            continue
-    if skipped is not None:
-        count_unreadable_syslog(windows, skipped)
-    out = []
-    for rnd in fence_rounds(lab.inventory, windows):
-        outcome = "fenced" if rnd.succeeded is not None else "being fenced"
-        out.append(f"{rnd.victim} {outcome} by {rnd.fencer}")
-    return out
 
 
 @plan_steps(
@@ -110,7 +54,7 @@ def _fences(lab: Any, marks: dict[str, Any], unread: dict[str, HacertError] | No
     "enable every VM on its home node; check placement; every service on its home node; check nothing was fenced",
     touches=["ssh all", "bmc all", "cluster"],
 )
-def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
+def test_cold_stop_start(lab: Lab, guard: Guard, record: Record) -> None:
     """Cold-stop the whole cluster, cold-start it, bring every VM up on its home node."""
     inv: Inventory = lab.inventory
     expect = inv.expectations
@@ -125,8 +69,8 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
         for vm in inv.vms:
             guard.changed("service", vm.name)
             lab.cluster.disable(vm.name)
-        _wait_cluster(lab, nodes, "every VM disabled", expect.services_back_timeout,
-                      lambda s: all(_state(s, vm.name) in ("disabled", "stopped") for vm in inv.vms))
+        wait_cluster(lab, nodes, "every VM disabled", expect.services_back_timeout,
+                      lambda s: all(service_state(s, vm.name) in ("disabled", "stopped") for vm in inv.vms))
     with record.step("stop the resource manager and the cluster stack on every node"):
         for node in nodes:
             guard.changed("stack", node)
@@ -138,7 +82,7 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
             guard.changed("power", node)
             lab.bmc(node).power_off()
         for node in nodes:
-            _wait_bmc(lab, node, "off", 30.0)
+            wait_bmc(lab, node, "off", 30.0)
     with record.step(f"power every node on through IPMI within post_join_delay ({inv.cluster.post_join_delay:g} s)"):
         powered: dict[str, float] = {}
         for node in nodes:
@@ -152,41 +96,7 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
             raise LabError("BMCs", "-", "power every node on within post_join_delay",
                            f"the last node was powered on {spread:.1f} s after the first")
     with record.step(f"wait up to {expect.cold_start_timeout:g} s for quorum, every member and the storage services"):
-        storage = {svc.name: svc.home for svc in inv.services if svc.storage}
-        deadline = t0 + expect.cold_start_timeout
-        quorate, members, storage_up = Edge(t0), Edge(t0), Edge(t0)
-        status = None
-        fences_read_at = 0.0
-        asked = _Asked()
-        while True:
-            looked = time.time()
-            status = _status(lab, nodes, asked)
-            answered = time.time()
-            up = status is not None and status.quorate
-            quorate.look(up, looked, answered)
-            members.look(up and all(is_online(inv, status, n) for n in nodes), looked, answered)
-            storage_up.look(members.t is not None and status is not None and all(
-                where_running(inv, status, name) == home or (home is None and where_running(inv, status, name))
-                for name, home in storage.items()), looked, answered)
-            fences = []
-            now = time.time()
-            if storage_up.t is not None or now >= deadline or now - fences_read_at >= FENCE_CHECK_EVERY:
-                fences, fences_read_at = _fences(lab, marks), time.time()
-            if fences:
-                late = [n for n in nodes if status is None or not is_online(inv, status, n)]
-                fail(f"{'; '.join(fences)} during the cold start: "
-                     + (f"{', '.join(late)} did not join within post_join_delay ({inv.cluster.post_join_delay:g} s); "
-                        if late else "")
-                     + f"last cluster state: {describe_status(inv, status)}")
-            if storage_up.t is not None:
-                break
-            if time.time() >= deadline:
-                raise_unseen(asked.unseen("the cluster came back after power-on"))
-                fail(f"the cluster did not come back within {expect.cold_start_timeout:g} s of power-on: "
-                     f"last cluster state: {describe_status(inv, status)}")
-            time.sleep(POLL)
-        quorate_at, members_at, storage_at = quorate.t, members.t, storage_up.t
-        assert quorate_at is not None and members_at is not None and storage_at is not None
+        quorate_at, members_at, storage_at = wait_cold_start(lab, nodes, marks, t0)
         if storage_at - t0 > expect.cold_start_timeout:  # seen by a look that began in time, measured after
             fail(f"the cluster did not come back within {expect.cold_start_timeout:g} s of power-on: quorum, every "
                  f"member and the storage services only {storage_at - t0:.1f} s after")
@@ -196,9 +106,9 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
     with record.step("enable every VM on its home node"):
         for vm in inv.vms:
             lab.cluster.enable(vm.name, node=vm.home)
-        status, vms_at = _wait_cluster(lab, nodes, "every VM started on its home node", expect.services_back_timeout,
+        status, vms_at = wait_cluster(lab, nodes, "every VM started on its home node", expect.services_back_timeout,
                                        lambda s: all(where_running(inv, s, vm.name) == vm.home for vm in inv.vms))
-        misplaced = [f"{vm.name} {_where(inv, status, vm.name)} (home {vm.home})"
+        misplaced = [f"{vm.name} {where_words(inv, status, vm.name)} (home {vm.home})"
                      for vm in inv.vms if where_running(inv, status, vm.name) != vm.home]
         if misplaced:
             fail(f"after the cold start not every VM runs where it belongs: {', '.join(misplaced)}; "
@@ -213,7 +123,7 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
     with record.step("check nothing was fenced during the cold start"):
         unread: dict[str, HacertError] = {}
         skipped = SkippedLines("syslog")
-        fences = _fences(lab, marks, unread, skipped)
+        fences = fences_logged(lab, marks, unread, skipped)
         skipped.report(record)
         if fences:
             fail(f"{'; '.join(fences)} during the cold start")
@@ -222,50 +132,3 @@ def test_cold_stop_start(lab: Any, guard: Any, record: Any) -> None:
                             error, t0) for node, error in unread.items())
     record.diagnosis(f"cold start: quorate {quorate_at - t0:.1f} s, all members {members_at - t0:.1f} s, "
                      f"VMs home {vms_at - t0:.1f} s after power-on; nothing fenced")
-
-
-def _state(status: Any, name: str) -> str | None:
-    svc = find_service(status, name)
-    return svc.state if svc is not None else None
-
-
-def _where(inv: Inventory, status: Any, name: str) -> str:
-    svc = find_service(status, name)
-    if svc is None:
-        return "missing"
-    owner = where_running(inv, status, name)
-    return f"on {owner}" if owner else svc.state
-
-
-def _wait_cluster(lab: Any, nodes: list[str], what: str, timeout: float, until: Any) -> tuple[Any, float]:
-    """The status once `until(status)`, and when that state was measured (judged against the deadline)."""
-    deadline = time.time() + timeout
-    status = None
-    asked = _Asked()
-    edge = Edge(time.time())
-    while True:
-        looked = time.time()
-        status = _status(lab, nodes, asked)
-        edge.look(status is not None and until(status), looked, time.time())
-        if edge.moment is not None:
-            if edge.moment.t > deadline:  # seen by a look that began in time, measured after the deadline
-                fail(f"{what}: not within {timeout:g} s (only {edge.moment.t - deadline + timeout:.1f} s after)")
-            return status, edge.moment.t
-        if time.time() >= deadline:
-            raise_unseen(asked.unseen(what))
-            fail(f"{what}: not within {timeout:g} s; last cluster state: {describe_status(lab.inventory, status)}")
-        time.sleep(POLL)
-
-
-def _wait_bmc(lab: Any, node: str, want: str, timeout: float) -> None:
-    deadline = time.time() + timeout
-    state = None
-    while True:
-        state = lab.bmc(node).power_status()
-        if state == want:
-            return
-        if time.time() >= deadline:
-            raise LabError(f"{node}'s BMC", "-", f"read power {want}", f"still reads {state} after {timeout:g} s")
-        time.sleep(POLL)
-
-

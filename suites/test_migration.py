@@ -11,53 +11,24 @@ and every node it may run on, and every non-storage service and member:
 from __future__ import annotations
 
 import time
-from typing import Any, NoReturn
 
 from hacert.drivers.errors import ClusterRefused, HacertError
-from hacert.model.inventory import Inventory
+from hacert.fixtures.guard import Guard
 from hacert.fixtures.plan import plan_steps
+from hacert.fixtures.report import Record
+from hacert.lab.build import Lab
 from hacert.model.bounds import Bound
+from hacert.model.inventory import Inventory
+from hacert.model.matrix import MigrationCase, ServiceMove
+from hacert.observe.cluster_state import owner_of, state_words
+from hacert.observe.cluster_view import cluster_text, watch_cluster
 from hacert.observe.coverage import Unseen, raise_unseen
-from hacert.observe.lines import SkippedLines
-from hacert.drivers.errors import ClusterFailure
-from hacert.procedures.vm import (
-    DomainPoller,
-    PingWatch,
-    SyslogWindow,
-    audit_healthy,
-    cluster_text,
-    label_case,
-    owner_of,
-    ping_source,
-    state_words,
-    watch_cluster,
-)
+from hacert.observe.domains import DomainPoller
+from hacert.observe.ping import Ping
+from hacert.observe.syslog_window import SyslogWindow
+from hacert.procedures.vm import attach_evidence, audit_healthy, fail, label_case, ping_source, refusal_words
 
 FEATURE = "Migration"
-
-
-def fail(record: Any, diagnosis: str, detail: str = "") -> NoReturn:
-    record.diagnosis(diagnosis)
-    raise ClusterFailure(diagnosis + (f": {detail}" if detail else ""))
-
-
-def refusal_words(refused: ClusterRefused) -> str:
-    """What the cluster manager said when it refused (its last words on stderr, else stdout)."""
-    said = (refused.stderr or "").strip() or (refused.stdout or "").strip()
-    return " | ".join(said.splitlines()[-3:]) or "(it said nothing)"
-
-
-def evidence(record: Any, lab: Any, window: SyslogWindow, before: str, via: list[str], pings: list[Any]) -> None:
-    record.attach_text("cluster status before", before)
-    record.attach_text("cluster status after", cluster_text(lab, via))
-    lines = window.lines()
-    record.attach_syslog(lines)
-    window.skipped(lines).report(record)
-    skipped = SkippedLines("ping output")
-    for log in pings:
-        record.attach_text(f"ping {log.address} from {log.source}", log.text())
-        skipped.add(log.skipped)
-    skipped.report(record)
 
 
 # ---------------------------------------------------------------- live migration
@@ -73,7 +44,7 @@ def evidence(record: Any, lab: Any, window: SyslogWindow, before: str, via: list
     "live-migrate it back",
     touches=["ssh all", "vm {migration.vm}", "cluster"],
 )
-def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> None:
+def test_live_migration(migration: MigrationCase, lab: Lab, guard: Guard, record: Record) -> None:
     """Live-migrate a VM to another node and back; pings barely notice."""
     inv: Inventory = lab.inventory
     expect = inv.expectations
@@ -88,7 +59,7 @@ def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> No
     pinger = ping_source(inv, name, prefer_not={source, target})
     before = cluster_text(lab, via)
     window = SyslogWindow(lab)
-    ping = PingWatch(lab, pinger, spec.address, expect.ping_interval, name).start()
+    ping = Ping.on(lab, pinger, spec.address, expect.ping_interval, name).start()
     record.fact("pinged from", pinger)
     domains = DomainPoller(lab, name, source, target)
     started: float | None = None
@@ -123,15 +94,15 @@ def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> No
             downtime = lab.virsh(target).downtime_ms(name)
             record.number("hypervisor downtime", downtime, "ms")
             record.number("lost pings", log.lost, "packets", expected=Bound.at_most(expect.migration_max_lost_pings))
-            record.number("longest gap", log.longest_gap(), "s", expected=Bound.at_most(expect.migration_max_gap))
+            record.number("longest gap", log.longest_silence(), "s", expected=Bound.at_most(expect.migration_max_gap))
             stops = domains.stopped_at()
             if stops:
                 assert started is not None
                 fail(record, f"{name} stopped during its migration to {target}: neither {source} nor {target} "
                              f"ran it at +{stops[0] - started:.2f} s")
-            if log.lost > expect.migration_max_lost_pings or log.longest_gap() > expect.migration_max_gap:
+            if log.lost > expect.migration_max_lost_pings or log.longest_silence() > expect.migration_max_gap:
                 fail(record, f"migration of {name} lost {log.lost} pings (budget {expect.migration_max_lost_pings}), "
-                             f"longest gap {log.longest_gap():.1f} s")
+                             f"longest gap {log.longest_silence():.1f} s")
             # "never stopped" and "lost within budget" rest on samples: the poller and the ping saw the whole move
             unseen += domains.unseen(started, moved, t0=started)
             unseen += ping.unseen(f"{name} went silent during its migration", t0=started)
@@ -144,12 +115,12 @@ def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> No
     finally:
         domains.stop()
         final = ping.stop()
-        evidence(record, lab, window, before, via, [final])
+        attach_evidence(record, lab, window, before, via, [final])
         if started is not None:
             states = {f"{name} on {source}": [(t, src or "-") for t, src, _ in domains.samples],
                       f"{name} on {target}": [(t, dst or "-") for t, _, dst in domains.samples]}
             record.attach_timeline([(started, f"migrate to {target}")], final.closed_gaps(), states, t0=started)
-    record.diagnosis(f"migration of {name} to {target} lost {log.lost} pings, longest gap {log.longest_gap():.2f} s"
+    record.diagnosis(f"migration of {name} to {target} lost {log.lost} pings, longest gap {log.longest_silence():.2f} s"
                      + (f", hypervisor downtime {downtime:g} ms" if downtime is not None else ""))
 
 
@@ -163,7 +134,7 @@ def test_live_migration(migration: Any, lab: Any, guard: Any, record: Any) -> No
     "relocate it back; its address answers again",
     touches=["ssh all", "cluster"],
 )
-def test_service_relocate(service_move: Any, lab: Any, guard: Any, record: Any) -> None:
+def test_service_relocate(service_move: ServiceMove, lab: Lab, guard: Guard, record: Record) -> None:
     """Relocate a cluster service to another member and back; its address keeps answering."""
     inv: Inventory = lab.inventory
     expect = inv.expectations
@@ -180,7 +151,7 @@ def test_service_relocate(service_move: Any, lab: Any, guard: Any, record: Any) 
     ping = None
     if svc.address:
         pinger = ping_source(inv, None, prefer_not={source, target})
-        ping = PingWatch(lab, pinger, svc.address, expect.ping_interval, svc.name).start()
+        ping = Ping.on(lab, pinger, svc.address, expect.ping_interval, svc.name).start()
     try:
         if ping is not None:
             with record.step(f"ping {svc.address} from {ping.source}"):
@@ -203,5 +174,5 @@ def test_service_relocate(service_move: Any, lab: Any, guard: Any, record: Any) 
                     gap = ping.log().outage_after(moved)
                     record.number(f"{svc.address} silent, move to {to}", gap.seconds if gap else 0.0, "s")
     finally:
-        evidence(record, lab, window, before, via, [ping.stop()] if ping is not None else [])
+        attach_evidence(record, lab, window, before, via, [ping.stop()] if ping is not None else [])
     record.diagnosis(f"{svc.name} relocated to {target} and back to {source}")

@@ -15,79 +15,48 @@ of the lab (never from the harness host).
 from __future__ import annotations
 
 import time
-from typing import Any, NoReturn
 
 import pytest
 
-from hacert.fixtures.guard import LabNotReady
-from hacert.model.inventory import Inventory
+from hacert.drivers.errors import NotApplicable
+from hacert.fixtures.guard import Guard, LabNotReady
 from hacert.fixtures.plan import plan_steps
+from hacert.fixtures.report import Record
+from hacert.lab.build import Lab
 from hacert.model.bounds import Bound
-from hacert.observe.coverage import Unseen, raise_unseen
-from hacert.observe.fence_record import fence_rounds
-from hacert.observe.lines import SkippedLines
+from hacert.model.inventory import Inventory
+from hacert.model.matrix import NodeCase, VmCase
 from hacert.model.scope import require_relocation
-from hacert.drivers.errors import ClusterFailure, NotApplicable
+from hacert.observe.cluster_state import online, owner_of, state_words
+from hacert.observe.cluster_view import cluster_text, watch_cluster
+from hacert.observe.coverage import Unseen, raise_unseen
+from hacert.observe.ping import Ping
+from hacert.observe.syslog_window import SyslogWindow
 from hacert.procedures.hang import HangCheck, hang, hang_words
-from hacert.observe.moments import Moment
 from hacert.procedures.vm import (
-    PingLog,
-    PingWatch,
-    SyslogWindow,
+    attach_evidence,
+    attach_pings,
     audit_healthy,
-    cluster_text,
-    drbd_state,
+    away_target,
+    fail,
     label_case,
     migrate_home,
     movable_services,
-    online,
-    owner_of,
+    ordinal,
     ping_source,
-    state_words,
-    watch_cluster,
+    running_vms,
+    started,
+    storage_started,
+    wait_fenced,
+    wait_storage,
 )
 
 FEATURE = "VM recovery"
-
-ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth"}
-
-
-def ordinal(n: int) -> str:
-    return ORDINALS.get(n, f"{n}th")
-
-
-def fail(record: Any, diagnosis: str, detail: str = "") -> NoReturn:
-    record.diagnosis(diagnosis)
-    raise ClusterFailure(diagnosis + (f": {detail}" if detail else ""))
 
 
 def not_ready(why: str) -> LabNotReady:
     """A lab that cannot start the case is an error of the case, not a cluster failure."""
     return LabNotReady(why)
-
-
-def started(inv: Inventory, name: str, avoid: str | None = None) -> Any:
-    """until(status): `name` runs (on a node other than `avoid`, when given)."""
-    def check(status: Any) -> bool:
-        owner = owner_of(inv, status, name)
-        return owner is not None and owner != avoid
-    return check
-
-
-def attach_pings(record: Any, logs: list[PingLog]) -> None:
-    skipped = SkippedLines("ping output")
-    for log in logs:
-        record.attach_text(f"ping {log.address} from {log.source}", log.text())
-        skipped.add(log.skipped)
-    skipped.report(record)
-
-
-def attach_evidence(record: Any, lab: Any, window: SyslogWindow, before: str, via: list[str]) -> None:
-    record.attach_text("cluster status before", before)
-    record.attach_text("cluster status after", cluster_text(lab, via))
-    lines = window.lines()
-    record.attach_syslog(lines)
-    window.skipped(lines).report(record)
 
 
 # ---------------------------------------------------------------- destroy x3 -> relocate
@@ -104,7 +73,7 @@ def attach_evidence(record: Any, lab: Any, window: SyslogWindow, before: str, vi
     touches=["ssh all", "vm {vm}", "cluster"],
 )
 @pytest.mark.destructive
-def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> None:
+def test_vm_destroy_relocates(vm: VmCase, lab: Lab, guard: Guard, record: Record) -> None:
     """Destroy a VM until the cluster gives up restarting it in place and relocates it."""
     inv: Inventory = lab.inventory
     spec = inv.vm(vm.vm)
@@ -122,7 +91,7 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
     source = ping_source(inv, name, prefer_not={host})
     before = cluster_text(lab, via)
     window = SyslogWindow(lab)
-    ping = PingWatch(lab, source, spec.address, expect.ping_interval, name).start()
+    ping = Ping.on(lab, source, spec.address, expect.ping_interval, name).start()
     record.fact("pinged from", source)
     command = spec.destroy_command.format(vm=name, node=host)
     moments: list[tuple[float, str]] = []
@@ -186,44 +155,6 @@ def test_vm_destroy_relocates(vm: Any, lab: Any, guard: Any, record: Any) -> Non
 # ---------------------------------------------------------------- withdraw and rejoin
 
 
-def running_vms(inv: Inventory, status: Any, node: str) -> list[str]:
-    return [v.name for v in inv.vms if owner_of(inv, status, v.name) == node]
-
-
-def away_target(inv: Inventory, status: Any, vm: str, leaving: str) -> str | None:
-    """Where to move a VM off `leaving`: its failover domain's order, then any online node."""
-    order = inv.vm_candidates(vm) + [n.name for n in inv.nodes]
-    for node in order:
-        if node != leaving and online(inv, status, node):
-            return node
-    return None
-
-
-def wait_storage(lab: Any, nodes: list[str], timeout: float) -> tuple[bool, dict[str, str]]:
-    """Wait until DRBD is Connected and UpToDate/UpToDate on every node of `nodes` that has
-    storage services in the inventory (the others have no replicated storage to wait for)."""
-    nodes = [n for n in nodes if lab.inventory.node(n).storage_services]
-    deadline = time.monotonic() + timeout
-    while True:
-        texts: dict[str, str] = {}
-        ready = True
-        for node in nodes:
-            ok, text = drbd_state(lab, node)
-            texts[node] = text
-            ready = ready and ok is not False
-        if ready or time.monotonic() >= deadline:
-            return ready, texts
-        time.sleep(0.2)
-
-
-def storage_started(inv: Inventory, node: str) -> Any:
-    names = inv.node(node).storage_services
-
-    def check(status: Any) -> bool:
-        return online(inv, status, node) and all(owner_of(inv, status, s) == node for s in names)
-    return check
-
-
 @plan_steps(
     "audit the lab healthy; ping every VM from a node other than {node}",
     "live-migrate the VMs running on {node} to other nodes",
@@ -235,7 +166,7 @@ def storage_started(inv: Inventory, node: str) -> Any:
     touches=["ssh all", "bmc {node}", "cluster"],
 )
 @pytest.mark.destructive
-def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> None:
+def test_node_withdraw_rejoin(node: NodeCase, lab: Lab, guard: Guard, record: Record) -> None:
     """Withdraw a node from the cluster, reboot it and let it rejoin; no VM stops."""
     inv: Inventory = lab.inventory
     expect = inv.expectations
@@ -247,7 +178,7 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
     status = audit_healthy(record, guard)
     before = cluster_text(lab, others)
     window = SyslogWindow(lab)
-    pings = [PingWatch(lab, ping_source(inv, v.name, avoid={name}), v.address, expect.ping_interval, v.name)
+    pings = [Ping.on(lab, ping_source(inv, v.name, avoid={name}), v.address, expect.ping_interval, v.name)
              for v in inv.vms]
     for p in pings:
         p.start()
@@ -256,7 +187,7 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
         with record.step("ping every VM"):
             for p in pings:
                 if p.wait_answers(time.time() - 1, timeout=expect.vm_restart_timeout) is None:
-                    raise not_ready(f"{p.label} ({p.address}) does not answer pings from {p.source}")
+                    raise not_ready(f"{p.subject} ({p.address}) does not answer pings from {p.source}")
         for vm_name in running_vms(inv, status, name):
             target = away_target(inv, status, vm_name, name)
             if target is None:
@@ -313,15 +244,15 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
         logs = [p.stop() for p in pings]
         with record.step("no VM stopped while the node was withdrawn and rebooted"):
             for p, log in zip(pings, logs):
-                silent = log.longest_gap(after=stopped)
+                silent = log.longest_silence(after=stopped)
                 if silent > expect.migration_max_gap:
-                    fail(record, f"{p.label} went silent for {silent:.1f} s while {name} was withdrawn and rebooted "
+                    fail(record, f"{p.subject} went silent for {silent:.1f} s while {name} was withdrawn and rebooted "
                                  f"(budget {expect.migration_max_gap:g} s)")
             record.number("pings lost, all VMs", sum(log.lost for log in logs), "packets")
             # "no VM stopped" rests on the pings: each saw the whole case
             unseen: list[Unseen] = []
             for p in pings:
-                unseen += p.unseen(f"{p.label} went silent while {name} was withdrawn and rebooted", t0=stopped)
+                unseen += p.unseen(f"{p.subject} went silent while {name} was withdrawn and rebooted", t0=stopped)
             raise_unseen(unseen)
     finally:
         attach_pings(record, [p.stop() for p in pings])
@@ -342,7 +273,7 @@ def test_node_withdraw_rejoin(node: Any, lab: Any, guard: Any, record: Any) -> N
     touches=["ssh all", "bmc {node}", "outlets {node}", "cluster"],
 )
 @pytest.mark.destructive
-def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -> None:
+def test_node_crash_recovers_vms(node: NodeCase, lab: Lab, guard: Guard, record: Record) -> None:
     """Crash a node hosting VMs: it is fenced, its VMs start on survivors, it returns."""
     inv: Inventory = lab.inventory
     expect = inv.expectations
@@ -357,7 +288,7 @@ def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -
         raise NotApplicable(f"{name} hosts no VM: this case has no VM to recover")
     before = cluster_text(lab, survivors)
     window = SyslogWindow(lab)
-    pings = {v: PingWatch(lab, ping_source(inv, v, avoid={name}), inv.vm(v).address, expect.ping_interval, v)
+    pings = {v: Ping.on(lab, ping_source(inv, v, avoid={name}), inv.vm(v).address, expect.ping_interval, v)
              for v in victims}
     for p in pings.values():
         p.start()
@@ -374,24 +305,7 @@ def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -
             took.wait()  # Inconclusive when it still answers: nothing to recover from
             record.fact("crash", took.evidence())
         with record.step(f"wait up to {expect.fence_timeout:g} s for a survivor to fence {name}"):
-            deadline = time.monotonic() + expect.fence_timeout
-            fenced = None
-            previous = crashed
-            while fenced is None:
-                looked = time.time()
-                rounds = [r for r in fence_rounds(inv, window_lines(window, survivors)) if r.victim == name]
-                fenced = next((r for r in rounds if r.succeeded is not None), None)
-                if fenced is None and time.monotonic() >= deadline:
-                    # no fence in a survivor's syslog that could not be read is no finding
-                    raise_unseen(window.unseen(survivors, f"{{node}} logged the fence of {name}", crashed))
-                    fail(record, f"{name} was not fenced within {expect.fence_timeout:g} s of its crash",
-                         "; ".join(f"{r.fencer} tried: {', '.join(f.result for f in r.failures) or 'no result'}"
-                                   for r in rounds) or "no survivor started fencing it")
-                if fenced is None:
-                    previous = looked
-                    time.sleep(0.2)
-            # judged on when the fence was measured, not on the look having begun in time
-            seen = Moment(previous, time.time())
+            fenced, seen = wait_fenced(record, inv, window, survivors, name, crashed)
             if seen.t - crashed > expect.fence_timeout:
                 fail(record, f"{name} was not fenced within {expect.fence_timeout:g} s of its crash: the fence was "
                              f"measured {seen.t - crashed:.1f} s after it")
@@ -440,7 +354,3 @@ def test_node_crash_recovers_vms(node: Any, lab: Any, guard: Any, record: Any) -
         f"{v} back after {pings[v].final.outage_after(crashed).seconds:.1f} s" for v in victims
         if pings[v].final is not None and pings[v].final.outage_after(crashed) is not None
         and pings[v].final.outage_after(crashed).seconds is not None))
-
-
-def window_lines(window: SyslogWindow, nodes: list[str]) -> dict[str, list[str]]:
-    return {n: lines for n, lines in window.lines().items() if n in nodes}

@@ -3,7 +3,7 @@ in the inventory's names (a ClusterStatus from hacert.drivers.cluster speaks the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from hacert.model.inventory import Inventory
 
@@ -86,3 +86,31 @@ def describe_status(inv: Inventory, status: Any) -> str:
 __all__ = [
     "describe_status", "expected_homes", "find_service", "is_online", "member_state", "node_of", "short_name", "where_running",
 ]
+
+
+def owner_of(inv: Inventory, status: Any, name: str) -> str | None:
+    """The node `name` runs on (None: not started)."""
+    return where_running(inv, status, name)
+
+
+def state_words(inv: Inventory, status: Any, name: str) -> str:
+    """'started on an-node02', 'failed (last on an-node01)', 'missing'."""
+    if status is None:
+        return "unknown (no cluster status)"
+    svc = find_service(status, name)
+    if svc is None:
+        return "missing from the cluster status"
+    owner = node_of(inv, svc.owner)
+    last = node_of(inv, getattr(svc, "last_owner", None))
+    if owner:
+        return f"{svc.state} on {owner}"
+    return f"{svc.state}" + (f" (last on {last})" if last else "")
+
+
+def online(inv: Inventory, status: Any, node: str) -> bool:
+    return is_online(inv, status, node)
+
+
+def up_nodes(lab: Any, exclude: Iterable[str] = ()) -> list[str]:
+    skip = set(exclude)
+    return [n.name for n in lab.inventory.nodes if n.name not in skip]

@@ -121,17 +121,24 @@ class HangCheck:
         return f"{self.how} no longer answered at +{self.taken_at - self.sent:.1f} s"
 
     def _run(self) -> None:
+        from hacert.drivers.errors import WaitTimeout
+        from hacert.observe.waiting import wait_for
+
         probe, close = self._probe()
+
+        def silent() -> bool:
+            started = time.time()
+            if not probe():
+                self.taken_at = started
+                return True
+            self.answers += 1
+            return False
+
         try:
-            while True:
-                started = time.time()
-                if not probe():
-                    self.taken_at = started
-                    return
-                self.answers += 1
-                if time.time() >= self.sent + self.window:
-                    return
-                time.sleep(0.2)
+            wait_for(f"{self.node.name} to stop answering", silent, timeout=max(self.sent + self.window - time.time(), 1e-3),
+                     interval=0.2, progress=False)
+        except WaitTimeout:
+            pass  # it answered all through the window: the hang did not take (`refuted`)
         except Exception:  # a probe that cannot even be made proves nothing either way: count it as silence
             self.taken_at = time.time()
         finally:

@@ -18,8 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from hacert.drivers.errors import HacertError, LabError, Miswired
+from hacert.drivers.errors import HacertError, LabError, Miswired, WaitTimeout
 from hacert.model.inventory import Inventory, Node
+from hacert.observe.waiting import wait_for
 
 PHYSICAL_WINDOW = 8.0
 """Seconds after the cut within which the victim must have gone dark (its BMC answers within its
@@ -30,6 +31,8 @@ SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 MARGIN = 0.5
 """Seconds before the victim's outlet was seen on again within which its answers do not count (the
 outlet is polled every 0.1 s; a BMC needs longer than that to answer once powered)."""
+PROBE_SLACK = 5.0
+"""Seconds a probe may go on past the window: a look begun before its end, another's second look."""
 
 
 def outlet_words(ref: Any) -> str:
@@ -181,20 +184,25 @@ class PowerCutCheck:
         """A victim's probe: until it is dark, its power is back (the fence) or the window ends. Another's:
         twice, dark only if both fail."""
         deadline = self.cut_at + self.window
+
+        def settled() -> bool:
+            """One look; True once the probe has its answer (dark, or seen enough)."""
+            started = time.time()
+            probe.looks += 1
+            if not probe.answers():
+                if probe.victim or probe.looks >= 2:
+                    probe.dark_at = started
+                    return True
+                return False  # another's: once more, a moment later, before it is called dark
+            probe.answered.append((started, time.time()))
+            return not probe.victim or time.time() >= deadline or self.power_back() is not None
+
         try:
-            while True:
-                started = time.time()
-                probe.looks += 1
-                if not probe.answers():
-                    if probe.victim or probe.looks >= 2:
-                        probe.dark_at = started
-                        return
-                    time.sleep(0.3)  # another's: once more, a moment later, before it is called dark
-                    continue
-                probe.answered.append((started, time.time()))
-                if not probe.victim or time.time() >= deadline or self.power_back() is not None:
-                    return
-                time.sleep(0.3)
+            # bounded by the window (a victim's look past it ends the watch), plus room for a second look
+            wait_for(f"{probe.subject}'s {probe.what} to go dark", settled, interval=0.3, progress=False,
+                     timeout=max(deadline - time.time(), 0.0) + PROBE_SLACK)
+        except WaitTimeout:
+            pass  # still answering when even the slack ran out: judged on what it saw (`lit`)
         except HacertError:
             probe.dark_at = probe.dark_at or time.time()
         finally:

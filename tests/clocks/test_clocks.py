@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from hacert.drivers.errors import DeviceUnreachable, LabError
-from hacert.drivers.parsers import parse_ping
 from hacert.observe.clocks import (
     ClockDrifted,
     ClockReading,
@@ -28,8 +27,7 @@ from hacert.observe.clocks import (
 )
 from hacert.verdict.verdicts import Verdict, verdict_of
 from hacert.observe.moments import Edge, Moment
-from hacert.procedures.network import FloodResult, PingFlood
-from hacert.procedures.vm import PingLog
+from hacert.observe.ping import Ping, PingLog
 
 # ---------------------------------------------------------------- a node's clock through a fake SSH
 
@@ -243,10 +241,12 @@ def test_the_losses_of_a_flood_fall_in_the_right_window_only_corrected() -> None
     lost = {s for s in range(1, 101) if 10.0 <= 5.0 + (s - 1) * interval < 10.8 or 13.0 <= 5.0 + (s - 1) * interval < 13.6}
     stamps = {s: 5.0 + (s - 1) * interval + offset for s in range(1, 101) if s not in lost}
     text = "\n".join(_ping_lines(stamps, 100, "10.20.0.2"))
-    result = FloodResult("an-node01", "an-node02", "10.20.0.2", "bcn", interval, 5.0, 15.0, text, parse_ping(text), offset=offset)
+    result = PingLog.parse("an-node01", "10.20.0.2", interval, text, offset,
+                           target="an-node02", network="bcn", started=5.0, stopped=15.0)
     t_plug = 12.0
     assert (result.lost_between(0.0, t_plug), result.lost_between(t_plug, float("inf"))) == (8, 6)
-    fooled = FloodResult("an-node01", "an-node02", "10.20.0.2", "bcn", interval, 5.0, 15.0, text, parse_ping(text))
+    fooled = PingLog.parse("an-node01", "10.20.0.2", interval, text,
+                           target="an-node02", network="bcn", started=5.0, stopped=15.0)
     assert (fooled.lost_between(0.0, t_plug), fooled.lost_between(t_plug, float("inf"))) == (14, 0)
     assert [n for _, _, n in result.loss_windows()] == [8, 6] and result.loss_windows()[0][0] == pytest.approx(10.0)
 
@@ -280,8 +280,8 @@ def test_a_flood_from_a_node_behind_counts_its_replies_only_corrected() -> None:
     none ever comes: the case would stop as 'lab not ready'."""
     now = datetime.now(timezone.utc).timestamp()
     lines = _ping_lines({s: now + s * 0.1 - 5.0 for s in range(1, 11)}, 10, "10.20.0.1")[:-3]
-    corrected = PingFlood(_Shell(lines), "an-node02", "an-node01", "10.20.0.1", "bcn", 0.1, offset=-5.0)
-    fooled = PingFlood(_Shell(lines), "an-node02", "an-node01", "10.20.0.1", "bcn", 0.1)
+    corrected = Ping(_Shell(lines), "an-node02", "10.20.0.1", 0.1, target="an-node01", network="bcn", offset=-5.0)
+    fooled = Ping(_Shell(lines), "an-node02", "10.20.0.1", 0.1, target="an-node01", network="bcn")
     for flood in (corrected, fooled):
         flood.start()
     assert corrected.replies_since(now) == 10
@@ -290,14 +290,12 @@ def test_a_flood_from_a_node_behind_counts_its_replies_only_corrected() -> None:
 
 
 def test_a_ping_watch_reads_its_offset_from_the_labs_clocks() -> None:
-    from hacert.procedures.vm import PingWatch
-
     now = 1000.0
     lines = _ping_lines({s: now + s * 0.1 + 5.0 for s in range(1, 11)}, 10)
     controller = FakeController()
     clocks = NodeClocks(lambda node: FakeClockShell(controller, 5.0, [0.002]), ["an-node01"], clock=controller)
     lab = SimpleNamespace(clocks=clocks, node=lambda name: _Shell(lines))
-    watch = PingWatch(lab, "an-node01", "10.255.1.1", 0.1).start()
+    watch = Ping.on(lab, "an-node01", "10.255.1.1", 0.1).start()
     assert watch.offset == pytest.approx(5.0, abs=0.002)
     assert watch.log().replies[0][1] == pytest.approx(now + 0.1, abs=0.002)
     assert watch.wait_answers(now + 0.5, timeout=0.1, count=5) == pytest.approx(now + 0.6, abs=0.002)

@@ -73,3 +73,20 @@ def test_sleep_demanded_sleeps_that_long() -> None:
     start = time.monotonic()
     sleep_demanded(0.2, "the bond's updelay", progress=False)
     assert 0.2 <= time.monotonic() - start < 0.5
+
+
+def test_wait_for_keeps_its_cadence_and_looks_once_more_at_the_deadline() -> None:
+    """A probe that takes part of the interval is not followed by a whole interval's sleep, and the
+    last look comes at the deadline (not one interval before it)."""
+    calls: list[float] = []
+
+    def slow_probe() -> bool:
+        calls.append(time.monotonic())
+        time.sleep(0.04)
+        return False
+
+    start = time.monotonic()
+    with pytest.raises(WaitTimeout):
+        wait_for("the slow thing", slow_probe, timeout=0.5, interval=0.1, progress=False)
+    assert 5 <= len(calls) <= 7  # every 0.1 s (6 looks), not every 0.14 s
+    assert calls[-1] - start >= 0.45  # the last look at the deadline

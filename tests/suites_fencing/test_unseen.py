@@ -26,8 +26,10 @@ from hacert.observe.lines import SkippedLines
 from hacert.verdict.verdicts import Verdict, verdict_of
 from hacert.drivers.errors import ClusterFailure
 from hacert.observe.moments import Edge
-from suites.test_cold_start import _fences, _wait_cluster
-from suites.test_fencing import DeviceSampler, FenceWatch, judge_fenced_in_time, wait_rejoined
+from hacert.observe.devices import DeviceSampler
+from hacert.observe.fence_watch import FenceWatch
+from hacert.procedures.cold_start import fences_logged, wait_cluster
+from hacert.procedures.fencing import judge_fenced_in_time, wait_rejoined
 
 from tests.suites_fencing.fake_lab import FakeCluster, FakeLab, FakeState
 from tests.suites_fencing.harness import ANVIL
@@ -147,9 +149,9 @@ def test_the_cold_start_wait_judges_the_measured_moment(inv: Any) -> None:
         return FakeCluster(state).status(via)
 
     with pytest.raises(ClusterFailure, match=r"every VM started: not within 0.2 s \(only 0\.\d s after\)"):
-        _wait_cluster(_status_lab(inv, status), ["an-node01"], "every VM started", 0.2, lambda s: looks["n"] >= 2)
+        wait_cluster(_status_lab(inv, status), ["an-node01"], "every VM started", 0.2, lambda s: looks["n"] >= 2)
     looks["n"] = 0
-    status_seen, at = _wait_cluster(_status_lab(inv, lambda via=None: FakeCluster(state).status(via)), ["an-node01"],
+    status_seen, at = wait_cluster(_status_lab(inv, lambda via=None: FakeCluster(state).status(via)), ["an-node01"],
                                     "every VM started", 0.2, lambda s: True)
     assert status_seen.quorate and at <= time.time()
 
@@ -159,13 +161,13 @@ def test_a_cluster_no_node_gave_a_status_of_is_not_a_cluster_that_failed(inv: An
         raise DeviceUnreachable(via or "?", "127.0.0.1:2201", "clustat", "connection refused")
 
     with pytest.raises(Unobserved, match="the cluster's status saw nothing"):
-        _wait_cluster(_status_lab(inv, unreachable), ["an-node01", "an-node02"], "every VM disabled", 0.3, lambda s: True)
+        wait_cluster(_status_lab(inv, unreachable), ["an-node01", "an-node02"], "every VM disabled", 0.3, lambda s: True)
 
     def refused(via: str | None = None) -> Any:  # the node answers: its cluster is not up
         raise CommandFailed(via or "?", "127.0.0.1:2201", "clustat -x", 1, "", "Could not connect to CMAN")
 
     with pytest.raises(ClusterFailure, match="every VM disabled: not within 0.3 s"):
-        _wait_cluster(_status_lab(inv, refused), ["an-node01", "an-node02"], "every VM disabled", 0.3, lambda s: True)
+        wait_cluster(_status_lab(inv, refused), ["an-node01", "an-node02"], "every VM disabled", 0.3, lambda s: True)
 
 
 def test_nothing_fenced_needs_every_syslog_and_garbage_hides_no_fence(inv: Any) -> None:
@@ -177,6 +179,6 @@ def test_nothing_fenced_needs_every_syslog_and_garbage_hides_no_fence(inv: Any) 
     state.ssh_down.add("an-node02")
     unread: dict[str, Any] = {}
     skipped = SkippedLines("syslog")
-    assert _fences(lab, marks, unread, skipped) == ["an-node02 fenced by an-node01"]
+    assert fences_logged(lab, marks, unread, skipped) == ["an-node02 fenced by an-node01"]
     assert set(unread) == {"an-node02"} and isinstance(unread["an-node02"], DeviceUnreachable)
     assert skipped.count == 4

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from hacert.drivers.parsers import parse_ping
-from hacert.procedures.network import (
-    BondWatcher, ClusterWatcher, FloodResult, PingFlood, Timeline, carriers, ping_command, split_bond_files,
-)
+from hacert.observe.bonds import BondWatcher, carriers, split_bond_files
+from hacert.observe.membership import ClusterWatcher
+from hacert.observe.ping import Ping, PingLog, ping_command
+from hacert.procedures.network import Timeline
 from tests.support.canned import BOND
 
 
@@ -44,8 +44,9 @@ def ping_text(t0: float, interval: float, answered: list[int], total: int, stats
     return "\n".join(lines) + "\n"
 
 
-def flood_result(text: str, t0: float, interval: float, stopped: float) -> FloodResult:
-    return FloodResult("an-node01", "an-node02", "10.20.0.2", "bcn", interval, t0, stopped, text, parse_ping(text))
+def flood_result(text: str, t0: float, interval: float, stopped: float) -> PingLog:
+    return PingLog.parse("an-node01", "10.20.0.2", interval, text, target="an-node02", network="bcn",
+                         started=t0, stopped=stopped)
 
 
 def test_ping_command_is_the_procedures_flood() -> None:
@@ -191,7 +192,7 @@ def test_ping_flood_counts_live_replies() -> None:
     shell = FakeShell()
     t0 = 1_700_000_000.0
     shell.stream_text = ping_text(t0, 0.1, [1, 2, 3, 7, 8, 9, 10], 10, stats=False)
-    flood = PingFlood(shell, "an-node01", "an-node02", "10.20.0.2", "bcn", 0.1)
+    flood = Ping(shell, "an-node01", "10.20.0.2", 0.1, target="an-node02", network="bcn")
     flood.start()
     assert flood.replies_since(t0 + 0.55) == 4
     assert flood.stop().lost == 3

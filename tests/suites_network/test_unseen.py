@@ -20,8 +20,10 @@ from hacert.observe.coverage import Unobserved, raise_unseen
 from hacert.observe.lines import SkippedLines
 from hacert.verdict.verdicts import Verdict, verdict_of
 from hacert.drivers.errors import ClusterFailure, Inconclusive
-from hacert.procedures.network import BondChange, BondWatcher, ClusterWatcher, PingFlood, carriers
-from suites.test_network import Scene, _failover
+from hacert.observe.bonds import BondChange, BondWatcher, carriers
+from hacert.observe.membership import ClusterWatcher
+from hacert.observe.ping import Ping
+from hacert.procedures.network import Scene, failover
 from tests.support.canned import BOND
 from hacert.suite_runs import INVENTORIES
 
@@ -90,7 +92,7 @@ def test_a_starved_bond_watcher_makes_a_missing_failover_no_failure_of_the_clust
             shell.mode = mode  # from the pull on, the watcher reads nothing of the node
         scene, _ = _scene(watcher, failover_timeout=0.6, t_pull=time.time())
         with pytest.raises(Exception) as caught:
-            _failover(scene, "an-node01", bond, bond.primary, bond.backup, "fail over to eth3")
+            failover(scene, "an-node01", bond, bond.primary, bond.backup, "fail over to eth3")
     assert verdict_of(caught.value) == verdict, caught.value
     assert not isinstance(caught.value, ClusterFailure)
     assert "the bond watcher on an-node01 saw nothing" in str(caught.value)
@@ -107,7 +109,7 @@ def test_a_watcher_that_saw_the_bond_stay_put_fails_the_case() -> None:
     with _watcher(shell) as watcher:
         scene, _ = _scene(watcher, failover_timeout=0.4, t_pull=time.time())
         with pytest.raises(ClusterFailure, match="did not fail over to eth3 within 0.4 s"):
-            _failover(scene, "an-node01", bond, bond.primary, bond.backup, "fail over to eth3")
+            failover(scene, "an-node01", bond, bond.primary, bond.backup, "fail over to eth3")
 
 
 class _StubWatcher:
@@ -131,11 +133,11 @@ def test_a_failover_measured_just_past_its_deadline_fails() -> None:
     late = _StubWatcher(seen_at=t_pull + 2.0 + 0.01)
     scene, numbers = _scene(late, failover_timeout=2.0, t_pull=t_pull)
     with pytest.raises(ClusterFailure, match=r"did not fail over to eth3 within 2.0 s .*it did 2.01 s after"):
-        _failover(scene, "an-node01", bond, bond.primary, bond.backup, "fail over to eth3")
+        failover(scene, "an-node01", bond, bond.primary, bond.backup, "fail over to eth3")
     assert numbers["seconds to fail over to eth3"][0] == pytest.approx(2.01)
     in_time = _StubWatcher(seen_at=t_pull + 2.0 - 0.01)
     scene, numbers = _scene(in_time, failover_timeout=2.0, t_pull=t_pull)
-    _failover(scene, "an-node01", bond, bond.primary, bond.backup, "fail over to eth3")
+    failover(scene, "an-node01", bond, bond.primary, bond.backup, "fail over to eth3")
     value, bound = numbers["seconds to fail over to eth3"]
     assert bound.holds(value) and str(bound) == "<= 2"
 
@@ -217,7 +219,8 @@ def test_one_bad_syslog_line_hides_no_fence_and_an_unreadable_syslog_is_unseen()
 def _flood(text: str, started: float, stopped: float, skipped: SkippedLines) -> Any:
     shell = SimpleNamespace(name="an-node01", start_stream=lambda cmd: FakeStream(text))
     clock = iter([started, started, stopped])  # started, its channel open, stopped
-    flood = PingFlood(shell, "an-node01", "an-node02", "10.20.0.2", "bcn", 0.05, clock=lambda: next(clock), skipped=skipped)
+    flood = Ping(shell, "an-node01", "10.20.0.2", 0.05, target="an-node02", network="bcn", clock=lambda: next(clock),
+                 skipped=skipped)
     flood.start()
     return flood.stop()
 
@@ -249,5 +252,5 @@ def test_lines_ping_does_not_print_are_skipped_one_by_one_and_counted() -> None:
     lines[20:20] = GARBAGE
     skipped = SkippedLines("ping output")
     result = _flood("\n".join(lines) + "\n", t0, t0 + 5.0, skipped)
-    assert (result.transmitted, result.lost, result.skipped) == (100, 8, 4)
+    assert (result.transmitted, result.lost, result.skipped.count) == (100, 8, 4)
     assert skipped.count == 4 and skipped.describe().startswith("4 (an-node01: 'Dec  6 23:39'")

@@ -17,7 +17,10 @@ from hacert.drivers.parsers import ParseError
 from hacert.observe.coverage import Unobserved, raise_unseen
 from hacert.verdict.verdicts import Verdict, verdict_of
 from hacert.drivers.errors import Inconclusive
-from hacert.procedures.vm import DomainPoller, PingLog, PingWatch, SyslogWindow, watch_cluster
+from hacert.observe.cluster_view import watch_cluster
+from hacert.observe.domains import DomainPoller
+from hacert.observe.ping import Ping, PingLog
+from hacert.observe.syslog_window import SyslogWindow
 
 from tests.suites_vm.test_vm_helpers import LINES
 
@@ -78,9 +81,9 @@ class _Stream:
         return "\n".join(self._lines) + "\n"
 
 
-def _ping(lines: list[str]) -> PingWatch:
+def _ping(lines: list[str]) -> Ping:
     shell = SimpleNamespace(start_stream=lambda cmd: _Stream(lines))
-    return PingWatch(SimpleNamespace(node=lambda name: shell), "an-node02", "10.254.0.1", 0.05, "vm0001-dev").start()
+    return Ping.on(SimpleNamespace(node=lambda name: shell), "an-node02", "10.254.0.1", 0.05, "vm0001-dev").start()
 
 
 def test_a_ping_that_prints_nothing_is_no_silence_of_the_vm() -> None:
@@ -118,7 +121,7 @@ def test_ping_lines_no_parser_knows_are_skipped_one_by_one_and_counted() -> None
     lines[3:3] = GARBAGE
     log = PingLog.parse("an-node02", "10.254.0.1", 0.05, lines)
     clean = PingLog.parse("an-node02", "10.254.0.1", 0.05, LINES)
-    assert (log.transmitted, log.lost_seqs, log.replies) == (clean.transmitted, clean.lost_seqs, clean.replies)
+    assert (log.transmitted, log.lost_seqs(), log.replies) == (clean.transmitted, clean.lost_seqs(), clean.replies)
     assert log.skipped.count == 4 and log.skipped.samples[0] == ("an-node02", "Dec  6 23:39")
 
 
@@ -126,7 +129,7 @@ def test_a_silence_still_going_on_when_the_ping_stopped_counts_as_a_gap() -> Non
     lines = LINES[:3] + [f"[{100.05 + 0.05 * n:.6f}] no answer yet for icmp_seq={n}" for n in range(3, 60)]
     log = PingLog.parse("an-node02", "10.254.0.1", 0.05, lines)
     # the VM answered twice, then never again: 57 probes unanswered when the ping stopped
-    assert log.longest_gap() == pytest.approx(57 * 0.05)
+    assert log.longest_silence() == pytest.approx(57 * 0.05)
 
 
 def test_a_state_measured_after_the_deadline_is_not_met_though_its_look_began_in_time() -> None:

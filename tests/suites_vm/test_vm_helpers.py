@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from hacert.model.inventory import load_inventory
-from hacert.procedures.vm import DomainPoller, PingLog, ping_source
+from hacert.observe.domains import DomainPoller
+from hacert.observe.ping import PingLog
+from hacert.procedures.vm import ping_source
 
 from tests.suites_vm.conftest import ROOT
 
@@ -24,13 +26,26 @@ LINES = [
 
 def test_ping_log_counts_losses_and_gaps() -> None:
     log = PingLog.parse("an-node02", "10.254.0.1", 0.05, LINES)
-    assert (log.transmitted, log.received, log.lost_seqs) == (10, 5, [3, 4, 7, 8, 10])
+    assert (log.transmitted, log.received, log.lost_seqs()) == (10, 5, [3, 4, 7, 8, 10])
     gaps = log.gaps()
     assert [(g.start, g.end, g.lost) for g in gaps] == [(100.05, 100.2, 2), (100.25, 101.0, 2), (101.0, None, 1)]
-    assert abs(log.longest_gap() - 0.75) < 1e-9
+    assert abs(log.longest_silence() - 0.75) < 1e-9
     assert log.outage_after(100.1).start == 100.05  # a silence still going on at t
     assert log.outage_after(100.3).first_lost_seq == 7
     assert log.first_reply_after(100.2) == 100.25
+
+
+def test_one_ping_log_reads_the_same_run_for_a_flood_and_for_a_vm() -> None:
+    """The network floods and the VM pings are one instrument: the same output gives the same
+    losses whichever way it is asked (ping's schedule or the replies' stamps), both on the
+    controller's clock once the source's offset is taken off."""
+    log = PingLog.parse("an-node02", "10.254.0.1", 0.05, LINES, 2.0, network="ifn", target="vm0001-dev")
+    assert log.label == "an-node02 -> vm0001-dev (ifn)" and log.what.startswith("the ping flood")
+    assert log.lost == len(log.lost_seqs()) == 5
+    assert log.longest_gap == 0.15  # seqs 3-4 (and 7-8) lost in a row: 3 intervals without an answer
+    assert [(g.start, g.end) for g in log.gaps()][0] == (98.05, 98.2)  # the -D stamps minus the 2 s offset
+    assert log.loss_windows()[0][2] == 2 and abs(log.loss_windows()[0][0] - 98.1) < 1e-9  # seq 3, stamped as seq 4 was sent
+    assert log.seen_until == 99.0  # its last stamp (its 10 probes reach only 0.5 s past the start)
 
 
 def test_ping_log_without_summary_counts_to_the_last_probe_seen() -> None:

@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from typing import Any
 
-from hacert.drivers.errors import ClusterRefused, HacertError, LabError
+from hacert.drivers.errors import ClusterRefused, HacertError, LabError, WaitTimeout
 from hacert.observe.cluster_state import describe_status, expected_homes, find_service, is_online, node_of, where_running
 from hacert.observe.fence_record import REBOOTING_METHODS, FenceConfig, FenceRound, fence_method, fence_rounds, read_fence_config
+from hacert.observe.waiting import wait_for
 from hacert.procedures.guard.state import ACTED_SETTLE, BMC_RECOVERY, POLL, CleanSurvey, GuardParts, RestoreFailed, side_by_side
 
 
@@ -144,10 +145,11 @@ class Restore(GuardParts):
             return
         budget = self.inv.expectations.fence_timeout * 3
         self._did(f"waiting up to {budget:.0f} s for the cluster to finish fencing {', '.join(pending)}")
-        deadline = time.monotonic() + budget
-        while pending and time.monotonic() < deadline:
-            time.sleep(POLL)
-            pending = self._pending_fences()
+        try:
+            pending = wait_for(f"the cluster to finish fencing {', '.join(pending)}", self._pending_fences,
+                               lambda left: not left, timeout=budget, interval=POLL)
+        except WaitTimeout as timed_out:
+            pending = timed_out.last_seen or pending
         if pending:
             self._did(f"the cluster never finished fencing {', '.join(pending)}")
 
@@ -190,14 +192,13 @@ class Restore(GuardParts):
     def _bmc_status(self, bmc: Any, node: str) -> str:
         """Power status, waiting for a BMC that just got its power back (pyghmi can need ~35 s
         to let go of a session it opened while the BMC was dark)."""
-        deadline = time.monotonic() + max(BMC_RECOVERY, self.inv.expectations.fence_timeout)
-        while True:
-            try:
-                return bmc.power_status()
-            except LabError:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(POLL)
+        try:
+            return wait_for(f"{node}'s BMC to answer", bmc.power_status, lambda _: True, interval=POLL,
+                            timeout=max(BMC_RECOVERY, self.inv.expectations.fence_timeout), retry_errors=(LabError,))
+        except WaitTimeout as timed_out:
+            if isinstance(timed_out.last_seen, LabError):
+                raise timed_out.last_seen from None
+            raise
 
     def _answers(self, node: str) -> bool:
         try:
@@ -210,9 +211,9 @@ class Restore(GuardParts):
         deadline = time.monotonic() + budget
         silent = [n.name for n in self.inv.nodes if not self._answers(n.name)]
         cycled: set[str] = set()
-        while silent and time.monotonic() < deadline:
-            time.sleep(POLL)
-            silent = [n for n in silent if not self._answers(n)]
+
+        def still_silent() -> list[str]:
+            silent[:] = [n for n in silent if not self._answers(n)]
             # a node that stays dark for half the budget while its BMC says on is hung: cycle it once
             if silent and time.monotonic() > deadline - budget / 2:
                 for name in silent:
@@ -224,6 +225,13 @@ class Restore(GuardParts):
                         self._did(f"power-cycled {name}: no SSH for {budget / 2:.0f} s")
                     except LabError as exc:
                         self._did(f"could not power-cycle {name}: {exc}")
+            return silent
+
+        if silent:
+            try:
+                wait_for("every node to answer SSH", still_silent, lambda left: not left, timeout=budget, interval=POLL)
+            except WaitTimeout:
+                pass  # the audit after the restore says which node is still dark
 
     def _restore_members(self) -> None:
         reachable = [n.name for n in self.inv.nodes if self._answers(n.name)]
@@ -261,19 +269,19 @@ class Restore(GuardParts):
         refused: dict[str, str] = {}
         no_migration: set[str] = set()
         cleaned: set[str] = set()
-        status = None
-        while True:
+        seen: list[Any] = [None]
+
+        def look() -> bool:
+            """One look; True when every service is home, else one request per service that may move."""
             try:
                 status = self._status(reachable)
             except HacertError:
                 status = None
+            seen[0] = status
             if status is not None and all(self._home(status, name, home) for name, home in homes.items()):
-                return
+                return True
             if time.monotonic() >= deadline:
-                why = "; ".join(f"{name}: {text}" for name, text in refused.items())
-                self._did(f"gave up after {timeout:.0f} s bringing every service home; last: "
-                          f"{describe_status(self.inv, status)}" + (f"; refused: {why}" if why else ""))
-                return
+                return False  # time is up: no more requests
             for name in order if status is not None else []:
                 home = homes[name]
                 svc = find_service(status, name)
@@ -310,7 +318,14 @@ class Restore(GuardParts):
                     retry_at[name] = time.monotonic() + 1.0
                     if isinstance(exc, ClusterRefused) and name in vms and svc.state == "started":
                         no_migration.add(name)  # the cluster refuses to live-migrate it: relocate it next time
-            time.sleep(POLL)
+            return False
+
+        try:
+            wait_for("every service and VM on its home node", look, timeout=timeout, interval=POLL)
+        except WaitTimeout:
+            why = "; ".join(f"{name}: {text}" for name, text in refused.items())
+            self._did(f"gave up after {timeout:.0f} s bringing every service home; last: "
+                      f"{describe_status(self.inv, seen[0])}" + (f"; refused: {why}" if why else ""))
 
     def _home(self, status: Any, name: str, home: str | None) -> bool:
         where = where_running(self.inv, status, name)
@@ -333,22 +348,22 @@ class Restore(GuardParts):
                     updelay_ms = max(updelay_ms, parse_bonding(self.lab.node(name).read_file(bond.status_file)).up_delay_ms)
                 except (HacertError, ParseError):
                     continue
-        deadline = time.monotonic() + updelay_ms / 1000 + 10.0
-        while self._check_bonds(reachable) and time.monotonic() < deadline:
-            time.sleep(POLL)
+        try:
+            wait_for("every bond back on its primary", lambda: self._check_bonds(reachable), lambda off: not off,
+                     timeout=updelay_ms / 1000 + 10.0, interval=POLL)
+        except WaitTimeout:
+            pass  # the audit after the restore says which bond is still off its primary
 
     def _wait(self, what: str, via: list[str], until: Callable[[Any], bool], timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        status = None
-        while True:
-            try:
-                status = self._status(via)
-                if until(status):
-                    return status
-            except HacertError:
-                pass
-            if time.monotonic() >= deadline:
-                self._did(f"gave up after {timeout:.0f} s waiting for {what}; last: {describe_status(self.inv, status)}")
-                return status
-            time.sleep(POLL)
+        seen: list[Any] = [None]  # the last status read (a look that could not read one keeps it)
+
+        def look() -> Any:
+            seen[0] = self._status(via)
+            return seen[0]
+
+        try:
+            return wait_for(what, look, until, timeout=timeout, interval=POLL, retry_errors=(HacertError,))
+        except WaitTimeout:
+            self._did(f"gave up after {timeout:.0f} s waiting for {what}; last: {describe_status(self.inv, seen[0])}")
+            return seen[0]
 
