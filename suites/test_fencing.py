@@ -76,7 +76,7 @@ pytestmark = pytest.mark.destructive
 POLL = 0.1
 """Seconds between two looks at the survivors while waiting for the cluster."""
 
-METHOD_WORDS = {"ipmi": "IPMI", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
+METHOD_WORDS = {"ipmi": "IPMI", "redfish": "Redfish", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
 OUTLET_BLIND = 1.0
 """Seconds the outlet sampler may go without reading an outlet before a PDU reboot (off for a
 second in labsim, five on an APC by default) could have slipped by unseen."""
