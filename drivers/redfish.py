@@ -256,3 +256,11 @@ def _logout_quietly(root: Any) -> None:
     except Exception:  # noqa: BLE001 - the session is being thrown away anyway
         pass
     root._auth = None
+
+
+def manual_command(host: str | None, port: int, user: str, systems_uri: str | None, action: str) -> str:
+    """The command a person runs for `chassis power ACTION` on a Redfish BMC (fence_redfish, as the cluster would)."""
+    verb = {"on": "on", "off": "off", "cycle": "reboot", "reset": "reboot", "status": "status"}.get(action, action)
+    uri = f" --systems-uri={systems_uri}" if systems_uri else ""
+    return (f"fence_redfish --ip={host or 'BMC-ADDRESS'} --ipport={port} --username={user} --password=\"$REDFISH_PASSWORD\""
+            f" --ssl-insecure{uri} --action={verb}")
