@@ -178,7 +178,9 @@ class RedfishBmc:
             self.address,
             auth=how(username=self.user, password=password),
             verify=self.verify,
-            server_side_retries=0,
+            # one attempt (sushy's 0 means its default of 3, 2 s apart): a retry is the caller's choice, inside
+            # its own deadline, and a closed port must fail at once
+            server_side_retries=1,
             server_side_retries_delay=0,
             read_timeout=self.timeout,
             connect_timeout=self.timeout,
@@ -218,7 +220,7 @@ class RedfishBmc:
     def _classify(self, what: str, exc: BaseException, elapsed: float) -> LabError:
         text = str(exc) or type(exc).__name__
         if isinstance(exc, sushy_exc.ConnectionError):
-            cause = getattr(exc, "kwargs", {}).get("error")
+            cause = exc.__cause__ or exc.__context__  # sushy raises it while handling the requests error
             if isinstance(cause, requests.exceptions.SSLError):
                 return AuthenticationRefused(self.name, self.address, what,
                                              f"the BMC's TLS certificate is not trusted ({cause}); give the inventory's "
