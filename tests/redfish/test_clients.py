@@ -71,6 +71,8 @@ def test_fence_redfish_finds_the_system_itself_and_takes_an_explicit_systems_uri
 
 
 def test_curl_service_root_and_reset_action(rlab: RedfishLab) -> None:
+    assert {"protocol", "host", "port", "user", "password", "systems_uri"} <= set(rlab.bmc)  # the endpoints JSON's contract
+    assert rlab.bmc["protocol"] == "redfish"
     status, body = curl(rlab, "/redfish/v1/")
     assert status == 200  # the service root answers without credentials (DSP0266)
     root = json.loads(body)
