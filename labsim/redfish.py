@@ -59,8 +59,8 @@ DARK_HOLD_S = 120.0
 """How long a connection to a dark BMC is held unanswered at most (clients give up long before)."""
 
 
-def self_signed(workdir: Path) -> tuple[Path, Path]:
-    """A fresh EC key and a self-signed certificate for 127.0.0.1 / localhost: (cert file, key file)."""
+def self_signed(workdir: Path, addresses: list[str] | None = None) -> tuple[Path, Path]:
+    """A fresh EC key and a self-signed certificate for 127.0.0.1 / localhost (and `addresses`): (cert file, key file)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labsim redfish bmc"),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hacert labsim")])
@@ -68,8 +68,8 @@ def self_signed(workdir: Path) -> tuple[Path, Path]:
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")] + [
+                x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys([HOST, *(addresses or [])])]), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
     cert_file, key_file = workdir / "redfish-cert.pem", workdir / "redfish-key.pem"
@@ -83,8 +83,13 @@ def self_signed(workdir: Path) -> tuple[Path, Path]:
 class RedfishBmcModel:
     """What one node's Redfish service knows: its users' sessions, its log; the power is the World's."""
 
-    def __init__(self, world: World, node: str, user: str, password: str, system: str | None) -> None:
+    def __init__(self, world: World, node: str, user: str, password: str, system: str | None,
+                 emit: Any = None) -> None:
+        """`world`: labsim's World, or any power model with its BMC calls (bmc_answers, chassis_on,
+        chassis_control, device_faults; node_state, power_off_os and reboot_os where it has an OS to
+        ask: netlab's Power has none, so there a graceful reset acts as its forced one)."""
         self.world = world
+        self.emit = emit or world.emit
         self.node = node
         self.user = user
         self.password = password
@@ -169,7 +174,8 @@ class RedfishBmcModel:
         """Do a ComputerSystem.Reset: (HTTP status, error message or '')."""
         world, node = self.world, self.node
         on = world.chassis_on(node)
-        running = world.node_state(node) == "up"
+        graceful = hasattr(world, "power_off_os") and hasattr(world, "reboot_os")
+        running = world.node_state(node) == "up" if hasattr(world, "node_state") else on
         if reset_type == "PowerCycle" and not on:
             return 409, "PowerCycle needs the system on"
         try:
@@ -184,14 +190,14 @@ class RedfishBmcModel:
                 world.chassis_control(node, "cycle")
             elif reset_type in ("GracefulShutdown", "PushPowerButton"):
                 if running:
-                    world.power_off_os(node)
+                    world.power_off_os(node) if graceful else world.chassis_control(node, "off")
             elif reset_type == "GracefulRestart":
                 if running:
-                    world.reboot_os(node)
+                    world.reboot_os(node) if graceful else world.chassis_control(node, "reset")
         except RuntimeError as exc:  # the BMC lost its power meanwhile
             return 503, str(exc)
         self._record(reset_type, user)
-        world.emit("redfish_reset", node=node, reset_type=reset_type, user=user)
+        self.emit("redfish_reset", node=node, reset_type=reset_type, user=user)
         return 204, ""
 
     def _record(self, reset_type: str, user: str) -> None:
@@ -403,10 +409,18 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, port: int, bmc: RedfishBmcModel, context: ssl.SSLContext) -> None:
+    def __init__(self, port: int, bmc: RedfishBmcModel, context: ssl.SSLContext, sock: socket.socket | None = None) -> None:
+        """Listens on HOST:port, or on `sock` when given (a socket made in another network namespace)."""
         self.bmc = bmc
         self.context = context
-        super().__init__((HOST, port), _Handler)
+        if sock is None:
+            super().__init__((HOST, port), _Handler)
+            return
+        super().__init__(sock.getsockname()[:2], _Handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+        self.server_address = sock.getsockname()[:2]
+        sock.listen(self.request_queue_size)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that went away, a dark BMC's dropped connection: nothing to report
@@ -415,22 +429,27 @@ class _Server(http.server.ThreadingHTTPServer):
 class RedfishServers:
     """The Redfish BMCs of one world (nodes whose inventory's bmc.protocol is redfish), one HTTPS server each."""
 
-    def __init__(self, world: World, ports: dict[str, int], user: str, password: str, workdir: Path) -> None:
+    def __init__(self, world: World, ports: dict[str, int], user: str, password: str, workdir: Path, *,
+                 sockets: dict[str, socket.socket] | None = None, addresses: dict[str, str] | None = None,
+                 emit: Any = None) -> None:
+        """One BMC per node of `ports` (0: any free port), on 127.0.0.1; or, with `sockets`, on those bound
+        sockets (netlab: in its management namespace, on the addresses `addresses` names for the certificate)."""
         self.world = world
-        self.cert_file, self.key_file = self_signed(Path(workdir))
+        self.cert_file, self.key_file = self_signed(Path(workdir), list((addresses or {}).values()))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.cert_file, self.key_file)
         self.models: dict[str, RedfishBmcModel] = {}
         self.servers: dict[str, _Server] = {}
         for node, port in ports.items():
             spec = world.inventory.node(node).bmc
-            model = RedfishBmcModel(world, node, user, password, spec.systems_uri if spec else None)
+            model = RedfishBmcModel(world, node, user, password, spec.systems_uri if spec else None, emit=emit)
             self.models[node] = model
-            self.servers[node] = _Server(port, model, context)
+            self.servers[node] = _Server(port, model, context, (sockets or {}).get(node))
         self.ports = {node: server.server_address[1] for node, server in self.servers.items()}
         world.redfish_bmcs = self.models  # the simulated cluster's fence_redfish acts through them
         self._threads: list[threading.Thread] = []
-        world.subscribe(self._on_event)
+        if hasattr(world, "subscribe"):
+            world.subscribe(self._on_event)
 
     def _on_event(self, record: dict) -> None:
         if record["kind"] == "bmc" and not record["answers"] and record["node"] in self.models:
