@@ -180,8 +180,7 @@ class RedfishBmcModel:
             return 409, "PowerCycle needs the system on"
         try:
             if reset_type in ("On", "ForceOn") or (reset_type == "PushPowerButton" and not on):
-                if not on:
-                    world.chassis_control(node, "on")
+                world.chassis_control(node, "on")  # asked even when it reads on: a power-off may still be under way
             elif reset_type == "ForceOff":
                 world.chassis_control(node, "off")
             elif reset_type == "ForceRestart":
