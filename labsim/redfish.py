@@ -434,11 +434,15 @@ class RedfishServers:
         """One BMC per node of `ports` (0: any free port), on 127.0.0.1; or, with `sockets`, on those bound
         sockets (netlab: in its management namespace, on the addresses `addresses` names for the certificate)."""
         self.world = world
+        self.models: dict[str, RedfishBmcModel] = {}
+        self.servers: dict[str, _Server] = {}
+        self.ports: dict[str, int] = {}
+        self._threads: list[threading.Thread] = []
+        if not ports:  # no Redfish node: no certificate, no server
+            return
         self.cert_file, self.key_file = self_signed(Path(workdir), list((addresses or {}).values()))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.cert_file, self.key_file)
-        self.models: dict[str, RedfishBmcModel] = {}
-        self.servers: dict[str, _Server] = {}
         for node, port in ports.items():
             spec = world.inventory.node(node).bmc
             model = RedfishBmcModel(world, node, user, password, spec.systems_uri if spec else None, emit=emit)
@@ -446,7 +450,6 @@ class RedfishServers:
             self.servers[node] = _Server(port, model, context, (sockets or {}).get(node))
         self.ports = {node: server.server_address[1] for node, server in self.servers.items()}
         world.redfish_bmcs = self.models  # the simulated cluster's fence_redfish acts through them
-        self._threads: list[threading.Thread] = []
         if hasattr(world, "subscribe"):
             world.subscribe(self._on_event)
 
