@@ -253,10 +253,12 @@ def _logout_quietly(root: Any) -> None:
     auth = getattr(root, "_auth", None)
     if auth is None:
         return
-    try:
-        auth.close()
-    except Exception:  # noqa: BLE001 - the session is being thrown away anyway
-        pass
+    for _ in range(2):  # a DELETE lost to a dropped keep-alive connection is sent once more
+        try:
+            auth.close()
+            break
+        except Exception:  # noqa: BLE001 - the session is being thrown away anyway
+            continue
     root._auth = None
 
 
