@@ -22,5 +22,3 @@ def test_plan_probe_reads_the_redfish_bmc(tmp_path: Path) -> None:
     rows = [line for line in table.splitlines() if f"BMC {node}" in line]
     assert len(rows) == 1 and "power status (Redfish GET, read-only)" in rows[0] and " ok: power on" in rows[0], table
     assert "hacert: lab ready" in table
-    events = list((tmp_path / "bt").rglob("events.jsonl"))
-    assert events and all('"redfish_reset"' not in path.read_text() for path in events)  # nothing was powered

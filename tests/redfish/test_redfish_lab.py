@@ -44,7 +44,8 @@ def test_the_whole_matrix_passes_on_a_lab_with_one_redfish_and_one_ipmi_node(run
     assert set(run.summary["overall"]["counts"]) <= {"passed", "not applicable"}, run.summary["overall"]
     hang = run.row(f"test_hang_and_fence[{node}]")
     assert hang["verdict"] == "passed" and hang["facts"]["method"] == "redfish", hang["facts"]
-    assert "(fence_redfish)" in hang["facts"]["fenced with"], hang["facts"]
+    assert f"redfish_{node}: fence_redfish" in hang["facts"]["fence configuration"], hang["facts"]
+    assert f"method 1 (redfish_{node})" in hang["facts"]["fenced with"], hang["facts"]  # cman: the method that fenced
     assert hang["diagnosis"].startswith(f"{node} fenced by Redfish"), hang["diagnosis"]
     # how the BMC confirmed it: its log service holds the agent's ForceOff then On
     assert re.search(r"ForceOff requested by \w+.*On requested by", hang["facts"]["BMC log"]), hang["facts"]
