@@ -132,7 +132,7 @@ DEFAULT_PDU_KIND = "apc_snmp"
 
 def bmc_kind(spec: Any) -> str:
     """The kind of a node's BMC section (an inventory without one names no kind: IPMI)."""
-    return getattr(spec, "kind", None) or DEFAULT_BMC_KIND
+    return getattr(spec, "protocol", None) or getattr(spec, "kind", None) or DEFAULT_BMC_KIND
 
 
 def pdu_kind(spec: Any) -> str:

@@ -56,6 +56,12 @@ def _ports(inv: Inventory, base: int | str) -> dict[str, dict[str, int]]:
     }
 
 
+def redfish_servers(world: Any, ports: dict[str, int], user: str, password: str, workdir: Path) -> Any:
+    from hacert.labsim.redfish import RedfishServers
+
+    return RedfishServers(world, ports, user, password, workdir)
+
+
 class Lab:
     """Every endpoint of one simulated lab, in this process."""
 
@@ -85,7 +91,10 @@ class Lab:
         client_key = load_private_key(client_private)
 
         self.world = World(inventory, workdir, cluster=cluster)
-        self.bmcs = BmcServers(self.world, ports["bmc"], BMC_USER, self.bmc_password)
+        redfish = {n.name for n in inventory.nodes if n.bmc is not None and n.bmc.protocol == "redfish"}
+        self.bmcs = BmcServers(self.world, {n: p for n, p in ports["bmc"].items() if n not in redfish}, BMC_USER, self.bmc_password)
+        self.redfish = redfish_servers(self.world, {n: p for n, p in ports["bmc"].items() if n in redfish}, BMC_USER,
+                                       self.bmc_password, workdir)
         self.ssh = SshServers(self.world, ports["ssh"], SSH_USER, self.ssh_password,
                               [client_key.asbytes()], load_private_key(host_private))
         variant = sim.pdu_variant if sim else "rpdu"
@@ -99,11 +108,12 @@ class Lab:
     def start(self) -> None:
         self.world.start()
         self.bmcs.start()
+        self.redfish.start()
         self.ssh.start()
         self.snmp.start()
 
     def stop(self) -> None:
-        for part in (self.ssh, self.snmp, self.bmcs):
+        for part in (self.ssh, self.snmp, self.bmcs, self.redfish):
             try:
                 part.stop()
             except Exception as exc:  # stopping must go on whatever one part does
@@ -116,8 +126,8 @@ class Lab:
             n.name: {
                 "ssh": {"host": HOST, "port": self.ssh.ports[n.name], "user": SSH_USER,
                         "password": self.ssh_password, "key_file": str(self.key_file)},
-                "bmc": {"host": HOST, "port": self.bmcs.ports[n.name], "user": BMC_USER,
-                        "password": self.bmc_password},
+                "bmc": self.redfish.endpoint(n.name) if n.name in self.redfish.ports else
+                       {"host": HOST, "port": self.bmcs.ports[n.name], "user": BMC_USER, "password": self.bmc_password},
             }
             for n in inv.nodes
         }
@@ -142,7 +152,10 @@ def endpoint_table(endpoints: dict[str, Any]) -> str:
     for name, node in endpoints["nodes"].items():
         s, b = node["ssh"], node["bmc"]
         rows.append(("node ssh", name, f"{s['host']}:{s['port']}/tcp", f"{s['user']} / {s['password']} (key {s['key_file']})"))
-        rows.append(("node bmc", name, f"{b['host']}:{b['port']}/udp", f"{b['user']} / {b['password']} (IPMI lanplus)"))
+        if b.get("protocol") == "redfish":
+            rows.append(("node bmc", name, f"https://{b['host']}:{b['port']}{b['systems_uri']}", f"{b['user']} / {b['password']} (Redfish)"))
+        else:
+            rows.append(("node bmc", name, f"{b['host']}:{b['port']}/udp", f"{b['user']} / {b['password']} (IPMI lanplus)"))
     for kind in ("pdus", "switches"):
         for name, dev in endpoints[kind].items():
             rows.append((kind[:-1] if kind == "pdus" else "switch", name, f"{dev['host']}:{dev['port']}/udp",

@@ -20,7 +20,7 @@ from xml.sax.saxutils import quoteattr
 if TYPE_CHECKING:  # pragma: no cover
     from hacert.labsim.cluster import ClusterModel
 
-AGENTS = {"ipmi": "fence_ipmilan", "pdu": "fence_apc_snmp", "scsi": "fence_scsi"}
+AGENTS = {"ipmi": "fence_ipmilan", "redfish": "fence_redfish", "pdu": "fence_apc_snmp", "scsi": "fence_scsi"}
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,9 @@ def build(model: "ClusterModel") -> SimFencing:
         found: list[SimMethod] = []
         for i, kind in enumerate(model.fence_methods(node.name), start=1):
             used: list[str] = []
-            if kind == "ipmi":
-                used.append(add(SimDevice(name_for(("ipmi", short), f"ipmi_{short}" if not pacemaker else f"fence-{short}-ipmi",
-                                                   f"fence-pilot-pdu{k}"), "ipmi", (short,))))
+            if kind in ("ipmi", "redfish"):
+                used.append(add(SimDevice(name_for((kind, short), f"{kind}_{short}" if not pacemaker else f"fence-{short}-{kind}",
+                                                   f"fence-pilot-pdu{k}"), kind, (short,))))
             elif kind == "pdu":
                 for j, ref in enumerate(node.power, start=1):
                     if pacemaker:
@@ -130,6 +130,10 @@ def cluster_conf(model: "ClusterModel") -> str:
         if dev.kind == "ipmi":
             out.append(f'\t\t<fencedevice agent="fence_ipmilan" ipaddr={quoteattr(_bmc_host(model, dev.nodes[0]))} '
                        f'login="admin" name={quoteattr(dev.name)}/>')
+        elif dev.kind == "redfish":
+            out.append(f'\t\t<fencedevice agent="fence_redfish" ipaddr={quoteattr(_bmc_host(model, dev.nodes[0]))} ipport="443" '
+                       f'login="admin" ssl_insecure="1" systems_uri={quoteattr(_systems_uri(model, dev.nodes[0]))} '
+                       f'name={quoteattr(dev.name)}/>')
         elif dev.kind == "pdu":
             out.append(f'\t\t<fencedevice agent="fence_apc_snmp" ipaddr={quoteattr(f"{dev.pdu}.{_domain(model)}")} '
                        f'name={quoteattr(dev.name)}/>')
@@ -147,6 +151,11 @@ def _domain(model: "ClusterModel") -> str:
 
 def _bmc_host(model: "ClusterModel", node: str) -> str:
     return f"{node}.ipmi"
+
+
+def _systems_uri(model: "ClusterModel", node: str) -> str:
+    bmc = model.inv.node(node).bmc
+    return (bmc.systems_uri if bmc is not None else None) or "/redfish/v1/Systems/1"
 
 
 # ---------------------------------------------------------------- pacemaker: the CIB
@@ -177,6 +186,9 @@ def cib_sections(model: "ClusterModel") -> dict[str, list[str]]:
         if dev.kind == "ipmi":
             pairs = {"ip": _bmc_host(model, dev.nodes[0]), "ipport": "623", "username": "admin", "lanplus": "1",
                      "pcmk_host_list": ",".join(members)}
+        elif dev.kind == "redfish":
+            pairs = {"ip": _bmc_host(model, dev.nodes[0]), "ipport": "443", "username": "admin", "ssl_insecure": "1",
+                     "systems_uri": _systems_uri(model, dev.nodes[0]), "pcmk_host_list": ",".join(members)}
         elif dev.kind == "pdu":
             outlet = next(iter(dev.outlets.values()))
             pairs = {"ip": f"{dev.pdu}.{_domain(model)}", "plug": str(outlet), "pcmk_host_list": ",".join(members)}

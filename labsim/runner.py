@@ -116,6 +116,20 @@ def bmc_answers(host: str, port: int, timeout: float = 0.5) -> bool:
     return _udp_answers(host, port, ipmi_probe_packet(), timeout)
 
 
+def https_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """A TLS server completes a handshake (a Redfish BMC; its certificate is not checked)."""
+    import socket
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, context.wrap_socket(raw):
+            return True
+    except OSError:
+        return False
+
+
 def snmp_get_packet(community: str, oid: tuple[int, ...] = (1, 3, 6, 1, 2, 1, 1, 1, 0)) -> bytes:
     """A minimal SNMPv2c GET request, BER-encoded by hand (probes need no SNMP library)."""
 
@@ -165,7 +179,8 @@ def probe(endpoints: dict[str, Any], timeout: float = 0.5) -> list[str]:
     checks: list[tuple[str, Any, tuple[Any, ...]]] = []
     for node, ep in endpoints["nodes"].items():
         checks.append((f"{node} ssh", _ssh_banner, (ep["ssh"]["host"], ep["ssh"]["port"], timeout)))
-        checks.append((f"{node} bmc", bmc_answers, (ep["bmc"]["host"], ep["bmc"]["port"], timeout)))
+        answers = https_answers if ep["bmc"].get("protocol") == "redfish" else bmc_answers
+        checks.append((f"{node} bmc", answers, (ep["bmc"]["host"], ep["bmc"]["port"], timeout)))
     for kind in ("pdus", "switches"):
         for name, ep in endpoints[kind].items():
             checks.append((f"{kind[:-1]} {name} snmp", snmp_answers, (ep["host"], ep["port"], ep["community_ro"], timeout)))

@@ -132,6 +132,36 @@ class Bmcs:
         self._stop.set()
 
 
+class RedfishBmcs:
+    """labsim's Redfish BMC (HTTPS) for each node whose inventory says `bmc: {protocol: redfish}`, on
+    the node's BMC address, port 443, in the management netns: the nodes' real fence_redfish reach it
+    there, the harness through a loopback TCP relay."""
+
+    PORT = 443
+
+    def __init__(self, plan: Plan, power: Power, nodes: list[str], user: str, password: str) -> None:
+        from hacert.labsim.redfish import RedfishServers
+
+        sockets: dict[str, socket.socket] = {}
+        for node in nodes:
+            sock = ns.netns_socket(plan.mgmt_ns, socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((plan.bmc_ip(node), self.PORT))
+            sockets[node] = sock
+        self.servers = RedfishServers(power, {n: self.PORT for n in nodes}, user, password, plan.workdir,  # type: ignore[arg-type]
+                                      sockets=sockets, addresses={n: plan.bmc_ip(n) for n in nodes}, emit=events.emit)
+        self.servers.start()
+
+    def endpoint(self, node: str, host: str, port: int) -> dict[str, Any]:
+        return {**self.servers.endpoint(node), "host": host, "port": port}
+
+    def systems_uri(self, node: str) -> str:
+        return self.servers.systems_uri(node)
+
+    def stop(self) -> None:
+        self.servers.stop()
+
+
 class Agents:
     """labsim's SNMP agents (APC PDUs, IF-MIB switches) on the devices' own addresses."""
 

@@ -75,6 +75,7 @@ class Netlab:
         self.switches = Switches(self.plan, lambda node: self.nodes[node].state != "off")
         self.relays: list[Any] = []
         self.parts: list[Any] = []
+        self.redfish: Any = None  # netlab.oob.RedfishBmcs when a node has a Redfish BMC
         self._check_ports()
 
     def _check_ports(self) -> None:
@@ -174,6 +175,13 @@ class Netlab:
         self.power = Power(self.inv, self.nodes, self.switches)
         wake_socket(self.plan.mgmt_ns)
         self.parts.append(Bmcs(self.plan, self.power, BMC_USER, self.bmc_password))
+        self.redfish = None
+        redfish_nodes = [n.name for n in self.inv.nodes if n.bmc is not None and n.bmc.protocol == "redfish"]
+        if redfish_nodes:
+            from .oob import RedfishBmcs
+
+            self.redfish = RedfishBmcs(self.plan, self.power, redfish_nodes, BMC_USER, self.bmc_password)
+            self.parts.append(self.redfish)
         devices: dict[str, tuple[Device, str]] = {
             pdu.name: (pdu_device(self.power, pdu.name), self.plan.pdu_ip(pdu.name)) for pdu in self.inv.pdus}
         for sw in self.inv.switches:
@@ -193,9 +201,12 @@ class Netlab:
             self.relays.append(relay)
             self.ports["ssh"][node.name] = relay.port
             bmc_port = node.bmc.port if node.bmc else 0
-            udp = UdpRelay(mgmt, bmc_port, (self.plan.bmc_ip(node.name), 623))
-            self.relays.append(udp)
-            self.ports["bmc"][node.name] = udp.port
+            if node.bmc is not None and node.bmc.protocol == "redfish":  # HTTPS: a TCP relay to its port 443
+                bmc_relay: Any = TcpRelay(mgmt, bmc_port, (self.plan.bmc_ip(node.name), 443))
+            else:
+                bmc_relay = UdpRelay(mgmt, bmc_port, (self.plan.bmc_ip(node.name), 623))
+            self.relays.append(bmc_relay)
+            self.ports["bmc"][node.name] = bmc_relay.port
         for pdu in self.inv.pdus:
             udp = UdpRelay(mgmt, pdu.port if pdu.host else 0, (self.plan.pdu_ip(pdu.name), 161))
             self.relays.append(udp)
@@ -318,9 +329,9 @@ class Netlab:
         `fence-pilot-pduK` and its outlet `st-nodeK-bmc`, so nothing but the agent tells what a device
         drives (the harness must read the agent, never the name); `plain`: fence-NODE-ipmi, fence-NODE-PDU-N."""
         if self.plan.settings.fence_names == "plain":
-            return f"fence-{node}-ipmi" if kind == "ipmi" else f"fence-{node}-{pdu}-{outlet}"
+            return f"fence-{node}-{kind}" if kind in ("ipmi", "redfish") else f"fence-{node}-{pdu}-{outlet}"
         k = index + 1
-        return f"fence-pilot-pdu{k}" if kind == "ipmi" else f"st-node{k}-bmc" + (f"-{outlet}" if several else "")
+        return f"fence-pilot-pdu{k}" if kind in ("ipmi", "redfish") else f"st-node{k}-bmc" + (f"-{outlet}" if several else "")
 
     def fence_devices(self) -> list[dict[str, Any]]:
         """Every fence device: id, agent, the node it fences, its level, its parameters."""
@@ -336,6 +347,17 @@ class Netlab:
                         params["delay"] = str(self.plan.settings.fence_delay)
                     out.append({"id": self.device_id("ipmi", i, node.name), "agent": "fence_ipmilan", "node": node.member_name,
                                 "level": level, "params": params})
+                elif method == "redfish":
+                    # Debian's fence_redfish (requests without a timeout): a dark BMC holds its connection
+                    # unanswered, so pacemaker's own operation timeout ends the attempt before the PDU level
+                    params = {"ip": self.plan.bmc_ip(node.name), "ipport": "443", "username": BMC_USER,
+                              "password": self.bmc_password, "ssl_insecure": "1",
+                              "systems_uri": self.redfish.systems_uri(node.name) if self.redfish else "/redfish/v1/Systems/1",
+                              "pcmk_host_list": node.member_name, "pcmk_reboot_retries": "1", "pcmk_reboot_timeout": "25s"}
+                    if i == 0 and self.plan.settings.fence_delay:
+                        params["delay"] = str(self.plan.settings.fence_delay)
+                    out.append({"id": self.device_id("redfish", i, node.name), "agent": "fence_redfish",
+                                "node": node.member_name, "level": level, "params": params})
                 elif method == "pdu":
                     for ref in node.power:
                         params = {"ip": self.plan.pdu_ip(ref.pdu), "community": self.community_rw,
@@ -407,8 +429,9 @@ class Netlab:
                 n.name: {
                     "ssh": {"host": LOOPBACK, "port": self.ports["ssh"][n.name], "user": SSH_USER,
                             "password": self.ssh_password},
-                    "bmc": {"host": LOOPBACK, "port": self.ports["bmc"][n.name], "user": BMC_USER,
-                            "password": self.bmc_password},
+                    "bmc": (self.redfish.endpoint(n.name, LOOPBACK, self.ports["bmc"][n.name])
+                            if self.redfish is not None and n.bmc is not None and n.bmc.protocol == "redfish" else
+                            {"host": LOOPBACK, "port": self.ports["bmc"][n.name], "user": BMC_USER, "password": self.bmc_password}),
                 }
                 for n in inv.nodes
             },

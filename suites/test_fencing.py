@@ -45,6 +45,8 @@ from hacert.procedures.fencing import (
     METHOD_WORDS,
     SCSI_KEY_FILES,
     attach_evidence,
+    bmc_methods_before,
+    bmc_words,
     cman_votes,
     cut_fence_and_recover,
     fail,
@@ -120,8 +122,8 @@ def test_pdu_power_cut(victim: Victim, lab: Lab, guard: Guard, record: Record) -
     record.subject(node.name)
     require_independent_fence(inv, node)
     expected = independent_method(node)
-    ipmi_first = "ipmi" in node.fence[: node.fence.index(expected)] if expected in node.fence else False
-    record.title(f"Cut {node.name}'s power — " + ("IPMI fails, " if ipmi_first else "")
+    ipmi_first = bool(bmc_methods_before(node, expected))
+    record.title(f"Cut {node.name}'s power — " + (f"{bmc_words(node, expected)} fails, " if ipmi_first else "")
                  + f"{METHOD_WORDS.get(expected or '', expected)} fences it")
     record.story("Testing Fencing: cut the victim's power")
     if not node.power:

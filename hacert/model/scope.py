@@ -21,7 +21,7 @@ from hacert.model.inventory import Inventory, Node
 
 from hacert.drivers.errors import CapabilityMissing
 
-POWER_DEPENDENT_METHODS = ("ipmi",)
+POWER_DEPENDENT_METHODS = ("ipmi", "redfish")
 """Fence methods that act through the node's own BMC: they die with its power."""
 INDEPENDENT_METHODS = ("pdu", "scsi")
 """Fence methods that work whatever happened to the node's power."""

@@ -32,8 +32,10 @@ AGENT_METHODS: Mapping[str, str] = {
     **{agent: "ipmi" for agent in (
         "fence_ipmilan", "fence_ipmilanplus", "fence_idrac", "fence_ilo", "fence_ilo2", "fence_ilo3", "fence_ilo4",
         "fence_ilo5", "fence_ilo_ssh", "fence_ilo3_ssh", "fence_ilo4_ssh", "fence_ilo5_ssh", "fence_ilo_moonshot",
-        "fence_imm", "fence_rsa", "fence_rsb", "fence_drac", "fence_drac5", "fence_ibmblade", "fence_redfish",
+        "fence_imm", "fence_rsa", "fence_rsb", "fence_drac", "fence_drac5", "fence_ibmblade",
         "fence_bladecenter", "fence_intelmodular", "fence_ipmilan_ssh", "fence_amt", "fence_amt_ws")},
+    # the same management controller over Redfish (HTTPS + JSON): also dies with the node's power
+    "fence_redfish": "redfish",
     # a switched PDU outlet feeding the node
     **{agent: "pdu" for agent in (
         "fence_apc", "fence_apc_snmp", "fence_raritan", "fence_raritan_px3", "fence_eaton_snmp", "fence_eaton_ssh",
@@ -43,7 +45,7 @@ AGENT_METHODS: Mapping[str, str] = {
 }
 """Fence agent (its program, as cluster.conf's `agent` and the CIB's `type` name it) -> method kind."""
 
-REBOOTING_METHODS = ("ipmi", "pdu")
+REBOOTING_METHODS = ("ipmi", "redfish", "pdu")
 """Fence methods that power-cycle the victim (SCSI-3 fencing only cuts it off its storage)."""
 
 
@@ -64,7 +66,7 @@ class FenceDevice:
 
     name: str
     agent: str
-    method: str | None  # kind, from the agent: 'ipmi' | 'pdu' | 'scsi' | None
+    method: str | None  # kind, from the agent: 'ipmi' | 'redfish' | 'pdu' | 'scsi' | None
     nodes: tuple[str, ...] = ()  # inventory names of the nodes it is configured to fence
     address: str | None = None
     ports: Mapping[str, str] = field(default_factory=dict)  # node -> the port/plug it acts on for that node

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from hacert.drivers.errors import WaitTimeout
+from hacert.model.scope import POWER_DEPENDENT_METHODS
 from hacert.drivers.parsers._common import ParseError
 from hacert.drivers.parsers.syslog import CorosyncProcessorFailed, parse_syslog_events
 from hacert.model.inventory import Inventory, Node
@@ -98,7 +99,7 @@ class FenceWatch:
         self.rounds = [r for r in fence_rounds(self.inv, self.windows, self.config) if r.victim == self.victim.name]
         # each line's stamp is on the clock of the survivor that logged it (the round's fencer)
         started = next(((r.fencer, r.started) for r in self.rounds if r.started is not None), None)
-        ipmi = [(r.fencer, f.event) for r in self.rounds for f in r.failures if f.method == "ipmi"]
+        ipmi = [(r.fencer, f.event) for r in self.rounds for f in r.failures if f.method in POWER_DEPENDENT_METHODS]
         done = next(((r.fencer, r.succeeded) for r in self.rounds if r.succeeded is not None), None)
         self.started.look(bool(self.rounds), start, end, self._window(*started) if started is not None else None)
         self.ipmi_failed.look(bool(ipmi), start, end, self._window(*ipmi[0]) if ipmi else None)

@@ -36,7 +36,7 @@ from hacert.observe.fence_record import FenceRound, fence_method, fence_rounds
 ExpectKind = Literal["down", "fence", "failure"]
 EXPECT_KINDS: tuple[str, ...] = get_args(ExpectKind)
 
-METHOD_WORDS = {"ipmi": "IPMI", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
+METHOD_WORDS = {"ipmi": "IPMI", "redfish": "Redfish", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
 
 # pacemaker results that are no failure: a cancelled recurring monitor, and a probe finding the
 # resource stopped where it should be stopped

@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from typing import Any, NoReturn
 
-from hacert.drivers.errors import ClusterFailure, HacertError, Inconclusive, Miswired, WaitTimeout
+from hacert.drivers.errors import ClusterFailure, HacertError, Inconclusive, LabError, Miswired, WaitTimeout
 from hacert.drivers.parsers.syslog import CorosyncMembers
 from hacert.model.bounds import Bound
 from hacert.model.inventory import Inventory, Node
-from hacert.model.scope import INDEPENDENT_METHODS
+from hacert.model.scope import INDEPENDENT_METHODS, POWER_DEPENDENT_METHODS
 from hacert.observe.clocks import reading_of
 from hacert.observe.cluster_state import find_service, is_online, member_state, where_running
 from hacert.observe.coverage import Unseen, raise_unseen
@@ -32,7 +32,7 @@ from hacert.observe.waiting import sleep_demanded, wait_for
 from hacert.procedures.hang import HangCheck, hang, hang_words
 from hacert.procedures.power_cut import PowerCutCheck
 
-METHOD_WORDS = {"ipmi": "IPMI", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
+METHOD_WORDS = {"ipmi": "IPMI", "redfish": "Redfish", "pdu": "the PDU", "scsi": "SCSI-3 reservations"}
 
 
 def fail(message: str) -> NoReturn:
@@ -260,8 +260,8 @@ def hang_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch:
                    if rnd and rnd.failures else f"{expected} is not what succeeded")
             fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)}, not {expected}: {why}; the cluster's "
                  f"record: {how}" + (f"; its outlet {', '.join(cut)}" if cut else ""))
-        if method == "ipmi" and cut:
-            fail(f"the cluster's record says {node.name} was fenced by IPMI ({how}), but its PDU outlet was cut: "
+        if method in POWER_DEPENDENT_METHODS and cut:
+            fail(f"the cluster's record says {node.name} was fenced by {METHOD_WORDS[method]} ({how}), but its PDU outlet was cut: "
                  f"{', '.join(cut)}")
         if method == "pdu" and len(cut) < len(sampler.outlets):
             untouched = [o for o, t in dark.items() if t is None]
@@ -290,21 +290,43 @@ def hang_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch:
     with record.step(f"wait up to {expect.rejoin_timeout:g} s for {node.name} to boot and rejoin"):
         rejoined = wait_rejoined(watch, fence_end, "its fence")
         record.number("hang to rejoin", rejoined - t0, "s")
-    if method == "ipmi":
+    if method in POWER_DEPENDENT_METHODS:
         with record.step(f"check {node.name}'s BMC power-cycled it"):
             if not bmc_proof:
                 # a cycle can be quicker than one poll of the BMC: the node's uptime proves the reset instead
                 if not rebooted_since(lab, node.name, t0):
-                    fail(f"the cluster's record says {node.name} was fenced by IPMI ({how}), but it never rebooted: "
+                    fail(f"the cluster's record says {node.name} was fenced by {METHOD_WORDS[method]} ({how}), but it never rebooted: "
                          "its BMC never read power off and its uptime predates the hang")
                 bmc_proof = "its BMC power-cycled it (the node rebooted while its outlet stayed on)"
             record.fact("BMC evidence", bmc_proof)
+            if method == "redfish":
+                record.fact("BMC log", bmc_log_since(lab, node.name, t0))
     with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
         back = wait_services_home(watch, rejoined)
         record.number("hang to services back", back - t0, "s")
     raise_unseen(unseen)
     record.diagnosis(f"{node.name} fenced by {METHOD_WORDS.get(method or '', method)} "
                      f"{watch.succeeded.t - t0:.1f} s after the hang; rejoined at +{rejoined - t0:.1f} s")
+
+
+def bmc_log_since(lab: Any, node: str, since: float) -> str:
+    """What the BMC's own log service recorded since `since` (its resets: who asked for which reset type).
+    The BMC's clock is its own: entries are kept from a minute before, and shown as the BMC stamped them."""
+    from datetime import datetime
+
+    try:
+        lines = lab.bmc(node).sel()
+    except LabError as exc:
+        return f"not read ({exc})"
+    kept = []
+    for line in lines:
+        try:
+            stamp = datetime.fromisoformat(line.split(" | ")[1]).timestamp()
+        except (IndexError, ValueError):
+            continue
+        if stamp >= since - 60:
+            kept.append(line)
+    return "; ".join(kept[-4:]) or "no entry since the fault"
 
 
 def method_words(watch: FenceWatch, rnd: FenceRound | None, method: str | None) -> str:
@@ -318,6 +340,18 @@ def require_method_known(watch: FenceWatch, rnd: FenceRound | None, method: str 
         return
     raise Inconclusive(f"the cluster fenced {watch.victim.name} but hacert cannot tell by which method: "
                        f"{watch.fenced_with(rnd)}; the cluster's configuration: {watch.configured()}")
+
+
+def bmc_methods_before(node: Node, expected: str | None) -> list[str]:
+    """The node's fence methods through its own BMC (IPMI, Redfish) listed before `expected`."""
+    if expected not in node.fence:
+        return []
+    return [m for m in node.fence[: node.fence.index(expected)] if m in POWER_DEPENDENT_METHODS]
+
+
+def bmc_words(node: Node, expected: str | None) -> str:
+    """'IPMI', 'Redfish' (or 'IPMI and Redfish'): how the BMC methods before `expected` are named."""
+    return " and ".join(METHOD_WORDS.get(m, m) for m in bmc_methods_before(node, expected)) or "the BMC"
 
 
 def independent_method(node: Node) -> str | None:
@@ -373,7 +407,8 @@ def judge_power_cut(lab: Any, record: Any, node: Node, watch: FenceWatch, t0: fl
     inv: Inventory = lab.inventory
     expect = inv.expectations
     expected_words = METHOD_WORDS.get(expected or "", expected or "a power-independent method")
-    with record.step(f"wait up to {expect.fence_timeout:g} s: " + ("IPMI fails, then " if ipmi_first else "")
+    bmc = bmc_words(node, expected)
+    with record.step(f"wait up to {expect.fence_timeout:g} s: " + (f"{bmc} fails, then " if ipmi_first else "")
                      + f"{expected_words} fences {node.name}"):
         fenced = watch.until(lambda: watch.succeeded.moment is not None or physical.miswired, t0 + expect.fence_timeout)
     if physical.miswired:
@@ -398,15 +433,15 @@ def judge_power_cut(lab: Any, record: Any, node: Node, watch: FenceWatch, t0: fl
     judge_fenced_in_time(watch, t0, "its power cut")
     require_method_known(watch, rnd, method)
     how = method_words(watch, rnd, method)
-    with record.step(("prove IPMI failed and " if ipmi_first else "prove ") + f"{expected_words} succeeded"):
-        ipmi_failures = [f for f in (rnd.failures if rnd else []) if f.method == "ipmi"]
+    with record.step((f"prove {bmc} failed and " if ipmi_first else "prove ") + f"{expected_words} succeeded"):
+        ipmi_failures = [f for f in (rnd.failures if rnd else []) if f.method in POWER_DEPENDENT_METHODS]
         if ipmi_first and not ipmi_failures:
-            fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)} without an IPMI failure ({how}): "
-                 "with its power cut, its BMC cannot answer, so IPMI must have failed first")
+            fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)} without an {bmc} failure ({how}): "
+                 f"with its power cut, its BMC cannot answer, so {bmc} must have failed first")
         if method != expected:
             fail(f"{node.name} was fenced by {METHOD_WORDS.get(method or '', method)}, not {expected_words}, after its "
                  f"power was cut ({how})")
-        record.fact("IPMI result", ipmi_failures[0].result if ipmi_failures else "not tried")
+        record.fact(f"{bmc} result", ipmi_failures[0].result if ipmi_failures else "not tried")
     fence_end = watch.succeeded.moment.after if watch.succeeded.moment else time.time()
     with record.step(f"make sure {node.name}'s outlet is on again"):
         by_itself = []
@@ -433,7 +468,7 @@ def judge_power_cut(lab: Any, record: Any, node: Node, watch: FenceWatch, t0: fl
     with record.step(f"wait up to {expect.services_back_timeout:g} s for {node.name}'s services to come back"):
         back = wait_services_home(watch, rejoined)
         record.number("power cut to services back", back - t0, "s")
-    failed_first = f"IPMI failed ({watch.failures_text()}); " if ipmi_failures else ""
+    failed_first = f"{bmc} failed ({watch.failures_text()}); " if ipmi_failures else ""
     return f"{failed_first}fenced by {expected_words} {watch.succeeded.t - t0:.1f} s after the cut"
 
 

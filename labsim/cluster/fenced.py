@@ -36,8 +36,8 @@ class Fenced:
     def _fence_step(self, op: _FenceOp) -> None:
         method = op.methods[op.index].kind
         extra = self.timing.slow_fence_extra if self.inv.fault("slow_fence", op.victim) else 0.0
-        if method == "ipmi":
-            delay = self.timing.ipmi_fence if self._ipmi_works(op.victim) else self.timing.ipmi_fence_failure
+        if method in ("ipmi", "redfish"):
+            delay = self.timing.ipmi_fence if self._bmc_fence_works(op.victim, method) else self.timing.ipmi_fence_failure
         elif method == "pdu":
             delay = self.timing.pdu_fence
         else:
@@ -46,6 +46,23 @@ class Fenced:
 
     def _ipmi_works(self, victim: str) -> bool:
         return self.world.bmc_answers(victim) and not self.inv.fault("ipmi_fence_broken", victim)
+
+    def _bmc_fence_works(self, victim: str, method: str) -> bool:
+        """Would the BMC's agent succeed? A Redfish BMC also fails its agent when its device fault
+        (bmc_dark) is on; the seeded fault ipmi_fence_broken breaks either protocol's agent."""
+        if method == "redfish":
+            return self._ipmi_works(victim) and not self.world.device_faults.active("bmc_dark", victim)
+        return self._ipmi_works(victim)
+
+    def _redfish_reboot(self, victim: str) -> bool:
+        """fence_redfish's reboot (fence_action's on/off method): ForceOff, then On, through the node's
+        Redfish BMC, which records both in its log service. False when the BMC refuses either."""
+        bmc = getattr(self.world, "redfish_bmcs", {}).get(victim)
+        if bmc is None:
+            return False
+        if self.world.chassis_on(victim) and bmc.reset("ForceOff", "admin")[0] != 204:
+            return False
+        return bmc.reset("On", "admin")[0] == 204
 
     def _scsi_key_holder(self, victim: str, fencer: str) -> str:
         """Whose key a fence_scsi of `victim` removes: its own, unless the lab's scsi_wrong_key
@@ -70,6 +87,8 @@ class Fenced:
                 ok = self._ipmi_works(victim)
                 if ok:
                     self.world.chassis_control(victim, "cycle" if self.world.chassis_on(victim) else "on")
+            elif method == "redfish":
+                ok = self._bmc_fence_works(victim, method) and self._redfish_reboot(victim)
             elif method == "pdu":
                 for ref in self.inv.node(victim).power:
                     self.world.set_outlet(ref.pdu, ref.outlet, "reboot")

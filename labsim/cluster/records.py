@@ -13,7 +13,7 @@ STATE_CODES = {
     "disabled": 119, "migrating": 120,
 }
 DRBD_MINORS = 3  # r0..r2 as in the tutorial; DRBD resources are not part of the inventory
-FENCE_AGENTS = {"ipmi": "fence_ipmilan", "pdu": "fence_apc_snmp", "scsi": "fence_scsi"}
+FENCE_AGENTS = {"ipmi": "fence_ipmilan", "redfish": "fence_redfish", "pdu": "fence_apc_snmp", "scsi": "fence_scsi"}
 SCSI_KEY_FILE = "/var/run/cluster/fence_scsi.key"
 """Where fence_scsi (RHEL 6/7) keeps the key it registered for this node."""
 

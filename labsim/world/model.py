@@ -55,6 +55,7 @@ class World(Events, NodeLife, Network, Reachability, PowerListener):
         self.events = EventLog(self.event_log_path)
         self.cluster: Any = None
         self.device_faults = DeviceFaults(self)  # devices that misbehave (harness-fault tests)
+        self.redfish_bmcs: dict[str, Any] = {}  # node -> its Redfish BMC (labsim/redfish.py), for the cluster's fence_redfish
         self.started = time.time()
         self._subscribers: list[Callable[[dict[str, Any]], None]] = []
         self._addresses: dict[str, Registered] = {}

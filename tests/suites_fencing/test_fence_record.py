@@ -200,7 +200,8 @@ KILLER_CIB = """<configuration><resources>
 </resources></configuration>"""
 
 
-@pytest.mark.parametrize("agent, method", [("fence_ipmilan", "ipmi"), ("fence_apc_snmp", "pdu"), ("external/sbd", None)])
+@pytest.mark.parametrize("agent, method", [("fence_ipmilan", "ipmi"), ("fence_redfish", "redfish"), ("fence_apc_snmp", "pdu"),
+                                           ("external/sbd", None)])
 def test_pacemaker_2_0_device_result_and_the_agent_of_a_device_named_killer(agent: str, method: str | None) -> None:
     inv = INV.model_copy(update={"nodes": [n.model_copy(update={"name": name, "cluster_name": None})
                                            for n, name in zip(INV.nodes, ("oldhanad1", "oldhanad2"))]})

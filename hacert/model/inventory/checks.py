@@ -14,7 +14,7 @@ from pydantic import (
 
 from hacert.model.inventory.common import key_path
 from hacert.model.inventory.document import Inventory
-from hacert.model.inventory.lab import SlaveLink
+from hacert.model.inventory.lab import Node, SlaveLink
 
 # ---------------------------------------------------------------- cross-checks
 
@@ -59,6 +59,9 @@ def cross_check(inv: Inventory, environ: typing.Mapping[str, str], base: Path) -
                 out.append((where + ("ssh",), "is required for a real lab (how the harness logs in to the node)"))
             if "ipmi" in node.fence and node.bmc is None:
                 out.append((where + ("bmc",), "fence method 'ipmi' needs a 'bmc' section"))
+            if node.bmc is not None and not node.bmc.host:
+                out.append((where + ("bmc", "host"), "is required for a real lab (the BMC's address)"))
+        out.extend(_bmc_protocol_problems(node, where))
         if "pdu" in node.fence and not node.power:
             out.append((where + ("fence",), "fence method 'pdu' needs the node's 'power' outlets"))
         if len(set(node.fence)) != len(node.fence):
@@ -155,6 +158,17 @@ def cross_check(inv: Inventory, environ: typing.Mapping[str, str], base: Path) -
 
     if inv.safety.production and inv.safety.destructive:
         out.append((("safety", "destructive"), "a production inventory cannot allow destructive cases"))
+    return out
+
+
+def _bmc_protocol_problems(node: Node, where: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """A BMC fence method must speak the BMC's protocol (a simulated node without 'bmc' has an IPMI one)."""
+    protocol = node.bmc.protocol if node.bmc is not None else None
+    out: list[tuple[tuple[Any, ...], str]] = []
+    if "redfish" in node.fence and protocol != "redfish":
+        out.append((where + ("fence",), "fence method 'redfish' needs 'bmc: {protocol: redfish, ...}'"))
+    if "ipmi" in node.fence and protocol == "redfish":
+        out.append((where + ("fence",), "fence method 'ipmi' on a Redfish BMC: name it 'redfish' (or give the BMC 'protocol: ipmi')"))
     return out
 
 

@@ -3,7 +3,7 @@ the cluster, its failover domains, services and VMs."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -24,13 +24,42 @@ class SshAccess(SecretSource):
     command_timeout: Seconds = 60.0
 
 
+BMC_PORTS = {"ipmi": 623, "redfish": 443}
+
+
 class BmcAccess(SecretSource):
-    host: str
-    port: Port = 623
+    """A node's BMC: IPMI over LAN (the default) or Redfish over HTTPS (`hacert.drivers.redfish`)."""
+
+    protocol: Literal["ipmi", "redfish"] = "ipmi"
+    host: str | None = Field(None, description="required in a real lab; a simulated lab publishes its own")
+    port: Port = Field(None, description="623 for IPMI, 443 for Redfish unless given")  # type: ignore[assignment]
     user: str = "admin"
     password_env: str | None = None
     password_file: str | None = None
     timeout: Seconds = 5.0
+    systems_uri: str | None = Field(None, description="Redfish: the ComputerSystem's path (else the only member of Systems)")
+    verify: bool = Field(True, description="Redfish: check the BMC's TLS certificate (false for a self-signed BMC)")
+    ca_bundle: str | None = Field(None, description="Redfish: the CA bundle that signed the BMC's certificate")
+    auth: Literal["session", "basic"] = "session"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _port_of_protocol(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("port") is None:
+            data = {**data, "port": BMC_PORTS.get(str(data.get("protocol", "ipmi")), 623)}
+        return data
+
+    @model_validator(mode="after")
+    def _redfish_keys(self) -> "BmcAccess":
+        if self.protocol != "redfish":
+            for key in ("systems_uri", "ca_bundle"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"'{key}' is a Redfish setting: it needs 'protocol: redfish'")
+        if self.systems_uri is not None and not self.systems_uri.startswith("/redfish/v1/"):
+            raise ValueError(f"systems_uri must be a path under /redfish/v1/ (got {self.systems_uri!r})")
+        if self.ca_bundle is not None and not self.verify:
+            raise ValueError("give either 'ca_bundle' or 'verify: false', not both")
+        return self
 
 
 class OutletRef(Strict):
@@ -79,7 +108,7 @@ class HangMethod(Strict):
         return self
 
 
-FenceMethod = Literal["ipmi", "pdu", "scsi"]
+FenceMethod = Literal["ipmi", "redfish", "pdu", "scsi"]
 
 
 class Node(Strict):

@@ -10,12 +10,19 @@ class Commands(GuardParts):
     """The fix-by-hand commands of the findings, from the lab's drivers or its inventory."""
 
     def _bmc_command(self, node: str, action: str) -> str:
+        systems_uri = None
         try:
             bmc = self.lab.bmc(node)
             host, port, user = bmc.host, bmc.port, bmc.user
+            protocol, systems_uri = getattr(bmc, "protocol", "ipmi"), getattr(bmc, "systems_uri", None)
         except Exception:  # no BMC driver: describe it from the inventory
             spec = self.inv.node(node).bmc
             host, port, user = (spec.host, spec.port, spec.user) if spec else ("BMC-ADDRESS", 623, "USER")
+            protocol = spec.protocol if spec else "ipmi"
+        if protocol == "redfish":
+            from hacert.drivers.redfish import manual_command
+
+            return manual_command(host, port, user, systems_uri, action)
         return f"ipmitool -I lanplus -H {host} -p {port} -U {user} -P \"$IPMI_PASSWORD\" chassis power {action}"
 
     def _outlet_on_command(self, pdu: str, outlet: int) -> str:
