@@ -634,7 +634,8 @@ class ClusterModel:
             comps.append(comp)
         if not comps:
             return []
-        return max(comps, key=lambda c: (sum(self.nodes[n].votes for n in c), -min(self.nodes[n].node_id for n in c)))
+        race = self.world.cluster_faults.favoured  # equal votes: the half with the longest fence delay wins the race
+        return max(comps, key=lambda c: (sum(self.nodes[n].votes for n in c), race(c), -min(self.nodes[n].node_id for n in c)))
 
     def _members_lost(self, lost: list[str], survivors: list[str]) -> None:
         old = len(self.members())
@@ -666,6 +667,7 @@ class ClusterModel:
             return
         for n in lost:
             self.start_fence(n, fencer)
+        self.world.cluster_faults.losers_fence(lost, survivors)
         self._notify()
 
     # ------------------------------------------------------------ fencing
@@ -694,6 +696,7 @@ class ClusterModel:
     def _fence_step(self, op: _FenceOp) -> None:
         method = op.methods[op.index].kind
         extra = self.timing.slow_fence_extra if self.inv.fault("slow_fence", op.victim) else 0.0
+        extra += self.world.cluster_faults.delay(op.victim) if op.index == 0 else 0.0  # the device's `delay`
         if method == "ipmi":
             delay = self.timing.ipmi_fence if self._ipmi_works(op.victim) else self.timing.ipmi_fence_failure
         elif method == "pdu":
@@ -1147,5 +1150,8 @@ def attach_cluster(world: Any) -> ClusterModel:
         if model.manager != "pacemaker":
             world.register_file("/etc/cluster/cluster.conf", lambda node: fencing.cluster_conf(model))
         world.register_file(SCSI_KEY_FILE, model.scsi_key_file)
+        from hacert.labsim import cts
+
+        cts.attach(world, model)  # daemons killed, the fence race, quorum (hacert.model.cts's families)
         model.start()
     return model
