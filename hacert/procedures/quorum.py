@@ -74,7 +74,7 @@ def stop_to_quorum_point(lab: Any, guard: Any, run: QuorumRun) -> float:
             if status is None or not status.quorate:
                 return False
             running = running_services(inv, status)
-            return all(name in running and running[name] not in run.stopped for name in _names(inv))
+            return all(name in running and running[name] not in run.stopped for name in _names(inv, run.stopped))
 
         moment = watch_edge(f"every service running without {node}", all_run, sent, sent + expect.services_back_timeout)
         if moment is None:
@@ -86,8 +86,15 @@ def stop_to_quorum_point(lab: Any, guard: Any, run: QuorumRun) -> float:
     raise NotApplicable("stopping every node but the watcher never lost quorum (votes)")
 
 
-def _names(inv: Inventory) -> list[str]:
-    return [s.name for s in inv.services] + [v.name for v in inv.vms]
+def _names(inv: Inventory, stopped: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+    """Services and VMs, less those a restricted failover domain keeps on stopped nodes only."""
+    out = []
+    for item in [*inv.services, *inv.vms]:
+        domain = inv.domain(item.domain) if item.domain else None
+        if domain is not None and domain.restricted and all(n in stopped for n in domain.nodes):
+            continue
+        out.append(item.name)
+    return out
 
 
 def judge_loss(lab: Any, run: QuorumRun, sent: float) -> None:
@@ -133,7 +140,7 @@ def restart_all(lab: Any, run: QuorumRun) -> None:
 
     def all_run() -> bool:
         status = status_via(lab, [run.watcher])
-        return status is not None and all(name in running_services(inv, status) for name in _names(inv))
+        return status is not None and all(name in running_services(inv, status) for name in _names(inv, order[1:]))
 
     running = watch_edge("services running again", all_run, back.t, back.t + expect.services_back_timeout)
     if running is None:

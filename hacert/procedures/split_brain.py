@@ -121,10 +121,11 @@ def judge_one_fence(lab: Any, log: ClusterLog, split: Split, loser: str | None) 
              + ("" if inv.cluster.fence_delay else "; no fence delay is set (cluster.fence_delay)"))
     victim, rnd = next(iter(fenced.items()))
     survivors = [n.name for n in inv.nodes if n.name != victim]
-    rebooted = [n for n in survivors if rebooted_since(lab, n, split.t0)]
+    rebooted = [n for n in survivors if _rebooted(lab, n, split.t0)]
     if rebooted:
-        fail(f"{victim} was fenced by {rnd.fencer}, but {', '.join(rebooted)} rebooted too (its uptime is shorter than "
-             "the time since the cut): a second fence the record does not show")
+        fail(f"a dual fence (shoot-out) after every heartbeat path of {split.isolated} was cut: {victim} was fenced by "
+             f"{rnd.fencer} ({log.fenced_with(rnd)}), and {', '.join(rebooted)} rebooted too (its uptime is shorter than "
+             "the time since the cut): fenced by a side whose own record died with it")
     split.facts["fenced"] = f"{victim} by {rnd.fencer}: {log.fenced_with(rnd)}"
     if loser is not None and victim != loser:
         fail(f"every heartbeat path of {split.isolated} cut: {victim} was fenced (by {rnd.fencer}), but {loser} should "
@@ -139,6 +140,19 @@ def judge_one_fence(lab: Any, log: ClusterLog, split: Split, loser: str | None) 
     if method != first:
         fail(f"{victim} was fenced by {METHOD_WORDS.get(method, method)}, not by its first method "
              f"{METHOD_WORDS.get(first or '', first)} ({log.fenced_with(rnd)})")
+
+
+def _rebooted(lab: Any, node: str, since: float, patience: float = 10.0) -> bool:
+    """Did `node` boot after `since`? A node that does not answer is asked again for `patience` s (a
+    survivor must answer; one that never does is counted as rebooted: it did not survive)."""
+    end = time.time() + patience
+    while True:
+        answer = rebooted_since(lab, node, since)
+        if answer is not None:
+            return answer
+        if time.time() >= end:
+            return True
+        time.sleep(0.5)
 
 
 def recover(lab: Any, log: ClusterLog, split: Split, victim: str) -> None:
@@ -156,5 +170,4 @@ def recover(lab: Any, log: ClusterLog, split: Split, victim: str) -> None:
     if back is None:
         fail(f"{victim} rejoined but its services were not home within {expect.services_back_timeout:g} s: {state}")
     split.figures["cut to services back"] = back.t - split.t0
-    if len(log.fenced()) > 1:  # a late second fence, read once every node answers again
-        judge_one_fence(lab, log, split, None)
+    judge_one_fence(lab, log, split, expected_loser(inv, split.isolated)[0])  # a late second fence, now all answer
