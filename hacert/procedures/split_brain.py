@@ -88,17 +88,17 @@ def judge(lab: Any, log: ClusterLog, split: Split) -> str:
     nodes = [n.name for n in inv.nodes]
     others = [n for n in nodes if n != split.isolated]
 
-    def lost() -> bool:
-        status = status_via(lab, others)
-        return status is not None and not is_online(inv, status, split.isolated)
+    def lost() -> bool:  # a member lost, seen from either side (each side loses the other)
+        status = status_via(lab, others + [split.isolated])
+        return status is not None and any(not is_online(inv, status, n) for n in nodes)
 
-    detected = watch_edge(f"the others to lose {split.isolated}", lost, split.t0, split.t0 + expect.fence_timeout)
+    detected = watch_edge("the membership to split", lost, split.t0, split.t0 + expect.fence_timeout)
     if detected is not None:
         split.figures["cut to detection"] = detected.t - split.t0
     first = watch_edge("a fence", lambda: bool(log.fenced()), split.t0, split.t0 + expect.fence_timeout)
     if first is None:
         fail(f"every heartbeat path of {split.isolated} cut: no node was fenced within {expect.fence_timeout:g} s"
-             + ("" if detected else f"; the others never lost {split.isolated}")
+             + ("" if detected else "; no node ever lost a member")
              + f"; last cluster state: {describe_status(inv, status_via(lab, nodes))}")
     split.figures["cut to fence"] = first.t - split.t0
     # a dual fence lands within one device action of the first: keep reading every record a moment
