@@ -6,6 +6,7 @@ the case that must catch it, with the diagnosis naming the symptom; the guard le
 from __future__ import annotations
 
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,9 @@ def test_every_family_passes_on_the_healthy_lab(lab: str, runs: dict[str, SuiteR
     bad = {case: o for case, o in outcomes.items() if o[0] not in ("passed", "skipped")}
     assert not bad, f"{lab}: {bad}\n{run.output[-3000:]}"
     rows = {row["case"].rsplit("::", 1)[-1]: row for row in run.summary["cases"]}
+    for case, row in rows.items():  # the figures per family, as the summary holds them
+        print(f"{lab} {case}: {row['verdict']}; " + ", ".join(f"{n['name']} {n['value']:.1f} s" for n in row["numbers"])
+              + (f"; fenced {row['facts']['fenced']}" if (row.get("facts") or {}).get("fenced") else ""), file=sys.stderr)
     for case, row in rows.items():
         if case.startswith("test_quorum_loss") and lab == "anvil-sim":
             assert row["verdict"] == "not applicable", row  # two_node: no quorum point
