@@ -27,7 +27,10 @@ class NetlabError(RuntimeError):
 class NetlabSettings:
     prefix: str = "hn-"
     subnet: str = "10.213.7"
-    boot_delay: float = 1.0
+    boot_delay: float = 6.0
+    """Seconds from power on to the node's init (its BIOS and kernel): long enough that a node fenced while
+    still a member cannot start its stack before the survivor's fence agent confirmed the power-on (a node
+    back in ~1 s rejoined first and stopped itself: "We were allegedly just fenced")."""
     stack_at_boot: bool = True
     workdir: str = "/tmp/netlab"
     ready_timeout: float = 120.0

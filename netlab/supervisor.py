@@ -343,8 +343,11 @@ class Netlab:
                               "password": self.bmc_password, "lanplus": "1", "pcmk_host_list": node.member_name,
                               # a dark BMC costs one agent timeout, not two, before the PDU level
                               "pcmk_reboot_retries": "1"}
-                    if i == 0 and self.plan.settings.fence_delay:
-                        params["delay"] = str(self.plan.settings.fence_delay)
+                    # the inventory's cluster.fence_delay, else netlab.fence_delay on the first node
+                    delay = (self.inv.cluster.fence_delay.get(node.name, 0) if self.inv.cluster.fence_delay
+                             else (self.plan.settings.fence_delay if i == 0 else 0))
+                    if delay:
+                        params["delay"] = str(int(round(delay)))
                     out.append({"id": self.device_id("ipmi", i, node.name), "agent": "fence_ipmilan", "node": node.member_name,
                                 "level": level, "params": params})
                 elif method == "redfish":

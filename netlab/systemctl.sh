@@ -30,7 +30,8 @@ start_corosync() {
 start_pacemaker() {
     pidof pacemakerd >/dev/null && return 0
     pidof corosync >/dev/null || start_corosync || return 1
-    setsid pacemakerd </dev/null >/dev/null 2>&1 &
+    # systemd's pacemaker.service has Restart=on-failure: a pacemakerd killed by a signal starts again
+    setsid sh -c 'while :; do pacemakerd; rc=$?; [ "$rc" -gt 128 ] || exit "$rc"; sleep 0.5; done' </dev/null >/dev/null 2>&1 &
     local i
     for ((i = 0; i < 300; i++)); do
         crm_mon -1 >/dev/null 2>&1 && return 0

@@ -47,6 +47,12 @@ PROCEDURES: tuple[Procedure, ...] = (
     Procedure("test_migration.py", "test_live_migration", ("migration",), "live-migrate each VM to each node it may run on"),
     Procedure("test_migration.py", "test_service_relocate", ("service_move",), "relocate each service"),
     Procedure("test_cold_start.py", "test_cold_stop_start", (), "cold stop and cold start the whole cluster"),
+    Procedure("test_daemon_kill.py", "test_daemon_kill", ("daemon_kill",),
+              "SIGKILL each cluster daemon on each node: fenced or restarted, as the inventory says"),
+    Procedure("test_split_brain.py", "test_split_brain", ("split",),
+              "cut every heartbeat path of each node: one fence only, the favoured (fence delay) or majority side wins"),
+    Procedure("test_quorum_loss.py", "test_quorum_loss", ("quorum",),
+              "stop members to the quorum point: services stop with quorum and return with it (3+ nodes)"),
 )
 
 

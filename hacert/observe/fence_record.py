@@ -301,11 +301,17 @@ def _cman_success(inv: Inventory, config: FenceConfig | None, rnd: FenceRound, l
     rnd.method_source = source
 
 
+def cut_short(rnd: FenceRound, rounds: Iterable[FenceRound]) -> bool:
+    """A round that never finished because its fencer was fenced itself (the loser of a fence race,
+    whose request died with it): no fencing left pending."""
+    return rnd.succeeded is None and any(o.victim == rnd.fencer and o.succeeded is not None for o in rounds)
+
+
 def rounds_of(rounds: Iterable[FenceRound], victim: str) -> list[FenceRound]:
     return [r for r in rounds if r.victim == victim]
 
 
 __all__ = [
-    "AGENT_METHODS", "FenceConfig", "FenceDevice", "FenceFailure", "FenceRound", "REBOOTING_METHODS", "fence_method",
+    "AGENT_METHODS", "cut_short", "FenceConfig", "FenceDevice", "FenceFailure", "FenceRound", "REBOOTING_METHODS", "fence_method",
     "fence_rounds", "method_of_agent", "read_fence_config", "rounds_of",
 ]

@@ -31,7 +31,7 @@ from hacert.drivers.parsers.syslog import (
 from hacert.model.inventory import Inventory
 
 from hacert.observe.cluster_state import expected_homes, find_service, node_of, short_name, where_running
-from hacert.observe.fence_record import FenceRound, fence_method, fence_rounds
+from hacert.observe.fence_record import FenceRound, cut_short, fence_method, fence_rounds
 
 ExpectKind = Literal["down", "fence", "failure"]
 EXPECT_KINDS: tuple[str, ...] = get_args(ExpectKind)
@@ -178,7 +178,7 @@ def _fence_incidents(inv: Inventory, windows: Mapping[str, Sequence[str]]) -> li
             out.append(Incident("fence", victim, fencer, _clock(rnd.succeeded),
                                 f"{victim} was fenced by {fencer}{how} at {_clock(rnd.succeeded)}{failed}",
                                 tuple(_raw(e) for e in (rnd.started, rnd.succeeded) if e is not None)))
-        if latest.succeeded is None:
+        if latest.succeeded is None and not cut_short(latest, rounds):
             start = latest.started
             tried = "; ".join(f"{f.agent}: {f.result}" for f in latest.failures)
             state = "gave up" if latest.gave_up else "has not succeeded"

@@ -36,6 +36,7 @@ class Fenced:
     def _fence_step(self, op: _FenceOp) -> None:
         method = op.methods[op.index].kind
         extra = self.timing.slow_fence_extra if self.inv.fault("slow_fence", op.victim) else 0.0
+        extra += self.world.cluster_faults.delay(op.victim) if op.index == 0 else 0.0  # the device's `delay`
         if method in ("ipmi", "redfish"):
             delay = self.timing.ipmi_fence if self._bmc_fence_works(op.victim, method) else self.timing.ipmi_fence_failure
         elif method == "pdu":

@@ -162,7 +162,8 @@ class Membership:
             comps.append(comp)
         if not comps:
             return []
-        return max(comps, key=lambda c: (sum(self.nodes[n].votes for n in c), -min(self.nodes[n].node_id for n in c)))
+        race = self.world.cluster_faults.favoured  # equal votes: the half with the longest fence delay wins the race
+        return max(comps, key=lambda c: (sum(self.nodes[n].votes for n in c), race(c), -min(self.nodes[n].node_id for n in c)))
 
     def _members_lost(self, lost: list[str], survivors: list[str]) -> None:
         old = len(self.members())
@@ -194,4 +195,5 @@ class Membership:
             return
         for n in lost:
             self.start_fence(n, fencer)
+        self.world.cluster_faults.losers_fence(lost, survivors)
         self._notify()

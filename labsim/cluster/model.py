@@ -309,5 +309,8 @@ def attach_cluster(world: Any) -> ClusterModel:
         if model.manager != "pacemaker":
             world.register_file("/etc/cluster/cluster.conf", lambda node: fencing.cluster_conf(model))
         world.register_file(SCSI_KEY_FILE, model.scsi_key_file)
+        from hacert.labsim import cts
+
+        cts.attach(world, model)  # daemons killed, the fence race, quorum (hacert.model.cts's families)
         model.start()
     return model

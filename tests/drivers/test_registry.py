@@ -19,7 +19,7 @@ from tests.plugin.test_lab import ENDPOINTS, FakeRunning
 
 
 def test_the_shipped_kinds_are_registered_by_their_own_modules() -> None:
-    assert BMCS.kinds() == ["ipmi"]
+    assert BMCS.kinds() == ["ipmi", "redfish"]
     assert PDUS.kinds() == ["apc_snmp"]
     assert SWITCH_PORTS.kinds() == ["manual", "node", "snmp", "ssh"]
     assert SWITCH_POWER.kinds() == ["manual", "pdu"]

@@ -38,6 +38,7 @@ def cross_check(inv: Inventory, environ: typing.Mapping[str, str], base: Path) -
     unique(inv.vms, "vms")
     unique(inv.services, "services")
     pdu_outlets = {p.name: p.outlets for p in inv.pdus}
+    out += [(("cluster", "fence_delay", n), f"{n!r} is no node of this lab") for n in inv.cluster.fence_delay if n not in node_names]
 
     outlet_users: dict[tuple[str, int], list[tuple[tuple[Any, ...], bool]]] = {}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import (
     Field,
 )
@@ -25,6 +27,8 @@ class Expectations(Strict):
     switch_boot_timeout: Seconds = 300.0
     cold_start_timeout: Seconds = 900.0
     ping_interval: Seconds = 0.2
+    daemon_kill: dict[str, Literal["fence", "restart"]] = Field(
+        {}, description="daemon -> what its SIGKILL must lead to (unset: hacert.model.cts.DAEMONS' default)")
     clock_drift_max: Seconds = 0.1
     """Seconds a node's clock offset may move between the measurements before and after a case,
     beyond their uncertainty; more is a lab error (hacert.observe.clocks.ClockDrifted)."""

@@ -10,7 +10,7 @@ from pydantic import (
     model_validator,
 )
 
-from hacert.model.inventory.common import Name, Port, Seconds, SecretSource, Strict
+from hacert.model.inventory.common import Name, NonNegative, Port, Seconds, SecretSource, Strict
 
 
 class SshAccess(SecretSource):
@@ -227,3 +227,6 @@ class Cluster(Strict):
     post_join_delay: Seconds = 30.0
     heartbeat_network: Name | None = None
     two_node: bool | None = None
+    fence_delay: dict[str, NonNegative] = Field(
+        {}, description="node -> seconds the devices that fence it wait (the tutorial's `delay`): it wins a fence race")
+    no_quorum_policy: Literal["stop", "freeze", "ignore"] = "stop"

@@ -25,6 +25,11 @@ FAULT_NAMES = (
     "migration_drops",
     "wrong_outlet",
     "late_cold_start",
+    # case families of hacert.model.cts (daemon kill, split brain, quorum loss)
+    "corosync_kill_survived",  # node: its corosync killed, the init system restarts it and nobody fences the node
+    "daemon_not_restarted",  # node: a daemon the inventory expects restarted stays dead
+    "fence_delay_ignored",  # the fence devices ignore their delay: both sides of a split fence each other
+    "quorum_ignored",  # services keep running on members that lost quorum
 )
 
 # Devices that misbehave (labsim/device_faults.py): a lab error for the harness, not a cluster defect.

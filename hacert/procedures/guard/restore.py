@@ -11,7 +11,7 @@ from typing import Any
 
 from hacert.drivers.errors import ClusterRefused, HacertError, LabError, WaitTimeout
 from hacert.observe.cluster_state import describe_status, expected_homes, find_service, is_online, node_of, where_running
-from hacert.observe.fence_record import REBOOTING_METHODS, FenceConfig, FenceRound, fence_method, fence_rounds, read_fence_config
+from hacert.observe.fence_record import REBOOTING_METHODS, FenceConfig, FenceRound, cut_short, fence_method, fence_rounds, read_fence_config
 from hacert.observe.waiting import wait_for
 from hacert.procedures.guard.state import ACTED_SETTLE, BMC_RECOVERY, POLL, CleanSurvey, GuardParts, RestoreFailed, side_by_side
 
@@ -104,9 +104,10 @@ class Restore(GuardParts):
     def _pending_fences(self) -> list[str]:
         """Nodes some survivor started fencing (since the last restore) without a result yet."""
         latest: dict[str, FenceRound] = {}
-        for rnd in self._fence_rounds():
+        rounds = self._fence_rounds()
+        for rnd in rounds:
             latest[rnd.victim] = rnd
-        return [victim for victim, rnd in latest.items() if rnd.succeeded is None]
+        return [victim for victim, rnd in latest.items() if rnd.succeeded is None and not cut_short(rnd, rounds)]
 
     def _fence_rounds(self) -> list[FenceRound]:
         """Every fencing the nodes that answer logged since the last restore (every node asked at once)."""
