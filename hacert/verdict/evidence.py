@@ -27,7 +27,7 @@ from hacert.drivers.errors import ClusterFailure, Inconclusive
 from hacert.model.bounds import Bound
 from hacert.observe import progress as live
 from hacert.verdict.secrets import redact, redact_any
-from hacert.verdict.syslog_merge import merge_syslog
+from hacert.observe.syslog_merge import merge_syslog
 from hacert.verdict.timeline import draw_timeline
 from hacert.verdict.verdicts import CaseVerdict, Verdict
 

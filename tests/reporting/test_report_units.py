@@ -17,7 +17,7 @@ from hacert.model.inventory import load_inventory
 from hacert.fixtures.report import classify, _Case
 from hacert.verdict.allure import CATEGORIES, verdict_tag
 from hacert.verdict.summary import build_summary, lab_description, render_html, render_markdown
-from hacert.verdict.syslog_merge import merge_syslog
+from hacert.observe.syslog_merge import merge_syslog
 from hacert.verdict.timeline import draw_timeline
 from hacert.verdict.verdicts import CaseVerdict, Verdict
 from hacert.drivers.errors import ClusterFailure, Inconclusive
