@@ -22,6 +22,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from hacert.labsim import cts
+
 STATE_CODES = {
     "stopped": 110, "starting": 111, "started": 112, "stopping": 113, "failed": 114,
     "uninitialized": 115, "checking": 116, "error": 117, "recovering": 118,
@@ -876,6 +878,8 @@ class ClusterModel:
                 rt = self.nodes[res.owner]
                 if not (rt.rgmanager and rt.member and self._node_up(res.owner)):
                     continue
+                if not cts.state(self).watched(res):  # maintenance mode, a frozen service
+                    continue
                 if res.running_on != res.owner:
                     self._vm_failed(res)
         finally:
@@ -957,6 +961,9 @@ class ClusterModel:
             raise ClusterError("Failure")
         if res.running_on != res.owner or target == res.owner or not self._can_host(res, target):
             raise ClusterError("Failure")
+        if cts.state(self).restart_instead(res, target):  # seeded faults: stop and start, not live
+            cts.restart_for_migration(self, res, target)
+            return
         source = res.owner
         res.busy = True
         res.state = "migrating"

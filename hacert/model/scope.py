@@ -47,6 +47,9 @@ PROCEDURES: tuple[Procedure, ...] = (
     Procedure("test_migration.py", "test_live_migration", ("migration",), "live-migrate each VM to each node it may run on"),
     Procedure("test_migration.py", "test_service_relocate", ("service_move",), "relocate each service"),
     Procedure("test_cold_start.py", "test_cold_stop_start", (), "cold stop and cold start the whole cluster"),
+    Procedure("test_standby_drain.py", "test_standby_drain", ("node",), "drain each node (standby) with no VM stopped; it takes them back"),
+    Procedure("test_maintenance_mode.py", "test_maintenance_mode", (), "in maintenance mode a failed VM is left alone, recovered after"),
+    Procedure("test_rolling_restart.py", "test_rolling_restart", (), "restart every node's cluster stack in turn, no VM stopped"),
 )
 
 
