@@ -309,7 +309,8 @@ def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True, ope
     members = model.members()
     for dev in fence_devices:
         runner = _stonith_runner(model, dev, members)
-        out.append(_pcmk_resource(dev.name, f"stonith:{dev.agent}", runner, model, "Started" if runner else "Stopped"))
+        out.append(_pcmk_resource(dev.name, f"stonith:{dev.agent}", runner, model, "Started" if runner else "Stopped",
+                                  managed=not cts.maintenance_mode(model)))
     for res in model.resources.values():
         host = _pcmk_running(model, res)
         role = "Started" if host else "Stopped"
@@ -414,7 +415,8 @@ def pcs_status(model: "ClusterModel", node: str, one_shot_header: bool = True) -
     for dev in model.fence_setup.devices.values():
         runner = _stonith_runner(model, dev, members)
         state = f"Started {model.nodes[runner].member_name}" if runner else "Stopped"
-        lines.append(f"  * {dev.name}\t(stonith:{dev.agent}):\t {state}")
+        unmanaged = " (unmanaged)" if cts.maintenance_mode(model) else ""
+        lines.append(f"  * {dev.name}\t(stonith:{dev.agent}):\t {state}{unmanaged}")
     for res in model.resources.values():
         host = _pcmk_running(model, res)
         if host:
