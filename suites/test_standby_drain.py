@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from hacert.drivers.errors import NotApplicable
 from hacert.fixtures.guard import LabNotReady
 from hacert.fixtures.plan import plan_steps
 from hacert.model.inventory import Inventory
@@ -58,6 +59,8 @@ def test_standby_drain(node: Any, lab: Any, guard: Any, record: Any) -> None:
             if problem:
                 raise LabNotReady(problem)
         leaving = standby.running_on(inv, status, name)
+        if not leaving:
+            raise NotApplicable(f"{name} hosts no VM: there is nothing to drain live off it")
         record.fact(f"VMs on {name}", ", ".join(leaving) or "none")
         with record.step(f"drain {name}"):
             drained = True

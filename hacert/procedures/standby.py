@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from hacert.drivers.errors import ClusterFailure, ClusterRefused
+from hacert.drivers.errors import ClusterFailure, ClusterRefused, Inconclusive
 from hacert.model.inventory import Inventory
 from hacert.model.scope import vm_hosts
 from hacert.observe.coverage import Coverage, Unseen
-from hacert.observe.cluster_state import expected_homes, find_service
+from hacert.observe.cluster_state import expected_homes, find_service, member_state
 from hacert.procedures.vm import (
     DOMSTATE_BLIND,
     PingLog,
@@ -195,6 +195,12 @@ def _at_most(value: float) -> Any:
 # ---------------------------------------------------------------- drain and fill
 
 
+def in_standby(inv: Inventory, status: Any, node: str) -> bool:
+    """The cluster's status flags `node` in standby."""
+    member = member_state(inv, status, node)
+    return member is not None and "standby" in member.flags
+
+
 def running_on(inv: Inventory, status: Any, node: str) -> list[str]:
     """The inventory's VMs the cluster reports running on `node`."""
     return [v.name for v in inv.vms if owner_of(inv, status, v.name) == node]
@@ -260,6 +266,9 @@ def drain(lab: Any, guard: Any, record: Any, node: str, via: Sequence[str]) -> l
         raise fail(record, f"the cluster refused to drain {node}: '{refused.command}' exited "
                            f"{refused.exit_code}: {refusal_words(refused)}") from None
     look = watch_cluster(lab, via, _settled_away(inv, [*vms, *services], node), expect.services_back_timeout)
+    if is_pacemaker(inv) and not in_standby(inv, look.status, node):
+        raise Inconclusive(f"pacemaker took 'pcs node standby {node}' but its status does not show {node} in standby: "
+                           "what the drain did cannot be judged")
     for move in moves:
         move.ended = look.at
         move.target = owner_of(inv, look.status, move.vm)
