@@ -6,7 +6,8 @@ The node's operating system stays up (its pings go on); what restarts is the res
 manager and the cluster stack (`pcs cluster stop/start`, or rgmanager then cman by their init
 scripts), as when their packages are upgraded. Where the node has replicated storage, the
 next node waits until it is Connected and UpToDate again (draining a node whose peer is still
-resyncing would leave no good copy).
+resyncing would leave no good copy): rgmanager starts it with the stack, pacemaker once the node
+leaves standby.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import time
 from typing import Any, Sequence
 
 from hacert.model.inventory import Inventory
-from hacert.procedures.standby import fail
-from hacert.procedures.vm import drbd_state, online, owner_of, watch_cluster
+from hacert.procedures.standby import fail, is_pacemaker, storage_back
+from hacert.procedures.vm import online, watch_cluster
 
 
 def restart_stack(lab: Any, guard: Any, record: Any, node: str, via: Sequence[str]) -> dict[str, float]:
@@ -40,28 +41,8 @@ def restart_stack(lab: Any, guard: Any, record: Any, node: str, via: Sequence[st
         raise fail(record, f"{node} did not rejoin within {expect.rejoin_timeout:g} s of its cluster stack's start"
                    + look.when(started))
     rejoined = look.t - started
-    storage = inv.node(node).storage_services
-    if storage:
-        look = watch_cluster(lab, via, lambda s: all(owner_of(inv, s, name) == node for name in storage),
-                             expect.services_back_timeout)
-        if not look.met:
-            raise fail(record, f"{node} rejoined but its storage did not start: "
-                               + ", ".join(f"{s} on {owner_of(inv, look.status, s) or 'no node'}" for s in storage))
-    ready = wait_storage(lab, [node, *others], expect.services_back_timeout)
-    if not ready:
-        raise fail(record, f"DRBD did not return to Connected UpToDate/UpToDate within {expect.services_back_timeout:g} s "
-                           f"of {node}'s restart")
-    return {"left": left, "rejoined": rejoined, "storage": time.time() - started}
-
-
-def wait_storage(lab: Any, nodes: Sequence[str], timeout: float) -> bool:
-    """Every node of `nodes` with storage services in the inventory has DRBD Connected UpToDate/UpToDate."""
-    nodes = [n for n in nodes if lab.inventory.node(n).storage_services]
-    deadline = time.monotonic() + timeout
-    while True:
-        states = [drbd_state(lab, n)[0] for n in nodes]
-        if all(ok is not False for ok in states):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.2)
+    figures = {"left": left, "rejoined": rejoined}
+    if not is_pacemaker(inv):  # rgmanager starts the node's storage at once; pacemaker's standby holds it
+        storage_back(lab, record, node, via)
+        figures["storage"] = time.time() - started
+    return figures

@@ -26,6 +26,7 @@ from hacert.observe.coverage import Coverage, Unseen
 from hacert.observe.cluster_state import expected_homes, find_service, member_state
 from hacert.procedures.vm import (
     DOMSTATE_BLIND,
+    drbd_state,
     PingLog,
     PingWatch,
     online,
@@ -305,6 +306,7 @@ def fill(lab: Any, guard: Any, record: Any, node: str, vms: Sequence[str], via: 
         if source is None or source == node:
             continue
         moves.append(Move(vm, source, HostsPoller(lab, vm, source, [node, *others]).start(), time.time(), node))
+    storage_back(lab, record, node, via)
     home = _all_home(inv, [*back, *services], node)
     if _failback_promised(inv, back, node):
         look = watch_cluster(lab, via, home, expect.services_back_timeout)
@@ -361,3 +363,24 @@ def _all_home(inv: Inventory, names: Sequence[str], node: str) -> Any:
                 return False
         return True
     return check
+
+
+def storage_back(lab: Any, record: Any, node: str, via: Sequence[str]) -> None:
+    """Wait until `node`'s storage services run on it and DRBD (where the lab has it) is Connected
+    UpToDate/UpToDate on every node with storage: its guests may not come back before."""
+    inv: Inventory = lab.inventory
+    expect = inv.expectations
+    storage = inv.node(node).storage_services
+    if storage:
+        look = watch_cluster(lab, via, lambda s: all(owner_of(inv, s, name) == node for name in storage),
+                             expect.services_back_timeout)
+        if not look.met:
+            raise fail(record, f"{node}'s storage did not start within {expect.services_back_timeout:g} s: "
+                               + ", ".join(f"{s} is {state_words(inv, look.status, s)}" for s in storage))
+    nodes = [n.name for n in inv.nodes if n.storage_services]
+    deadline = time.monotonic() + expect.services_back_timeout
+    while not all(drbd_state(lab, n)[0] is not False for n in nodes):
+        if time.monotonic() >= deadline:
+            raise fail(record, f"DRBD did not return to Connected UpToDate/UpToDate within {expect.services_back_timeout:g} s "
+                               f"of {node}'s return")
+        time.sleep(0.2)
