@@ -22,6 +22,7 @@ from hacert.fixtures.guard import LabNotReady
 from hacert.fixtures.plan import plan_steps
 from hacert.model.bounds import Bound
 from hacert.model.inventory import Inventory
+from hacert.observe.cluster_state import find_service, node_of
 from hacert.observe.coverage import raise_unseen
 from hacert.procedures import maintenance
 from hacert.procedures.standby import HostsPoller, fail
@@ -109,6 +110,10 @@ def test_maintenance_mode(lab: Any, guard: Any, record: Any) -> None:
                                        f"{back[0] - destroyed:.1f} s after its destroy (maintenance must leave a failed "
                                        "resource alone)")
                 now = status_via(lab, via)
+                if _acting(inv, now, vm, host):
+                    raise fail(record, f"the cluster recovered {vm} in maintenance mode: {state_words(inv, now, vm)} "
+                                       f"{time.time() - destroyed:.1f} s after its destroy (maintenance must leave a failed "
+                                       "resource alone)")
                 moved = {n: (o, owner_of(inv, now, n)) for n, o in owners.items() if owner_of(inv, now, n) != o}
                 if moved:
                     raise fail(record, "in maintenance mode the cluster moved "
@@ -165,3 +170,16 @@ def _wait_gone(poller: HostsPoller, since: float, timeout: float) -> float | Non
                 return t
         time.sleep(0.05)
     return None
+
+
+ACTING = ("starting", "recovering", "migrating", "stopping")
+"""Service states that mean the cluster is doing something to it (a failed or stopped one it only reports)."""
+
+
+def _acting(inv: Inventory, status: Any, vm: str, host: str) -> bool:
+    """The cluster is recovering `vm` (starting, stopping or moving it) or runs it off `host`."""
+    svc = find_service(status, vm)
+    if svc is None:
+        return False
+    owner = node_of(inv, svc.owner)
+    return svc.state in ACTING or (owner is not None and owner != host)
