@@ -163,4 +163,4 @@ def _is_netlab_supervisor(pid: int) -> bool:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"netlab" in argv and b"_serve" in argv
+    return any(arg in (b"netlab", b"hacert.netlab") for arg in argv) and b"_serve" in argv  # -m hacert.netlab _serve
