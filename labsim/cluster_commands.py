@@ -10,6 +10,7 @@ import time
 from typing import Callable
 
 from hacert.labsim import formats
+from hacert.labsim import cts_modes as cts
 from hacert.labsim.cluster import ClusterError, ClusterModel, Resource
 from hacert.labsim.core import COMMANDS, CommandContext
 
@@ -93,7 +94,7 @@ def _clusvcadm_args(argv: list[str]) -> tuple[str | None, str | None, str | None
     i = 1
     while i < len(argv):
         arg = argv[i]
-        if arg in ("-e", "-d", "-r", "-M", "-R", "-s") and i + 1 < len(argv):
+        if arg in ("-e", "-d", "-r", "-M", "-R", "-s", "-Z", "-U") and i + 1 < len(argv):
             op, service = arg, argv[i + 1]
             i += 2
         elif arg == "-m" and i + 1 < len(argv):
@@ -109,7 +110,7 @@ def clusvcadm(ctx: CommandContext) -> int:
     model = _model(ctx)
     op, name, member = _clusvcadm_args(ctx.argv)
     if op is None or name is None:
-        return _err(ctx, "usage: clusvcadm [-e|-d|-r|-M|-R|-s] <group> [-m <member>]")
+        return _err(ctx, "usage: clusvcadm [-e|-d|-r|-M|-R|-s|-Z|-U] <group> [-m <member>]")
     with ctx.world.lock:
         if not (model.nodes[ctx.node].rgmanager and model.nodes[ctx.node].member):
             return _err(ctx, "Could not connect to resource group manager")
@@ -124,6 +125,8 @@ def clusvcadm(ctx: CommandContext) -> int:
                 return _err(ctx, f"Member {member} not in membership list")
         member_label = model.nodes[target].member_name if target else None
     full = res.full_name
+    if op in ("-Z", "-U"):
+        return cts.clusvcadm_freeze(ctx, model, res, op)
     if op == "-d":
         ctx.io.write(f"Local machine disabling {full}...")
         with ctx.world.lock:
@@ -421,6 +424,8 @@ def pcs(ctx: CommandContext) -> int:
         with ctx.world.lock:
             model.set_standby(node, args[1] == "standby")
         return 0
+    if args[0] == "property":
+        return cts.pcs_property(ctx, model, args[1:])
     if args[0] == "cluster" and len(args) >= 2 and args[1] in ("start", "stop"):
         return _pcs_cluster(ctx, model, args[1], args[2:])
     return _err(ctx, f"Error: pcs {' '.join(args)} is not simulated")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from hacert.labsim.cluster import ClusterModel, Resource
 
 from hacert.labsim.cluster import STATE_CODES, DRBD_MINORS
+from hacert.labsim import cts_modes as cts
 from hacert.labsim.core import node_localtime
 
 
@@ -54,7 +55,8 @@ def clustat_text(model: "ClusterModel", local: str) -> str:
         lines.append(" " + "Service Name".ljust(30) + " " + "Owner (Last)".ljust(31) + "State".ljust(14))
         lines.append(" " + "------- ----".ljust(30) + " " + "----- ------".ljust(31) + "-----".ljust(14))
         for res in model.resources.values():
-            lines.append(" " + res.full_name.ljust(30) + " " + _owner_column(model, res) + res.state.ljust(14))
+            flags = "frozen" if cts.frozen(model, res) else ""
+            lines.append((" " + res.full_name.ljust(30) + " " + _owner_column(model, res) + res.state.ljust(14) + flags).rstrip())
     return "\n".join(lines) + "\n"
 
 
@@ -82,8 +84,9 @@ def clustat_xml(model: "ClusterModel", local: str) -> str:
             running = res.owner and res.state not in ("stopped", "disabled", "failed")
             owner = _owner_name(model, res.owner) if running else "none"
             last = _owner_name(model, res.last_owner) or "none"
+            flags = ' flags="1" flags_str="frozen" ' if cts.frozen(model, res) else "  "
             out.append(f'    <group name={quoteattr(res.full_name)} state="{STATE_CODES[res.state]}" '
-                       f'state_str="{res.state}"  owner={quoteattr(owner or "none")} last_owner={quoteattr(last)} '
+                       f'state_str="{res.state}"{flags}owner={quoteattr(owner or "none")} last_owner={quoteattr(last)} '
                        f'restarts="{res.restart_total}" last_transition="{int(res.last_transition)}" '
                        f'last_transition_str="{_ctime(res.last_transition)}"/>')
         out.append("  </groups>")
@@ -293,7 +296,8 @@ def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True, ope
             f'    <last_change time="{_ctime()}" user="root" client="crm_resource" origin={quoteattr(model.nodes[node].member_name)}/>',
             f'    <nodes_configured number="{len(model.nodes)}"/>',
             f'    <resources_configured number="{len(model.resources) + len(fence_devices)}" disabled="0" blocked="0"/>',
-            '    <cluster_options stonith-enabled="true" symmetric-cluster="true" no-quorum-policy="stop" maintenance-mode="false"/>',
+            '    <cluster_options stonith-enabled="true" symmetric-cluster="true" no-quorum-policy="stop" '
+            f'maintenance-mode="{str(cts.maintenance_mode(model)).lower()}"/>',
             "  </summary>", "  <nodes>"]
     for name, rt in model.nodes.items():
         running = sum(1 for r in model.resources.values() if _pcmk_running(model, r) == name)
@@ -305,13 +309,14 @@ def crm_mon_xml(model: "ClusterModel", node: str, with_history: bool = True, ope
     members = model.members()
     for dev in fence_devices:
         runner = _stonith_runner(model, dev, members)
-        out.append(_pcmk_resource(dev.name, f"stonith:{dev.agent}", runner, model, "Started" if runner else "Stopped"))
+        out.append(_pcmk_resource(dev.name, f"stonith:{dev.agent}", runner, model, "Started" if runner else "Stopped",
+                                  managed=not cts.maintenance_mode(model)))
     for res in model.resources.values():
         host = _pcmk_running(model, res)
         role = "Started" if host else "Stopped"
         target = ' target_role="Stopped"' if res.state == "disabled" else ""
         out.append(_pcmk_resource(res.name, _pcmk_agent(res), host, model, role, target,
-                                  failed=res.state == "failed"))
+                                  failed=res.state == "failed", managed=cts.managed(model, res)))
     out.append("  </resources>")
     out += _pcmk_failure_record(model, operations)
     if with_history:
@@ -371,9 +376,9 @@ def _pcmk_failure_record(model: "ClusterModel", operations: bool) -> list[str]:
 
 
 def _pcmk_resource(rid: str, agent: str, host: str | None, model: "ClusterModel", role: str,
-                   extra: str = "", failed: bool = False) -> str:
+                   extra: str = "", failed: bool = False, managed: bool = True) -> str:
     head = (f'    <resource id={quoteattr(rid)} resource_agent="{agent}" role="{role}"{extra} '
-            f'active="{str(host is not None).lower()}" orphaned="false" blocked="false" managed="true" '
+            f'active="{str(host is not None).lower()}" orphaned="false" blocked="false" managed="{str(managed).lower()}" '
             f'failed="{str(failed).lower()}" failure_ignored="false" nodes_running_on="{1 if host else 0}"')
     if host is None:
         return head + "/>"
@@ -391,7 +396,11 @@ def pcs_status(model: "ClusterModel", node: str, one_shot_header: bool = True) -
         lines.append("  * Current DC: NONE")
     lines += [f"  * Last updated: {_ctime()}",
               f"  * {len(model.nodes)} nodes configured",
-              f"  * {len(model.resources) + len(model.fence_setup.devices)} resource instances configured", "", "Node List:"]
+              f"  * {len(model.resources) + len(model.fence_setup.devices)} resource instances configured", ""]
+    if cts.maintenance_mode(model):
+        lines += ["              *** Resource management is DISABLED ***",
+                  "  The cluster will not attempt to start, stop or recover services", ""]
+    lines.append("Node List:")
     online = [rt.member_name for n, rt in model.nodes.items() if rt.member and not rt.standby]
     standby = [rt.member_name for n, rt in model.nodes.items() if rt.member and rt.standby]
     offline = [rt.member_name for n, rt in model.nodes.items() if not rt.member]
@@ -406,7 +415,8 @@ def pcs_status(model: "ClusterModel", node: str, one_shot_header: bool = True) -
     for dev in model.fence_setup.devices.values():
         runner = _stonith_runner(model, dev, members)
         state = f"Started {model.nodes[runner].member_name}" if runner else "Stopped"
-        lines.append(f"  * {dev.name}\t(stonith:{dev.agent}):\t {state}")
+        unmanaged = " (unmanaged)" if cts.maintenance_mode(model) else ""
+        lines.append(f"  * {dev.name}\t(stonith:{dev.agent}):\t {state}{unmanaged}")
     for res in model.resources.values():
         host = _pcmk_running(model, res)
         if host:
@@ -415,6 +425,8 @@ def pcs_status(model: "ClusterModel", node: str, one_shot_header: bool = True) -
             state = "Stopped (disabled)"
         else:
             state = "Stopped"
+        if not cts.managed(model, res):
+            state += " (unmanaged)"
         lines.append(f"  * {res.name}\t({_pcmk_agent(res)}):\t {state}")
     return "\n".join(lines) + "\n"
 

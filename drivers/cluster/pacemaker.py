@@ -165,6 +165,16 @@ class PacemakerCluster(ClusterManager):
         """`pcs resource cleanup`: fail counts cleared, so the node migration-threshold banned is allowed again."""
         self._pcs(["resource", "cleanup", svc], via, idempotent=True)
 
+    def standby(self, node: str, on: bool = True, via: str | None = None) -> None:
+        """`pcs node standby|unstandby NODE`: a node in standby hosts nothing; pacemaker moves its
+        resources away (live, for those with allow-migrate)."""
+        self._pcs(["node", "standby" if on else "unstandby", self.member_name(node)], via)
+
+    def set_maintenance(self, on: bool, via: str | None = None) -> None:
+        """`pcs property set maintenance-mode=true|false`: while on, the cluster starts, stops,
+        monitors and recovers nothing."""
+        self._pcs(["property", "set", f"maintenance-mode={'true' if on else 'false'}"], via)
+
     def stop_stack(self, node: str, whole_cluster: bool = False) -> None:
         # pcs refuses to stop the node whose departure loses quorum unless forced
         self._run(node, "pcs cluster stop --force" if whole_cluster else "pcs cluster stop")

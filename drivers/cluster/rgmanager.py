@@ -123,6 +123,14 @@ class RgmanagerCluster(ClusterManager):
     def migrate(self, vm: str, node: str, via: str | None = None) -> None:
         self._clusvcadm(["-M", self.service_ref(vm, "vm"), "-m", self.member_name(node)], via)
 
+    def freeze(self, svc: str, via: str | None = None) -> None:
+        """`clusvcadm -Z`: rgmanager stops checking (and recovering) the service where it runs."""
+        self._clusvcadm(["-Z", self.service_ref(svc)], via)
+
+    def unfreeze(self, svc: str, via: str | None = None) -> None:
+        """`clusvcadm -U`: status checks, and recovery, resume."""
+        self._clusvcadm(["-U", self.service_ref(svc)], via)
+
     def stop_stack(self, node: str, whole_cluster: bool = False) -> None:
         """rgmanager first (it stops the node's services), then cman — the tutorial's order."""
         self._run(node, "/etc/init.d/rgmanager stop")

@@ -132,7 +132,8 @@ _MEMBER_HEAD = re.compile(r"^Member Name\s+ID\s+Status$")
 _SERVICE_HEAD = re.compile(r"^Service Name\s+Owner \(Last\)\s+State$")
 _DASHES = re.compile(r"^-+(\s+-+)*$")
 _MEMBER_ROW = re.compile(r"^(\S+)\s+(\d+)\s+(\S.*?)\s*$")
-_SERVICE_ROW = re.compile(r"^(\w+:\S+)\s+(\S+)\s+(\S+)(?:\s+\[(.*)\])?\s*$")
+_SERVICE_ROW = re.compile(r"^(\w+:\S+)\s+(\S+)\s+(\S+)(?:\s+\[(.*)\]|\s+(\S.*?))?\s*$")
+"""Name, owner, state, and the flags: '[Z]' in old clustats, rgmanager 3's Flags column ('frozen') in newer ones."""
 
 
 def _parse_text(lines: list[tuple[int, str]]) -> ClusterStatus:
@@ -159,7 +160,7 @@ def _parse_text(lines: list[tuple[int, str]]) -> ClusterStatus:
             members.append(_member_from_text(m.group(1), int(m.group(2)), m.group(3)))
         elif section == "services" and (m := _SERVICE_ROW.match(line)):
             owner, last_owner = _owner(m.group(2))
-            flags = m.group(4).split() if m.group(4) else []
+            flags = m.group(4).split() if m.group(4) else [f.strip() for f in (m.group(5) or "").split(",") if f.strip()]
             services.append(ClusterService(m.group(1), owner, last_owner, m.group(3), flags))
         elif section is not None:
             # a row of the member or service table that cannot be read could hide a member or a

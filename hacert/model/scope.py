@@ -53,6 +53,9 @@ PROCEDURES: tuple[Procedure, ...] = (
               "cut every heartbeat path of each node: one fence only, the favoured (fence delay) or majority side wins"),
     Procedure("test_quorum_loss.py", "test_quorum_loss", ("quorum",),
               "stop members to the quorum point: services stop with quorum and return with it (3+ nodes)"),
+    Procedure("test_standby_drain.py", "test_standby_drain", ("node",), "drain each node (standby) with no VM stopped; it takes them back"),
+    Procedure("test_maintenance_mode.py", "test_maintenance_mode", (), "in maintenance mode a failed VM is left alone, recovered after"),
+    Procedure("test_rolling_restart.py", "test_rolling_restart", (), "restart every node's cluster stack in turn, no VM stopped"),
 )
 
 

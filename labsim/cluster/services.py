@@ -5,6 +5,7 @@ the periodic status check and restart policy, relocation and live migration, the
 from __future__ import annotations
 
 import time
+from hacert.labsim import cts_modes
 from typing import Callable
 
 from hacert.labsim.cluster.records import ClusterError, FailureRecord, MigrationJob, Resource, _mono
@@ -161,6 +162,8 @@ class Services:
                 rt = self.nodes[res.owner]
                 if not (rt.rgmanager and rt.member and self._node_up(res.owner)):
                     continue
+                if not cts_modes.state(self).watched(res):  # maintenance mode, a frozen service
+                    continue
                 if res.running_on != res.owner:
                     self._vm_failed(res)
         finally:
@@ -240,6 +243,9 @@ class Services:
             raise ClusterError("Failure")
         if res.running_on != res.owner or target == res.owner or not self._can_host(res, target):
             raise ClusterError("Failure")
+        if cts_modes.state(self).restart_instead(res, target):  # seeded faults: stop and start, not live
+            cts_modes.restart_for_migration(self, res, target)
+            return
         source = res.owner
         res.busy = True
         res.state = "migrating"

@@ -329,3 +329,29 @@ def test_a_guest_without_its_failure_threshold_fails_the_destroy_case(netlab_lab
         shell.run(f"crm_resource --resource {vm} --meta --set-parameter migration-threshold --parameter-value {threshold}",
                   check=False)
     wait_until("the cluster settled again", lambda: settled(netlab_lab), 120, interval=1)
+
+
+CI_CTS = "test_maintenance_mode or test_rolling_restart"
+"""Measured on this machine: rolling restart 52 s, maintenance 72 s (its hold is vm_restart_timeout, 60 s),
+standby drain 27 s per node; the rolling restart drains each node with `pcs node standby` and fills it
+again, so CI leaves the standby family's own cases to NETLAB_FULL_MATRIX=1."""
+
+
+def test_standby_maintenance_and_rolling_restart_pass_on_the_real_cluster(netlab_lab: Lab, tmp_path: Path) -> None:
+    """Issue 20's standby, maintenance and rolling-restart families on real pacemaker: `pcs node
+    standby` live-migrates the real guests off and back, `maintenance-mode=true` leaves a
+    destroyed guest down (and pacemaker recovers it once it ends), each node's corosync and
+    pacemaker restart in turn with no guest stopped."""
+    code, rows, out = run_suites(netlab_lab, tmp_path, "suites/test_standby_drain.py", "suites/test_maintenance_mode.py",
+                                 "suites/test_rolling_restart.py", *only(CI_CTS))
+    by_test = {r["id"].split("::")[-1]: r for r in rows}
+    assert code == 0 and all(r["verdict"] == "passed" for r in rows), \
+        ({k: (r["verdict"], r.get("diagnosis")) for k, r in by_test.items()}, out)
+    assert {"test_maintenance_mode", "test_rolling_restart"} <= set(by_test)
+    if FULL_MATRIX:
+        drain = numbers(by_test["test_standby_drain[an-node02]"])
+        assert drain["vm0003-db: moves"] == 2 and drain["vm0003-db: longest gap"] <= 1.0, drain
+    kept = numbers(by_test["test_maintenance_mode"])
+    assert kept["left alone in maintenance"] >= 60 and kept["recovered after maintenance ended"] < 60, kept
+    rolled = numbers(by_test["test_rolling_restart"])
+    assert all(rolled[f"{vm}: moves"] == 2 for vm in ("vm0001-dev", "vm0003-db")), rolled

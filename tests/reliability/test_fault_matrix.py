@@ -24,6 +24,9 @@ COLD = "suites/test_cold_start.py"
 NETWORK = "suites/test_network.py"
 VM = "suites/test_vm_recovery.py"
 MIGRATION = "suites/test_migration.py"
+STANDBY = "suites/test_standby_drain.py"
+MAINTENANCE = "suites/test_maintenance_mode.py"
+ROLLING = "suites/test_rolling_restart.py"
 
 # Short expectations and timings: a fault's case fails in seconds, not in the tutorial's minutes.
 EXPECT = {"fence_timeout": 6, "rejoin_timeout": 8, "services_back_timeout": 15}
@@ -84,6 +87,15 @@ MATRIX = [
     Row("late_cold_start", "an-node02", f"{COLD}::test_cold_stop_start", "failed",
         r"an-node02 (being )?fenced by an-node01.* cold start|cold start: an-node02 (being )?fenced by an-node01",
         (f"{FENCING}::test_hang_and_fence[an-node01]",), cluster={"post_join_delay": 3}),
+    Row("standby_stops_vm", "vm0001-dev", f"{STANDBY}::test_standby_drain[an-node01]", "failed",
+        r"vm0001-dev stopped during the drain of an-node01: no node ran it",
+        (f"{STANDBY}::test_standby_drain[an-node02]",)),
+    Row("maintenance_recovers", None, f"{MAINTENANCE}::test_maintenance_mode", "failed",
+        r"the cluster recovered vm0001-dev in maintenance mode: ",
+        (f"{STANDBY}::test_standby_drain[an-node02]",)),
+    Row("rolling_restart_restarts_vm", "vm0003-db", f"{ROLLING}::test_rolling_restart", "failed",
+        r"vm0003-db stopped during the drain of an-node02: no node ran it",
+        (f"{VM}::test_vm_destroy_relocates[vm0001-dev]",)),
 ]
 
 LANES = 2

@@ -30,6 +30,10 @@ FAULT_NAMES = (
     "daemon_not_restarted",  # node: a daemon the inventory expects restarted stays dead
     "fence_delay_ignored",  # the fence devices ignore their delay: both sides of a split fence each other
     "quorum_ignored",  # services keep running on members that lost quorum
+    # case families of standby, maintenance and rolling restart (labsim/cts_modes.py)
+    "standby_stops_vm",
+    "maintenance_recovers",
+    "rolling_restart_restarts_vm",
 )
 
 # Devices that misbehave (labsim/device_faults.py): a lab error for the harness, not a cluster defect.
