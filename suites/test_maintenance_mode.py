@@ -27,7 +27,6 @@ from hacert.observe.coverage import raise_unseen
 from hacert.procedures import maintenance
 from hacert.procedures.standby import HostsPoller, fail
 from hacert.procedures.vm import (
-    PingWatch,
     SyslogWindow,
     audit_healthy,
     cluster_text,
@@ -36,9 +35,10 @@ from hacert.procedures.vm import (
     owner_of,
     ping_source,
     state_words,
-    status_via,
     watch_cluster,
 )
+from hacert.observe.cluster_view import status_via
+from hacert.observe.ping import Ping
 
 FEATURE = "Standby and maintenance"
 POLL = 0.2
@@ -72,7 +72,7 @@ def test_maintenance_mode(lab: Any, guard: Any, record: Any) -> None:
     pinger = ping_source(inv, vm, prefer_not={host})
     before = cluster_text(lab, via)
     window = SyslogWindow(lab)
-    ping = PingWatch(lab, pinger, spec.address, expect.ping_interval, vm).start()
+    ping = Ping.on(lab, pinger, spec.address, expect.ping_interval, vm).start()
     record.fact("pinged from", pinger)
     poller = HostsPoller(lab, vm, host, others)
     names: list[str] = []

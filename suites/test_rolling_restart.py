@@ -23,7 +23,13 @@ from hacert.model.bounds import Bound
 from hacert.model.inventory import Inventory
 from hacert.observe.coverage import Unseen, raise_unseen
 from hacert.procedures import rolling, standby
-from hacert.procedures.vm import SyslogWindow, audit_healthy, cluster_text, label_case, status_via
+from hacert.procedures.vm import (
+    SyslogWindow,
+    audit_healthy,
+    cluster_text,
+    label_case,
+)
+from hacert.observe.cluster_view import status_via
 
 FEATURE = "Rolling restart"
 

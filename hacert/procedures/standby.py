@@ -9,7 +9,7 @@ services (rgmanager) does, watched for what a live migration must not do: stop t
 Every VM that leaves or comes back is watched by a `HostsPoller` (`virsh domstate` on the node
 it leaves first, then every other node: once the source no longer runs it, a later look at the
 target must find it), so "it never stopped" is read from the hypervisors, not from the cluster's
-word; its address is pinged throughout (`PingWatch`), so the loss is measured.
+word; its address is pinged throughout (`Ping`), so the loss is measured.
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ from hacert.model.scope import vm_hosts
 from hacert.observe.coverage import Coverage, Unseen
 from hacert.observe.cluster_state import expected_homes, find_service, member_state
 from hacert.procedures.vm import (
-    DOMSTATE_BLIND,
     drbd_state,
     PingLog,
-    PingWatch,
     online,
     owner_of,
     ping_source,
     state_words,
-    status_via,
     watch_cluster,
 )
+from hacert.observe.cluster_view import status_via
+from hacert.observe.domains import DOMSTATE_BLIND
+from hacert.observe.ping import Ping
 
 ALIVE = ("running", "paused")
 """Domain states of a VM that did not stop (libvirt pauses both ends for a live migration's switch-over)."""
@@ -139,7 +139,7 @@ class Move:
 class Pings:
     """One timestamped ping per VM, for the whole case, from a node the case never restarts."""
 
-    watches: dict[str, PingWatch] = field(default_factory=dict)
+    watches: dict[str, Ping] = field(default_factory=dict)
 
     @classmethod
     def start(cls, lab: Any, vms: Sequence[str], avoid: Sequence[str] = ()) -> "Pings":
@@ -147,7 +147,7 @@ class Pings:
         pings = cls()
         for name in vms:
             spec = inv.vm(name)
-            pings.watches[name] = PingWatch(lab, ping_source(inv, name, avoid=avoid), spec.address,
+            pings.watches[name] = Ping.on(lab, ping_source(inv, name, avoid=avoid), spec.address,
                                             inv.expectations.ping_interval, name).start()
         return pings
 
@@ -175,7 +175,7 @@ def judge_pings(record: Any, inv: Inventory, logs: dict[str, PingLog], moves: di
     for name, log in logs.items():
         count = max(1, moves.get(name, 0))
         budget = expect.migration_max_lost_pings * count
-        gap = log.longest_gap(after=since)
+        gap = log.longest_silence(since)
         record.number(f"{name}: lost pings", log.lost, "packets", expected=_at_most(budget))
         record.number(f"{name}: longest gap", gap, "s", expected=_at_most(expect.migration_max_gap))
         record.number(f"{name}: moves", moves.get(name, 0), "")
