@@ -91,16 +91,6 @@ def test_rolling_restart(lab: Any, guard: Any, record: Any) -> None:
             unseen += pings.unseen("{vm} went silent during the rolling restart", began)
         raise_unseen(unseen)
     finally:
-        if drained is not None:
-            try:
-                standby.undrain(lab, drained, via)
-            except Exception as exc:  # the guard's restore reports what is left
-                record.fact("unstandby after the failure", repr(exc))
-        logs = pings.stop()
-        for log in logs.values():
-            record.attach_text(f"ping {log.address} from {log.source}", log.text())
-        record.attach_text("cluster status before", before)
-        record.attach_text("cluster status after", cluster_text(lab, via))
-        record.attach_syslog(window.lines())
+        logs = standby.wind_up(lab, record, drained, via, pings, before, window)
     record.diagnosis(f"{len(via)} node(s) restarted in turn with {sum(counts.values())} live migration(s), no VM stopped; "
                      + ", ".join(f"{vm} lost {log.lost} pings" for vm, log in logs.items()))

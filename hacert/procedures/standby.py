@@ -33,7 +33,7 @@ from hacert.procedures.vm import (
     state_words,
     watch_cluster,
 )
-from hacert.observe.cluster_view import status_via
+from hacert.observe.cluster_view import cluster_text, status_via
 from hacert.observe.domains import DOMSTATE_BLIND
 from hacert.observe.ping import Ping
 
@@ -384,3 +384,22 @@ def storage_back(lab: Any, record: Any, node: str, via: Sequence[str]) -> None:
             raise fail(record, f"DRBD did not return to Connected UpToDate/UpToDate within {expect.services_back_timeout:g} s "
                                f"of {node}'s return")
         time.sleep(0.2)
+
+
+def wind_up(lab: Any, record: Any, drained: str | None, via: Sequence[str], pings: "Pings", before: str,
+            window: Any) -> dict[str, PingLog]:
+    """The end of a drain, whatever happened: `drained` out of standby again (what fails is the
+    guard's to restore, and a fact of the case), every ping stopped, and the evidence attached
+    (each ping's output, the cluster's status before and after, the nodes' syslog)."""
+    if drained is not None:
+        try:
+            undrain(lab, drained, via)
+        except Exception as exc:  # the guard's restore reports what is left
+            record.fact("unstandby after the failure", repr(exc))
+    logs = pings.stop()
+    for log in logs.values():
+        record.attach_text(f"ping {log.address} from {log.source}", log.text())
+    record.attach_text("cluster status before", before)
+    record.attach_text("cluster status after", cluster_text(lab, via))
+    record.attach_syslog(window.lines())
+    return logs
