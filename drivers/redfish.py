@@ -29,6 +29,7 @@ import time
 from typing import Any, Callable, Literal, TypeVar
 
 import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 import sushy
 from sushy import auth as sushy_auth
 from sushy import exceptions as sushy_exc
@@ -56,6 +57,9 @@ RESET_TYPES: dict[str, tuple[str, ...]] = {
     "power reset": ("ForceRestart", "PowerCycle"),
 }
 
+
+READ_RETRY_WAIT = 0.5
+"""Seconds before a read whose connection was dropped at once is asked again."""
 
 class RedfishBmc:
     """One Redfish BMC at https://host:port.
@@ -150,7 +154,12 @@ class RedfishBmc:
                                            f"{entry.get('Message', '')}"))
             return [line for _, line in sorted(lines, key=lambda pair: pair[0])]
 
-        return self._call("read log service", read)
+        # a read: a connection the BMC (or a relay in front of it) dropped at once is asked again, once
+        for attempt in Retrying(stop=stop_after_attempt(2), wait=wait_fixed(READ_RETRY_WAIT),
+                                retry=retry_if_exception_type(DeviceUnreachable), reraise=True):
+            with attempt:
+                return self._call("read log service", read)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def close(self) -> None:
         """Nothing stays open between actions (each one logs in and out)."""

@@ -350,8 +350,9 @@ def bmc_methods_before(node: Node, expected: str | None) -> list[str]:
 
 
 def bmc_words(node: Node, expected: str | None) -> str:
-    """'IPMI', 'Redfish' (or 'IPMI and Redfish'): how the BMC methods before `expected` are named."""
-    return " and ".join(METHOD_WORDS.get(m, m) for m in bmc_methods_before(node, expected)) or "the BMC"
+    """How the BMC methods before `expected` are named ('IPMI', 'Redfish', 'IPMI and Redfish'); with none before it, the node's BMC methods."""
+    methods = bmc_methods_before(node, expected) or [m for m in node.fence if m in POWER_DEPENDENT_METHODS]
+    return " and ".join(METHOD_WORDS.get(m, m) for m in methods) or "the BMC"
 
 
 def independent_method(node: Node) -> str | None:

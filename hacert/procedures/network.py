@@ -500,6 +500,7 @@ def link_up(scene: Scene, node: str, link: SlaveLink, after: float) -> float:
 
 def judge_early_return(scene: Scene, node: str, bond: Bond, seconds: float) -> None:
     updelay = scene.updelay(node, bond)
+    seconds = max(seconds, 0.0)  # seen in the same look as the link: no earlier than it
     if updelay <= 0:
         fail(scene, f"{bond.name} on {node} returned to {bond.primary.nic} {fmt(seconds)} s after its link came "
                     f"up: its updelay is 0 ms ({bond.status_file}: 'Up Delay (ms): 0'), so it goes back to a "

@@ -54,16 +54,11 @@ class Audit(GuardParts):
 
     def audit(self, *, syslog: bool = True) -> Any:
         """Check the lab is healthy; raise LabNotReady listing every problem. Returns the cluster status.
-        Right after a restore that found the lab clean, with no case run and nothing declared changed
-        since, the restore's survey serves (`LabState.clean`): only the syslogs are read again."""
+        Always a fresh survey: a device can die between the last restore and this case, and a
+        survey the restore made before that would not see it."""
         if self.state.broken is not None:
             raise LabNotReady([Finding("restore", self.inv.lab, f"an earlier restore failed: {self.state.broken.findings[0].what}")])
-        clean, self.state.clean = self.state.clean, None  # one pre-case audit per restore at most
-        if clean is not None and clean.fresh(time.monotonic()):
-            findings, status = [], clean.status  # the restore just surveyed everything; nothing ran since
-            self.reused_survey = True
-        else:
-            findings, status = self.survey()
+        findings, status = self.survey()
         if syslog:
             findings += self._syslog_news()
         if findings:
@@ -86,7 +81,6 @@ class Audit(GuardParts):
         without the BMCs) while every node's syslog since the case started is read, then the
         cluster's record of the case minus what the case caused on purpose."""
         started = time.monotonic()
-        self.state.clean = None  # a case ran: the restore's last survey no longer describes the lab
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="guard-aftermath") as pool:
             reading = pool.submit(self._case_windows)
             findings, status = self.survey(bmcs=False)

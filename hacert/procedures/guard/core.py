@@ -30,7 +30,5 @@ class Guard(Expectations, Audit, Restore, Survey):
         self.case_marks: dict[str, Any] | None = None
         self.case_baseline: Any = None
         self.audited_clean = False
-        self.reused_survey = False
-        """Did this case's pre-case audit use the restore's clean survey (LabState.clean)?"""
         self._log = log or (lambda line: None)
 

@@ -18,7 +18,6 @@ class Expectations(GuardParts):
         'port' 'SWITCH/PORT', 'stack' NODE, 'service' NAME, 'switch_power' SWITCH) so the restore
         knows what to undo and what to wait for."""
         self.changes.append(Change(kind, target, detail))
-        self.state.clean = None  # the lab is no longer as the restore last saw it
 
     def expect(self, kind: str, target: str) -> None:
         """Declare what the case causes on purpose that `changed` does not tell: "failure" of a

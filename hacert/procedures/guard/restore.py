@@ -13,7 +13,7 @@ from hacert.drivers.errors import ClusterRefused, HacertError, LabError, WaitTim
 from hacert.observe.cluster_state import describe_status, expected_homes, find_service, is_online, node_of, where_running
 from hacert.observe.fence_record import REBOOTING_METHODS, FenceConfig, FenceRound, cut_short, fence_method, fence_rounds, read_fence_config
 from hacert.observe.waiting import wait_for
-from hacert.procedures.guard.state import ACTED_SETTLE, BMC_RECOVERY, POLL, CleanSurvey, GuardParts, RestoreFailed, side_by_side
+from hacert.procedures.guard.state import ACTED_SETTLE, BMC_RECOVERY, POLL, GuardParts, RestoreFailed, side_by_side
 
 
 class Restore(GuardParts):
@@ -31,7 +31,6 @@ class Restore(GuardParts):
         """Put the lab back; raise RestoreFailed with what is left broken."""
         started = time.monotonic()
         self.actions = []
-        self.state.clean = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="guard-fences") as pool:
             fencing = pool.submit(self._pending_fences)  # read-only, like the survey: asked side by side
             findings, status = self.survey()
@@ -50,8 +49,6 @@ class Restore(GuardParts):
             if findings:
                 raise RestoreFailed(self.inv.lab, findings, self.actions)
         self.mark_syslogs()
-        if status is not None:
-            self.state.clean = CleanSurvey(time.monotonic(), status)
         self._log(f"hacert guard: lab {self.inv.lab} restored in {time.monotonic() - started:.1f} s"
                   + (f" ({'; '.join(self.actions)})" if self.actions else ""))
 

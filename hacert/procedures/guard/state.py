@@ -29,8 +29,6 @@ POLL = 0.2
 BMC_RECOVERY = 45.0
 """Seconds the restore waits for a BMC to answer again after its power came back."""
 
-REUSE_WITHIN = 60.0
-"""Seconds the restore's clean survey may serve as the next pre-case audit (see CleanSurvey)."""
 
 # Syslog news that means the lab was not quiet since the last case ended.
 _BAD_NEWS = (
@@ -124,24 +122,6 @@ class LabState:
     broken: RestoreFailed | None = None
     last_status: Any = None
     """The cluster status of the last survey: the record a case starts from."""
-    clean: "CleanSurvey | None" = None
-    """The restore's last survey, when it found nothing: the next case's pre-case audit, as long as
-    nothing ran on the lab in between (see `CleanSurvey`)."""
-
-
-@dataclass(frozen=True)
-class CleanSurvey:
-    """A survey (BMCs included) that found nothing, and when (time.monotonic()). It serves as the next
-    pre-case audit only when no case ran and nothing was declared changed since (the guard forgets it
-    then) and it is at most REUSE_WITHIN s old; the audit still reads every node's syslog since the
-    restore, so a fence, a lost link or a lost quorum in between is still seen."""
-
-    at: float
-    status: Any
-
-    def fresh(self, now: float) -> bool:
-        return now - self.at <= REUSE_WITHIN
-
 
 
 class GuardParts:
@@ -158,7 +138,6 @@ class GuardParts:
     case_marks: dict[str, Any] | None
     case_baseline: Any
     audited_clean: bool
-    reused_survey: bool
     _log: Callable[[str], None]
 
 
