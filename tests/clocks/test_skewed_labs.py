@@ -91,7 +91,8 @@ def test_nodes_5_s_ahead_and_behind_still_pass_with_true_figures(runs: dict[str,
         assert all(f"{node} {'+' if offset > 0 else '-'}" in fact for node, offset in OFFSETS[source].items()), (name, fact)
         assert {r["phase"] for r in row["clocks"]} >= {"after the case"}, row["clocks"]
         for r in row["clocks"]:
-            assert r["offset"] == pytest.approx(OFFSETS[source].get(r["node"], 0.0), abs=0.01), (name, r)
+            # true within the reading's own uncertainty (half its tightest round trip; wider on a loaded machine)
+            assert r["offset"] == pytest.approx(OFFSETS[source].get(r["node"], 0.0), abs=max(0.01, r["uncertainty"])), (name, r)
     clocks = run.summary()["labs"][0]["clocks"]
     for node, offset in OFFSETS[source].items():
         assert clocks[node]["first"] == pytest.approx(offset, abs=0.01), clocks
