@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hacert.drivers.errors import Inconclusive
+from hacert.drivers.errors import Inconclusive, WaitTimeout
 from hacert.fixtures.guard import LabNotReady
 from hacert.fixtures.plan import plan_steps
 from hacert.model.bounds import Bound
@@ -39,6 +39,7 @@ from hacert.procedures.vm import (
 )
 from hacert.observe.cluster_view import status_via
 from hacert.observe.ping import Ping
+from hacert.observe.waiting import wait_for
 
 FEATURE = "Standby and maintenance"
 POLL = 0.2
@@ -124,7 +125,7 @@ def test_maintenance_mode(lab: Any, guard: Any, record: Any) -> None:
                 if answered:
                     raise fail(record, f"{vm}'s address {spec.address} answered again {answered[0] - destroyed:.1f} s "
                                        "after its destroy, in maintenance mode")
-                time.sleep(POLL)
+                time.sleep(POLL)  # the hold the procedure demands: every look above until the deadline
             held = time.time() - destroyed
             record.number("left alone in maintenance", held, "s", expected=Bound.at_least(expect.vm_restart_timeout))
             raise_unseen(poller.unseen(destroyed, time.time(), t0=destroyed))
@@ -165,13 +166,15 @@ def test_maintenance_mode(lab: Any, guard: Any, record: Any) -> None:
 
 def _wait_gone(poller: HostsPoller, since: float, timeout: float) -> float | None:
     """When the hypervisors first saw the VM run nowhere after `since` (None: not within `timeout`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for t, states in list(poller.samples):
-            if t >= since and not any(s == "running" for s in states.values()):
-                return t
-        time.sleep(0.05)
-    return None
+    def first_gone() -> float | None:
+        return next((t for t, states in list(poller.samples)
+                     if t >= since and not any(s == "running" for s in states.values())), None)
+
+    try:
+        return wait_for("the hypervisors to see the VM run nowhere", first_gone, lambda t: t is not None,
+                        timeout=timeout, interval=0.05)
+    except WaitTimeout:
+        return None
 
 
 ACTING = ("starting", "recovering", "migrating", "stopping")
