@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import re
+
 import pytest
 
 from hacert.model.inventory import Inventory, load_inventory
@@ -94,8 +96,11 @@ def test_maintenance_left_the_vm_down_then_recovered(cts_runs: dict[str, SuiteRu
 FAULTS = [
     ("standby_stops_vm-pcmk", "test_standby_drain[pm-node2]", "db01 stopped during the drain of pm-node2"),
     ("standby_stops_vm-rgm", "test_standby_drain[an-node01]", "vm0001-dev stopped during the drain of an-node01"),
-    ("maintenance_recovers-pcmk", "test_maintenance_mode", "the cluster recovered web01 in maintenance mode"),
-    ("maintenance_recovers-rgm", "test_maintenance_mode", "the cluster recovered guest1 in maintenance mode"),
+    # the recovery is seen by whichever look comes first: the cluster's status, or the VM's address answering
+    ("maintenance_recovers-pcmk", "test_maintenance_mode",
+     r"the cluster recovered web01 in maintenance mode|web01's address \S+ answered again .* in maintenance mode"),
+    ("maintenance_recovers-rgm", "test_maintenance_mode",
+     r"the cluster recovered guest1 in maintenance mode|guest1's address \S+ answered again .* in maintenance mode"),
     ("rolling_restart_restarts_vm-pcmk", "test_rolling_restart", "web01 stopped during the return to pm-node1"),
     ("rolling_restart_restarts_vm-rgm", "test_rolling_restart", "vm0001-dev stopped during the return to an-node01"),
 ]
@@ -108,7 +113,7 @@ def test_seeded_fault_fails_with_diagnosis(cts_runs: dict[str, SuiteRun], run_na
     assert set(cases) == {case}, run.explain()
     row = cases[case]
     assert row["verdict"] == "failed", f"{row['verdict']}: {row.get('diagnosis')}\n{run.explain()}"
-    assert row["diagnosis"].startswith(diagnosis), f"{row['diagnosis']!r}\n{run.explain()}"
+    assert re.match(diagnosis, row["diagnosis"]), f"{row['diagnosis']!r}\n{run.explain()}"
     assert run.returncode == 1, f"the guard must have put the lab back (exit 1, not 3)\n{run.explain()}"
 
 

@@ -41,7 +41,7 @@ def _suite(tmp_path: Path, *names: str) -> Path:
 
 
 def _argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "hacert.fixtures.plugins", "-p", "no:cacheprovider",
+    return [sys.executable, "-m", "pytest", "-p", "no:hacert", "-p", "hacert.fixtures.plugins", "-p", "no:cacheprovider",
             "-p", "no:hypothesispytest", *args]
 
 
