@@ -188,6 +188,16 @@ def attach_evidence(record: Any, watch: FenceWatch, sampler: DeviceSampler, t0: 
         record.fact("timeline", f"not drawn: {exc}")
 
 
+def record_fence(record: Any, inv: Inventory, watch: FenceWatch) -> tuple[FenceRound | None, str | None]:
+    """The victim's fence round as the cluster recorded it, and its method, put in the case's facts."""
+    rnd = watch.fence_round
+    method = fence_method(inv, rnd)
+    record.method(method or "none")
+    record.fact("fence configuration", watch.configured())
+    record.fact("fenced with", watch.fenced_with(rnd))
+    return rnd, method
+
+
 def record_times(record: Any, watch: FenceWatch, t0: float, fault: str) -> None:
     def since(t: float | None) -> float | None:
         return None if t is None else t - t0
@@ -226,11 +236,7 @@ def hang_fence_and_recover(lab: Any, guard: Any, record: Any, node: Node, watch:
         took.wait()  # Inconclusive: a node that still answers was never hung, whatever the cluster did
         record.fact("hang", took.evidence())
     record_times(record, watch, t0, "hang")
-    rnd = watch.fence_round
-    method = fence_method(inv, rnd)
-    record.method(method or "none")
-    record.fact("fence configuration", watch.configured())
-    record.fact("fenced with", watch.fenced_with(rnd))
+    rnd, method = record_fence(record, inv, watch)
     if not fenced:
         if watch.declared.moment is None:
             detail = "no survivor even declared it failed"
@@ -416,11 +422,7 @@ def judge_power_cut(lab: Any, record: Any, node: Node, watch: FenceWatch, t0: fl
         physical.wait()
     record_times(record, watch, t0, "power cut")
     record.number("power cut to IPMI failure", None if watch.ipmi_failed.t is None else watch.ipmi_failed.t - t0, "s")
-    rnd = watch.fence_round
-    method = fence_method(inv, rnd)
-    record.method(method or "none")
-    record.fact("fence configuration", watch.configured())
-    record.fact("fenced with", watch.fenced_with(rnd))
+    rnd, method = record_fence(record, inv, watch)
     if not fenced:
         tried = watch.failures_text()
         if watch.started.moment is None:
