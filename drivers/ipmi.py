@@ -203,6 +203,35 @@ class IpmiBmc:
             key = (self.host, self.user.encode(), (reveal(self._password) or "").encode(), self.port, None)
             pending.pop(key, None)
 
+    def _forget_cached_sessions(self) -> None:
+        """After an action outlived its deadline: break and drop every session pyghmi keeps for
+        this BMC and these credentials (pyghmi 1.6 internals). A login abandoned half-way stays
+        in pyghmi's cache, and every later login to the same BMC waits on it for good: one
+        BMC of a lab then answers no one in this process, while the BMC itself is fine."""
+        user = self.user.encode()
+        password = (reveal(self._password) or "").encode()
+        stale: list[Any] = []
+        pending = getattr(ipmi_session.Session, "initting_sessions", None)
+        if isinstance(pending, dict):
+            found = pending.pop((self.host, user, password, self.port, None), None)
+            if found is not None:
+                stale.append(found)
+        handlers = getattr(ipmi_session.Session, "bmc_handlers", None)
+        if isinstance(handlers, dict):
+            for peer, sessions in list(handlers.items()):
+                if not isinstance(peer, tuple) or not isinstance(sessions, dict):
+                    continue
+                for key, session in list(sessions.items()):
+                    if (not getattr(session, "servermode", True) and getattr(session, "bmc", None) == self.host
+                            and getattr(session, "port", None) == self.port and getattr(session, "userid", None) == user):
+                        stale.append(session)
+                        del sessions[key]
+                if not sessions:
+                    handlers.pop(peer, None)
+        for session in stale:
+            session.broken = True  # releases any thread still waiting on its login
+            session.logging = False
+
     def _session_call(self, action: Callable[[Any], T], progress: dict[str, Any]) -> T:
         if not self.keep_session:
             # pyghmi shares one session per (host, user, password) in a process: another
@@ -252,6 +281,7 @@ class IpmiBmc:
             thread.join(self.timeout)
         elapsed = time.monotonic() - started
         if thread.is_alive():
+            self._forget_cached_sessions()
             raise DeviceUnreachable(self.name, self.address, what, f"no answer within {self.timeout:.1f} s")
         if "error" in box:
             raise self._classify(what, box["error"], elapsed, box.get("logged_in", False)) from box["error"]

@@ -92,6 +92,30 @@ def test_dead_bmc_raises_device_unreachable_within_timeout() -> None:
     assert timeout * 0.9 <= elapsed < timeout + 0.5
 
 
+def test_a_login_abandoned_at_its_deadline_does_not_silence_the_bmc_for_good(pyghmi_bmc) -> None:
+    """pyghmi caches a login in progress per BMC and credentials, and every later login to that
+    BMC waits on it. One left behind by an action that outlived its deadline (seen in CI: a
+    loaded machine, one BMC of a lab silent for the guard's whole 45 s wait while it served
+    everyone else) must cost one timeout, not the rest of the run."""
+    from pyghmi.ipmi.private import session as ipmi_session
+
+    port, _ = pyghmi_bmc
+    timeout = 1.0
+    abandoned = object.__new__(ipmi_session.Session)  # what a login stuck half-way leaves in the cache
+    abandoned.initialized, abandoned.logging, abandoned.broken = True, True, False
+    key = ("127.0.0.1", USER.encode(), PASSWORD.encode(), port, None)
+    ipmi_session.Session.initting_sessions[key] = abandoned
+    bmc = IpmiBmc("node-a", "127.0.0.1", port, USER, PASSWORD, timeout=timeout)
+    try:
+        with pytest.raises(DeviceUnreachable):
+            bmc.power_status()  # waits on the abandoned login: the deadline holds
+        started = time.monotonic()
+        assert bmc.power_status() == "off"  # the next action logs in afresh
+        assert time.monotonic() - started < timeout
+    finally:
+        ipmi_session.Session.initting_sessions.pop(key, None)
+
+
 # ---------------------------------------------------------------- OpenIPMI ipmi_sim
 
 LAN_CONF = """\
