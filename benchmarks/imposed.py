@@ -90,7 +90,7 @@ def _horizons(inventory: Any) -> dict[str, float]:
     t = inventory.simulation.timing if inventory is not None and inventory.simulation else None
     if t is None:
         return {k: 30.0 for k in ("updelay", "failover", "boot", "cluster", "detect", "fence", "postjoin",
-                                  "vm", "service", "switch", "bmc")}
+                                  "vm", "service", "switch", "bmc", "resync")}
     post_join = float(getattr(inventory.cluster, "post_join_delay", 0) or 0)
     return {
         "updelay": t.updelay_ms / 1000.0 + 1.0,
@@ -104,6 +104,7 @@ def _horizons(inventory: Any) -> dict[str, float]:
         "service": 30.0,
         "switch": t.switch_boot + 2 * t.switch_bounces * t.switch_bounce_interval + 5.0,
         "bmc": t.bmc_boot + 2.0,
+        "resync": max(0.5, t.cluster_start * 2) + 1.0,  # labsim's DRBD resync after a peer returns
     }
 
 
@@ -149,6 +150,8 @@ def lab_waits(events: list[Event], inventory: Any = None) -> list[Wait]:
     waits += _pairs(ev, "switch boot", lambda c: c["kind"] == "switch_state" and c.get("state") == "booting",
                     lambda c, e: e["kind"] == "switch_state" and e.get("switch") == c.get("switch") and e.get("state") == "up",
                     horizon=h["switch"])
+    waits += _pairs(ev, "storage resync", lambda c: c["kind"] == "drbd_sync",
+                    lambda c, e: e["kind"] == "drbd_synced" and _node(e) == _node(c), horizon=h["resync"])
     waits += _pairs(ev, "BMC boot", lambda c: c["kind"] == "outlet" and c.get("on") is True,
                     lambda c, e: e["kind"] == "bmc" and e.get("answers") is True, horizon=h["bmc"])
     return waits

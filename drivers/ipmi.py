@@ -281,6 +281,7 @@ class IpmiBmc:
             thread.join(self.timeout)
         elapsed = time.monotonic() - started
         if thread.is_alive():
+            self._cmd = None  # a kept session that outlived a deadline is not trusted again
             self._forget_cached_sessions()
             raise DeviceUnreachable(self.name, self.address, what, f"no answer within {self.timeout:.1f} s")
         if "error" in box:

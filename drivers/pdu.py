@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 from .errors import CommandRefused
 from .redact import Secret
 from .registry import PDUS, BuildContext, LabConfigError
-from .snmp import Oid, SnmpClient, oid, oid_str, wait_until_reads
+from .snmp import GET_BATCH, Oid, SnmpClient, oid, oid_str, wait_until_reads
 
 OutletState = Literal["on", "off"]
 
@@ -154,6 +154,19 @@ class ApcPdu:
         if state is None:
             raise CommandRefused(self.name, self.address, f"status of outlet {n}", f"unexpected {self.variant} status value {raw}")
         return state
+
+    def outlets_status(self, outlets: Sequence[int]) -> dict[int, OutletState]:
+        """The status of several outlets, one GET per `GET_BATCH` of them."""
+        found: dict[int, OutletState] = {}
+        wanted = list(outlets)
+        for first in range(0, len(wanted), GET_BATCH):
+            chunk = wanted[first:first + GET_BATCH]
+            for n, value in zip(chunk, self.snmp.get(*(self.table.status_column + (n,) for n in chunk))):
+                state = self.table.status_value(int(value))
+                if state is None:
+                    raise CommandRefused(self.name, self.address, f"status of outlet {n}", f"unexpected {self.variant} status value {int(value)}")
+                found[n] = state
+        return found
 
     def outlet_name(self, n: int) -> str:
         return str(self.snmp.get_one(self.table.name_column + (n,)))

@@ -36,6 +36,10 @@ T = TypeVar("T")
 _NO_SUCH_NAME = 2
 
 
+GET_BATCH = 16
+"""Objects asked in one GET by the drivers' batched reads: well inside what any agent answers in
+one message (484 octets at the least)."""
+
 def oid(text: str | Oid) -> Oid:
     """'.1.3.6.1' or '1.3.6.1' or a tuple -> tuple of ints."""
     if isinstance(text, tuple):

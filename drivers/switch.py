@@ -27,7 +27,7 @@ from .errors import CommandRefused, WaitTimeout
 from .pdu import ApcPdu
 from .redact import Secret
 from .registry import SWITCH_PORTS, SWITCH_POWER, BuildContext, LabConfigError
-from .snmp import SnmpClient, oid, wait_until_reads
+from .snmp import GET_BATCH, SnmpClient, oid, wait_until_reads
 
 IF_DESCR = oid("1.3.6.1.2.1.2.2.1.2")
 IF_ADMIN_STATUS = oid("1.3.6.1.2.1.2.2.1.7")
@@ -42,6 +42,14 @@ class SwitchPortControl(Protocol):
     def port_up(self, port: str) -> None: ...
     def port_is_up(self, port: str) -> bool | None: ...
     def describe(self) -> str: ...
+
+
+def ports_are_up(control: SwitchPortControl, ports: Sequence[str]) -> dict[str, bool | None]:
+    """`port_is_up` of every port in `ports`, in one request where the control can batch them."""
+    batched = getattr(control, "ports_are_up", None)
+    if callable(batched):
+        return dict(batched(ports))
+    return {port: control.port_is_up(port) for port in ports}
 
 
 @runtime_checkable
@@ -112,6 +120,14 @@ class SnmpSwitchPorts:
     def port_is_up(self, port: str) -> bool:
         """Administratively up (ifAdminStatus)."""
         return int(self.snmp.get_one(IF_ADMIN_STATUS + (self.ifindex(port),))) == _UP
+
+    def ports_are_up(self, ports: Sequence[str]) -> dict[str, bool]:
+        """ifAdminStatus of several ports, one GET per `GET_BATCH` of them."""
+        columns = [IF_ADMIN_STATUS + (self.ifindex(port),) for port in ports]
+        values: list[Any] = []
+        for first in range(0, len(columns), GET_BATCH):
+            values += self.snmp.get(*columns[first:first + GET_BATCH])
+        return {port: int(value) == _UP for port, value in zip(ports, values)}
 
     def oper_is_up(self, port: str) -> bool:
         """Link up (ifOperStatus)."""

@@ -32,10 +32,13 @@ class Storage:
                     self.nodes[peer].drbd_sync_role, self.nodes[peer].drbd_sync_until = "source", now + resync
                     self.nodes[peer].drbd_peer_outdated = rt.drbd_peer_outdated = False
                     self.world.scheduler.after(resync + 0.01, self._update_drbd, "drbd resync")
+                    self.world.emit("drbd_sync", node=node, peer=peer, seconds=resync)
             elif not running and rt.drbd:
                 rt.drbd = False
                 rt.drbd_sync_role = None
             if rt.drbd_sync_role and now >= rt.drbd_sync_until:
+                if rt.drbd_sync_role == "target":
+                    self.world.emit("drbd_synced", node=node, peer=self.drbd_peer(node))
                 rt.drbd_sync_role = None
 
     def drbd_view(self, node: str) -> dict[str, Any] | None:

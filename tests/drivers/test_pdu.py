@@ -96,6 +96,26 @@ def test_outlet_control_in_each_table_variant(agent, version: str) -> None:
     ]
 
 
+def test_outlets_status_reads_several_outlets_in_one_get_in_each_table_variant(agent) -> None:
+    """The guard's survey reads every outlet of a PDU at once: one GET, the same answers as one
+    outlet at a time, rPDU2's inverted status values included."""
+    kind, port, _ = agent
+    with ApcPdu("pdu-x", "127.0.0.1", port, "public", "private", **PATIENT) as pdu:
+        pdu.outlet_off(3)
+        pdu.outlet_off(7)
+        one_by_one = {n: pdu.outlet_status(n) for n in range(1, 9)}
+        asked: list[int] = []
+        real_get = pdu.snmp.get
+        pdu.snmp.get = lambda *oids: asked.append(len(oids)) or real_get(*oids)  # type: ignore[method-assign]
+        together = pdu.outlets_status(range(1, 9))
+        pdu.snmp.get = real_get  # type: ignore[method-assign]
+        pdu.outlet_on(3)
+        pdu.outlet_on(7)
+    assert together == one_by_one
+    assert [n for n, state in together.items() if state == "off"] == [3, 7]
+    assert asked == [8], f"{kind}: GETs of {asked} objects"
+
+
 def test_rpdu2_status_values_are_inverted(agents: Agents) -> None:
     _, port, _ = agents.get("rpdu2")
     with ApcPdu("pdu-x", "127.0.0.1", port, "public", "private", **PATIENT) as pdu:

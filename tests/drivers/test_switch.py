@@ -24,6 +24,7 @@ from hacert.drivers.switch import (
     SnmpSwitchPorts,
     SwitchPortControl,
     SwitchPowerControl,
+    ports_are_up,
 )
 
 from tests.drivers.conftest import free_port, python_module
@@ -53,6 +54,25 @@ def test_snmp_port_down_and_up_by_ifname(switch_agent) -> None:
     assert ports.port_is_up("Gi0/3") is True
     ports.close()
     assert log.read_text().split("\n")[:2] == ["1.3.6.1.2.1.2.2.1.7.10103 2", "1.3.6.1.2.1.2.2.1.7.10103 1"]
+
+
+def test_snmp_ports_are_up_asks_every_port_in_one_get(switch_agent) -> None:
+    port, _ = switch_agent
+    ports = SnmpSwitchPorts("sw-a", "127.0.0.1", port, "public", "private", version="2c", timeout=1)
+    wanted = ["Gi0/1", "Gi0/2", "Gi0/3", "Gi0/4"]
+    ports.interfaces()  # the ifName walk, once per driver
+    ports.port_down("Gi0/2")
+    asked: list[int] = []
+    real_get = ports.snmp.get
+    ports.snmp.get = lambda *oids: asked.append(len(oids)) or real_get(*oids)  # type: ignore[method-assign]
+    together = ports_are_up(ports, wanted)
+    ports.snmp.get = real_get  # type: ignore[method-assign]
+    assert together == {p: ports.port_is_up(p) for p in wanted} == {"Gi0/1": True, "Gi0/2": False, "Gi0/3": True, "Gi0/4": True}
+    assert asked == [4]
+    ports.port_up("Gi0/2")
+    # a control that cannot batch is asked port by port, with the same answers
+    assert ports_are_up(ManualPorts("sw-d"), ["1", "2"]) == {"1": None, "2": None}
+    ports.close()
 
 
 def test_snmp_unknown_port_and_read_only_community(switch_agent) -> None:

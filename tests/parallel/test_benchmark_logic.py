@@ -54,6 +54,19 @@ def test_fence_chain_and_demanded_sleeps() -> None:
     assert labels["fence"] == (1, pytest.approx(1.0)) and labels["demanded sleeps"] == (1, pytest.approx(5.0))
 
 
+def test_storage_resync_is_the_lab_and_one_that_never_ends_is_not_counted() -> None:
+    """A returning node's DRBD resync is a wait the procedure must sit out (VMs go home only on
+    synced storage); a resync start with no end within the lab's horizon counts nothing."""
+    events = [
+        ev(50.0, "drbd_sync", node="an-node01", peer="an-node02", seconds=2.0),
+        ev(52.0, "drbd_synced", node="an-node01", peer="an-node02"),
+        ev(60.0, "drbd_sync", node="an-node02", peer="an-node01", seconds=2.0),
+        ev(90.0, "drbd_synced", node="an-node02", peer="an-node01"),  # far past the horizon: the harness's time
+    ]
+    waits = imposed.lab_waits(events, INV)
+    assert sorted((w.label, round(w.seconds, 3)) for w in waits) == [("storage resync", 2.0)]
+
+
 def _case(case_id: str, subject: str, numbers: list[tuple[str, float, str]]) -> dict[str, object]:
     return {"id": case_id, "subject": subject, "verdict": "passed", "started": 0.0, "duration_s": 1000.0,
             "numbers": [{"name": n, "value": v, "unit": u} for n, v, u in numbers]}
