@@ -33,6 +33,14 @@ SYS_NAME = oid("1.3.6.1.2.1.1.5.0")
 _APC = oid("1.3.6.1.4.1.318")
 
 
+def outlet_states(pdu: Any, outlets: Sequence[int]) -> dict[int, OutletState]:
+    """`outlet_status` of every outlet in `outlets`, in one request where the PDU can batch them."""
+    batched = getattr(pdu, "outlets_status", None)
+    if callable(batched):
+        return dict(batched(outlets))
+    return {n: pdu.outlet_status(n) for n in outlets}
+
+
 @dataclass(frozen=True)
 class TableVariant:
     """Where one PDU family keeps its outlet columns (column OIDs, outlet number appended)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hacert.drivers.errors import CommandRefused, DeviceUnreachable
-from hacert.drivers.pdu import RPDU, RPDU2, SPDU_OUTLET_CTL, ApcPdu
+from hacert.drivers.pdu import RPDU, RPDU2, SPDU_OUTLET_CTL, ApcPdu, outlet_states
 
 from tests.drivers.conftest import DeviceProcess, free_port, python_module
 
@@ -114,6 +114,14 @@ def test_outlets_status_reads_several_outlets_in_one_get_in_each_table_variant(a
     assert together == one_by_one
     assert [n for n, state in together.items() if state == "off"] == [3, 7]
     assert asked == [8], f"{kind}: GETs of {asked} objects"
+
+
+def test_outlet_states_asks_a_pdu_that_cannot_batch_outlet_by_outlet() -> None:
+    class OneAtATime:
+        def outlet_status(self, n: int) -> str:
+            return "off" if n == 2 else "on"
+
+    assert outlet_states(OneAtATime(), [1, 2, 3]) == {1: "on", 2: "off", 3: "on"}
 
 
 def test_rpdu2_status_values_are_inverted(agents: Agents) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hacert.drivers.errors import DeviceUnreachable
 from hacert.fixtures.guard import Guard, LabNotReady, RestoreFailed
 from hacert.model.inventory import load_inventory
 from hacert.observe.fence_record import fence_rounds, method_of_agent
@@ -69,6 +70,37 @@ def test_restore_of_a_healthy_lab_touches_nothing() -> None:
     guard = Guard(fake)
     guard.restore()
     assert fake.state.calls == [] and guard.actions == []
+
+
+def test_restore_after_a_clean_audit_leaves_the_bmcs_to_the_next_audit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restore after a case whose post-case audit was clean logs in to no BMC; a BMC that died
+    meanwhile is found by the next case's audit, before its fault; a restore after anything else
+    (session start, a failed case) asks every BMC."""
+    from tests.suites_fencing.fake_lab import FakeBmc
+
+    asked: list[str] = []
+    real = FakeBmc.power_status
+    monkeypatch.setattr(FakeBmc, "power_status", lambda self: asked.append(self.name) or real(self))
+    fake = lab()
+    guard = Guard(fake)
+    guard.restore()  # session start: nothing audited yet
+    assert sorted(asked) == sorted(n.name for n in INV.nodes)
+    asked.clear()
+    guard.begin_case()
+    guard.judge_after_case()
+    assert guard.audited_clean and not asked  # the post-case audit asks no BMC either
+    guard.restore()
+    assert asked == [] and guard.actions == []
+
+    def dead(self: FakeBmc) -> str:
+        raise DeviceUnreachable(self.name, "192.0.2.10:623", "power status", "no answer")
+
+    monkeypatch.setattr(FakeBmc, "power_status", dead)
+    with pytest.raises(LabNotReady, match=f"{N1}'s BMC does not answer"):
+        guard.audit()
+    guard.begin_case()  # a case that ended without a clean audit: the restore asks the BMCs
+    with pytest.raises(RestoreFailed, match=f"{N1}'s BMC does not answer"):
+        guard.restore()
 
 
 def test_restore_that_cannot_fix_the_lab_says_what_is_left_and_how_to_fix_it() -> None:

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hacert.drivers.errors import HacertError, LabError
+from hacert.drivers.pdu import outlet_states
 from hacert.drivers.switch import ports_are_up
 from hacert.observe.cluster_state import expected_homes, find_service, is_online, node_of
 from hacert.procedures.guard.state import BMC_ATTEMPTS, _BAD_NEWS, Finding, side_by_side
@@ -62,7 +63,7 @@ class Survey(Commands):
         out = []
         for pdu, fed in feeds.items():
             try:
-                states = self.lab.pdu(pdu).outlets_status([outlet for outlet, _ in fed])  # one GET per PDU
+                states = outlet_states(self.lab.pdu(pdu), [outlet for outlet, _ in fed])  # one GET per PDU where it can
             except LabError as exc:
                 out.append(Finding("device", f"{pdu}", f"PDU {pdu} does not answer ({exc})", f"check PDU {pdu}'s network and SNMP community"))
                 continue
