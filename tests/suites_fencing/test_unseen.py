@@ -151,8 +151,9 @@ def test_the_cold_start_wait_judges_the_measured_moment(inv: Any) -> None:
     with pytest.raises(ClusterFailure, match=r"every VM started: not within 0.2 s \(only 0\.\d s after\)"):
         wait_cluster(_status_lab(inv, status), ["an-node01"], "every VM started", 0.2, lambda s: looks["n"] >= 2)
     looks["n"] = 0
+    # met at the first look: a deadline no loaded CI machine misses (0.2 s was missed once)
     status_seen, at = wait_cluster(_status_lab(inv, lambda via=None: FakeCluster(state).status(via)), ["an-node01"],
-                                    "every VM started", 0.2, lambda s: True)
+                                    "every VM started", 5.0, lambda s: True)
     assert status_seen.quorate and at <= time.time()
 
 
