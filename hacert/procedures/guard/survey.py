@@ -104,10 +104,10 @@ class Survey(Commands):
             if link.switch == switch
         ]
 
-    def _check_bmcs(self, only: str | None = None) -> list[Finding]:
+    def _check_bmcs(self) -> list[Finding]:
         out = []
         for node in self.inv.nodes:
-            if (node.bmc is None and not self.inv.simulated) or (only is not None and node.name != only):
+            if node.bmc is None and not self.inv.simulated:
                 continue
             try:
                 state = self._bmc_answer(node.name)
