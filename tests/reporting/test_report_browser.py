@@ -37,13 +37,15 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"lab": lab, "first": first, "render": second_render, "history_file": history_file}
 
 
-def page_text(lab: ExampleLab, fragment: str = "", attempts: int = 3) -> str:
-    """The page as Chromium renders it; rendered again when Allure's page says its own data load
-    failed ("Failed to fetch": a headless Chromium on a loaded CI machine, seen once in ~10 runs)."""
+def page_text(lab: ExampleLab, fragment: str = "", shows: str = "", attempts: int = 3) -> str:
+    """The page as Chromium renders it, rendered again (up to `attempts` times) while it does not
+    show `shows` yet or says its own data load failed: on a loaded CI machine headless Chromium
+    sometimes dumps Allure's page before its scripts filled it (seen once in ~10 runs each way).
+    The callers' assertions stay what they were: a report without the text fails every attempt."""
     url = (lab.report / "index.html").as_uri() + (f"#{fragment}" if fragment else "")
     text = _page_text(url)
     for _ in range(attempts - 1):
-        if "Failed to fetch" not in text:
+        if "Failed to fetch" not in text and shows in text:
             break
         text = _page_text(url)
     return text
@@ -55,7 +57,7 @@ def test_report_in_chromium_shows_suites_steps_parameters_and_attachments(two_ru
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Allure report: {example_lab.report / 'index.html'}" in done.stdout
 
-    overview = page_text(example_lab)
+    overview = page_text(example_lab, shows="test_example.py")
     assert "test_example.py" in overview  # the suite
     for title in ("Hang an-node01 — an-node02 fences it by IPMI", "Destroy vm0001-dev — it is restarted on an-node01",
                   "test_pdu_outlet", "test_switch_power"):
@@ -63,7 +65,7 @@ def test_report_in_chromium_shows_suites_steps_parameters_and_attachments(two_ru
     assert "lab example-lab" in overview and "cluster example-cluster" in overview  # environment.properties
 
     hang = _case(example_lab, "test_hang[an-node01]")["allure"]["report_id"]
-    case = page_text(example_lab, hang)
+    case = page_text(example_lab, hang, shows="Hang an-node01")
     assert "Hang an-node01 — an-node02 fences it by IPMI" in case
     assert "hang an-node01 with echo c > /proc/sysrq-trigger" in case and "wait for an-node02 to fence it" in case  # steps
     assert "time to fence (s) 12.346" in case and "method 'ipmi'" in case  # parameters
@@ -90,7 +92,7 @@ def test_the_report_is_one_file_that_opens_from_disk_with_every_case(two_runs: d
     assert not (example_lab.report / "data").exists() and not (example_lab.report / "widgets").exists()
     titles = [c["title"] for c in example_lab.summary["cases"]]
     assert len(titles) == 4
-    overview = page_text(example_lab)
+    overview = page_text(example_lab, shows=titles[0])
     assert [t for t in titles if t not in overview] == []
 
 
@@ -101,7 +103,7 @@ def test_two_runs_give_a_report_whose_history_shows_both(two_runs: dict) -> None
     second = _case(example_lab, "test_vm_restart")
     assert second["allure"]["historyId"] == first["case"]["allure"]["historyId"]
     assert second["allure"]["uuid"] != first["case"]["allure"]["uuid"]
-    history = page_text(example_lab, f"{second['allure']['report_id']}/history")
+    history = page_text(example_lab, f"{second['allure']['report_id']}/history", shows="History 1")
     assert "No history information available" not in history
     assert "History 1" in history  # the first run, listed in the second run's report
     runs = [json.loads(line) for line in two_runs["history_file"].read_text().splitlines()]
