@@ -55,6 +55,7 @@ class ClusterModel(Membership, Fenced, Services, Storage):
         self.fence_history: list[FenceRecord] = []
         self.failures: list[FailureRecord] = []  # pacemaker's failed actions, until a cleanup
         self.fail_counts: dict[tuple[str, str], tuple[int, float]] = {}  # (node, resource) -> (count, last failure)
+        self.crashed_once: set[str] = set()  # VMs the adversity restarted_before_case has crashed
         self.calls: dict[str, int] = {}
         self.cold_start_timer: Any = None
         self.cold_start_pending = False

@@ -95,6 +95,7 @@ class Services:
             rt.next_domid += 1
             if emit:
                 self.world.emit("vm_up", vm=res.name, node=node)
+            self._crash_once_if_asked(res, node)
         if emit:
             self._emit_service(res)
 
@@ -291,6 +292,19 @@ class Services:
             return False
         self._domain_gone(res, node, "destroyed")
         return True
+
+    def _crash_once_if_asked(self, res: Resource, node: str) -> None:
+        """Adversity restarted_before_case: the VM's first domain crashes as soon as it runs, so the
+        cluster restarts it once before any case, a restart rgmanager keeps counting for
+        restart_expire_time (a case destroying the VM must count it too)."""
+        if res.restart_total or res.name in self.crashed_once or not self.inv.adversity("restarted_before_case", res.name):
+            return
+        self.crashed_once.add(res.name)
+
+        def crash() -> None:
+            if res.running_on == node and res.state == "started":
+                self._domain_gone(res, node, "crashed")
+        self.world.scheduler.after(0.1, crash, f"crash {res.name} once")
 
     def _domain_gone(self, res: Resource, node: str, reason: str) -> None:
         """The VM's qemu process is gone (destroyed, crashed): its tap device leaves the bridge."""

@@ -35,11 +35,17 @@ RUNS: dict[str, tuple[str, list[dict[str, str]], dict[str, Any], str | None]] = 
     "migration_drops": ("three-node-sim.yaml", [{"name": "migration_drops", "target": "guest2"}], {},
                         "test_live_migration and guest2-to-et-virt07"),
     "short_window": ("anvil-sim.yaml", [], {"restart_expire_time": 0.5}, "test_vm_destroy_relocates and vm0001-dev"),
+    "carried_restart": ("anvil-sim.yaml", [], {}, "test_vm_destroy_relocates and vm0001-dev"),
 }
 
 
-ADVERSITIES: dict[str, list[dict[str, Any]]] = {"three-node": [{"name": "syslog_garbage"}]}
-"""Runs on a lab that hides nothing: the three-node run's syslogs get lines no parser knows; every case still passes."""
+ADVERSITIES: dict[str, list[dict[str, Any]]] = {
+    "three-node": [{"name": "syslog_garbage"}],
+    "carried_restart": [{"name": "restarted_before_case", "target": "vm0001-dev"}],
+}
+"""Runs on labs that hide less: the three-node run's syslogs get lines no parser knows (every case still
+passes); in carried_restart the cluster restarted vm0001-dev once before the case, a restart rgmanager
+still counts."""
 
 
 @pytest.fixture(scope="session")

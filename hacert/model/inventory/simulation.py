@@ -58,6 +58,7 @@ ADVERSITY_NAMES = (
     "migration_refused",  # VM: the cluster refuses to live-migrate it
     "syslog_garbage",  # node: lines no parser knows are written into its syslog
     "scsi_wrong_key",  # node: its fence_scsi device acts on another node's key (a wrong nodename)
+    "restarted_before_case",  # VM: it crashes once just after the lab starts; the cluster's restart stays counted
 )
 
 
