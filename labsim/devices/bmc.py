@@ -43,6 +43,24 @@ class _SimServerSession(serversession.ServerSession):
             return
         super().process_pktqueue()
 
+    def _handle_ipmi_packet(self, data, sockaddr=None, qent=None):  # type: ignore[no-untyped-def]
+        # A new login (IPMI 1.5 header, sequence and session id 0) from a client address this BMC has a
+        # session with: the client reused its UDP port. pyghmi then forgets every session of that address,
+        # the other BMCs' of this process too, and their clients' logins and commands go unanswered (one
+        # client socket talks to several BMCs: pyghmi's client shares its sockets). Forget only ours.
+        if (qent is not None and len(data) >= 13 and data[4] in (0, 2) and bytes(data[5:13]) == bytes(8)
+                and qent[2] in ipmisession.Session.bmc_handlers):
+            handlers = ipmisession.Session.bmc_handlers.get(sockaddr)
+            if isinstance(handlers, dict) and handlers.get(self.bmc.port) is self:
+                del handlers[self.bmc.port]
+                if not handlers:
+                    ipmisession.Session.bmc_handlers.pop(sockaddr, None)
+            server = ipmisession.Session.bmc_handlers[qent[2]][0]
+            server.pktqueue.append(qent)
+            server.process_pktqueue()
+            return None
+        return super()._handle_ipmi_packet(data, sockaddr=sockaddr, qent=qent)
+
     def sessionless_data(self, data, sockaddr):  # type: ignore[no-untyped-def]
         # pyghmi's Session routes a packet from a client it has no session for to
         # sessionless_data, which only its server class has: hand it to our BMC,
