@@ -31,7 +31,7 @@ from hacert.observe.cluster_state import online, owner_of, state_words
 from hacert.observe.cluster_view import cluster_text, watch_cluster
 from hacert.observe.coverage import Unseen, raise_unseen
 from hacert.observe.ping import Ping
-from hacert.observe.restarts import RestartHistory, restarts_still_counted
+from hacert.observe.restarts import RestartHistory, fail_count_still_counted, restarts_still_counted
 from hacert.observe.syslog_window import SyslogWindow
 from hacert.procedures.hang import HangCheck, hang, hang_words
 from hacert.procedures.vm import (
@@ -94,7 +94,7 @@ def test_vm_destroy_relocates(vm: VmCase, lab: Lab, guard: Guard, record: Record
     source = ping_source(inv, name, prefer_not={host})
     before = cluster_text(lab, via)
     window = SyslogWindow(lab)
-    carried = carried_restarts(record, lab, inv, name)
+    carried = carried_restarts(record, lab, inv, name, status, host)
     ping = Ping.on(lab, source, spec.address, expect.ping_interval, name).start()
     record.fact("pinged from", source)
     command = spec.destroy_command.format(vm=name, node=host)
@@ -167,18 +167,19 @@ def test_vm_destroy_relocates(vm: VmCase, lab: Lab, guard: Guard, record: Record
                      f"relocated to {owner} on destroy #{number}")
 
 
-def carried_restarts(record: Record, lab: Lab, inv: Inventory, name: str) -> RestartHistory:
+def carried_restarts(record: Record, lab: Lab, inv: Inventory, name: str, status: object, host: str) -> RestartHistory:
     """The restarts of `name` the cluster still counts from before this case (another case's, an
-    engineer's): rgmanager keeps them in memory for restart_expire_time and says so only in syslog.
-    Pacemaker's fail counts are cleared by the guard before the case, so it starts from none."""
+    engineer's): rgmanager keeps them in memory for restart_expire_time and says so only in syslog;
+    pacemaker's fail count on the host (failure-timeout = restart_expire_time) is in its status."""
     expect = inv.expectations
     now = time.time()
-    if inv.cluster.manager != "rgmanager":
-        return RestartHistory(name, expect.restart_expire_time)
-    carried = restarts_still_counted(lab, name, expect.restart_expire_time, now)
+    if inv.cluster.manager == "rgmanager":
+        carried = restarts_still_counted(lab, name, expect.restart_expire_time, now)
+    else:
+        carried = fail_count_still_counted(lab, status, name, host, expect.restart_expire_time, now)
     record.fact("restarts still counted from before the case", carried.words(now))
     if carried.unreadable:
-        record.fact("syslog unreadable", carried.unreadable_words())
+        record.fact("restarts unknown", carried.unreadable_words())
     return carried
 
 

@@ -1,4 +1,5 @@
-"""The restarts rgmanager still counts against a service's restart threshold, read from the nodes' syslogs.
+"""The restarts a cluster still counts against a service's restart threshold: rgmanager's, read from
+the nodes' syslogs; pacemaker's, its fail count.
 
 rgmanager relocates a service on the failure that finds `max_restarts` restarts inside
 `restart_expire_time` already counted. It keeps that count in memory only, and says so in syslog:
@@ -8,6 +9,10 @@ restarts with no memory). A restart that another case (or an engineer) caused mi
 still counted: a case that destroys the service must judge the threshold with it, or it blames
 the cluster for relocating early.
 
+Pacemaker keeps a fail count per node and resource; the resource leaves the node when the count
+reaches its migration-threshold, and the whole count expires `failure-timeout` after the last failure
+(crm_mon's `last-failure`, a ctime in the local time of the node that answered).
+
 Stamps are read on the controller's clock (each node's measured offset corrected); a classic
 syslog stamp is a second wide, so each restart has an earliest and a latest moment.
 """
@@ -15,6 +20,7 @@ syslog stamp is a second wide, so each restart has an earliest and a latest mome
 from __future__ import annotations
 
 import shlex
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -25,7 +31,7 @@ from hacert.drivers.parsers.syslog import (
     ServiceRestartThresholdExceeded,
     parse_syslog_events,
 )
-from hacert.observe.clocks import reading_of, stamp_window
+from hacert.observe.clocks import clocks_of, reading_of, stamp_window
 
 _ERE_SPECIAL = set(".[]()*+?{}|^$\\")
 
@@ -74,7 +80,7 @@ class RestartHistory:
         """'1 (an-node01 at -312 s: "... Recovering failed service vm:vm0001-dev")'."""
         if not self.restarts:
             return "none"
-        seen = "; ".join(f"{r.node} at {r.earliest - t0:+.0f} s: {r.line}" for r in self.restarts)
+        seen = "; ".join(dict.fromkeys(f"{r.node} at {r.earliest - t0:+.0f} s: {r.line}" for r in self.restarts))
         return f"{len(self.restarts)} ({seen})"
 
 
@@ -124,3 +130,31 @@ def _resets(event: Any, service: str) -> bool:
     if isinstance(event, ServiceRestartThresholdExceeded):
         return _same_service(event.service, service)
     return isinstance(event, QuorumChanged) and event.quorate
+
+
+def fail_count_still_counted(lab: Any, status: Any, service: str, node: str, expire: float, now: float) -> RestartHistory:
+    """Pacemaker's fail count of `service` on `node` (inventory name) in a crm_mon status, as restarts
+    that all expire `expire` seconds after its last failure. The stamp's node is not said: its window
+    is widened by the spread of the nodes' measured clock offsets."""
+    history = RestartHistory(service, expire)
+    crm = getattr(status, "raw", None)
+    member = lab.inventory.node(node).member_name
+    counts = [c for c in getattr(crm, "fail_counts", []) if c.resource == service and c.node == member]
+    if not counts or counts[0].fail_count <= 0:
+        return history
+    count = counts[0]
+    if count.last_failure is None:
+        history.unreadable[node] = f"crm_mon gives {service}'s fail count on {member} without its last failure"
+        return history
+    stamp = datetime.strptime(" ".join(count.last_failure.split()), "%a %b %d %H:%M:%S %Y")
+    earliest, latest = stamp_window(stamp, reading_of(lab, node))
+    clocks = clocks_of(lab)
+    if clocks is not None:
+        offsets = [clocks.reading(n.name).offset for n in lab.inventory.nodes]
+        spread = max(offsets) - min(offsets)
+        earliest, latest = earliest - spread, latest + spread
+    if now - latest >= expire:  # expired for sure: pacemaker no longer counts it
+        return history
+    line = f"crm_mon: {service} fail-count={count.fail_count} on {member}, last-failure {count.last_failure}"
+    history.restarts = [CountedRestart(node, earliest, latest, line) for _ in range(count.fail_count)]
+    return history

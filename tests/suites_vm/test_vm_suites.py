@@ -212,25 +212,31 @@ def test_restart_window_too_short_is_inconclusive(vm_runs: dict[str, SuiteRun]) 
     assert "inconclusive: " in run.output and "outside restart_expire_time (0.5 s)" in run.output, run.explain()
 
 
-def test_a_restart_from_before_the_case_counts_toward_the_threshold(vm_runs: dict[str, SuiteRun]) -> None:
-    """vm0001-dev crashed once as the lab started and rgmanager restarted it (adversity
+CARRIED = [("carried_restart", "vm0001-dev", "an-node01", "an-node02", "1 (an-node01 at -"),
+           ("carried_failure", "web01", "pm-node1", "pm-node2", "1 (pm-node1 at -")]
+
+
+@pytest.mark.parametrize("run_name, guest, host, target, fact", CARRIED, ids=["rgmanager", "pacemaker"])
+def test_a_restart_from_before_the_case_counts_toward_the_threshold(vm_runs: dict[str, SuiteRun], run_name: str,
+                                                                    guest: str, host: str, target: str, fact: str) -> None:
+    """The VM crashed once as the lab started and the cluster restarted it (adversity
     restarted_before_case): with max_restarts 2 the cluster rightly relocates it on the case's second
-    destroy. The case reads that restart from the cluster's syslog and passes; a harness that counted
-    only its own destroys would blame the cluster for relocating early."""
-    run = vm_runs["carried_restart"]
-    case = "test_vm_destroy_relocates[vm0001-dev]"
+    destroy. The case reads that restart from the cluster (rgmanager's syslog, pacemaker's fail count)
+    and passes; a harness that counted only its own destroys would blame the cluster for relocating early."""
+    run = vm_runs[run_name]
+    case = f"test_vm_destroy_relocates[{guest}]"
     row = run.cases()[case]
     assert row["verdict"] == "passed", f"{row.get('diagnosis')}\n{run.explain()}"
     events, window = run.events(), run.window(case)
-    crashed = [e for e in events if e["kind"] == "vm_down" and e["vm"] == "vm0001-dev" and e.get("reason") == "crashed"]
+    crashed = [e for e in events if e["kind"] == "vm_down" and e["vm"] == guest and e.get("reason") == "crashed"]
     assert len(crashed) == 1 and crashed[0]["t"] < window[0], crashed
-    destroyed = _within(events, window, kind="vm_down", vm="vm0001-dev", reason="destroyed")
+    destroyed = _within(events, window, kind="vm_down", vm=guest, reason="destroyed")
     assert len(destroyed) == 2, f"the case destroyed it {len(destroyed)} times"
-    moved = [e for e in _within(events, window, kind="vm_relocated", vm="vm0001-dev") if e["t"] > destroyed[1]["t"]]
-    assert moved and (moved[0]["source"], moved[0]["target"]) == ("an-node01", "an-node02"), moved
-    assert row["facts"]["restarts still counted from before the case"].startswith("1 (an-node01 at -"), row["facts"]
-    assert row["diagnosis"] == ("vm0001-dev restarted on an-node01 1 time (and 1 from before this case, still counted), "
-                                "relocated to an-node02 on destroy #2"), row["diagnosis"]
+    moved = [e for e in _within(events, window, kind="vm_relocated", vm=guest) if e["t"] > destroyed[1]["t"]]
+    assert moved and (moved[0]["source"], moved[0]["target"]) == (host, target), moved
+    assert row["facts"]["restarts still counted from before the case"].startswith(fact), row["facts"]
+    assert row["diagnosis"] == (f"{guest} restarted on {host} 1 time (and 1 from before this case, still counted), "
+                                f"relocated to {moved[0]['target']} on destroy #2"), row["diagnosis"]
 
 
 def test_runs_are_quick_enough(vm_runs: dict[str, SuiteRun]) -> None:

@@ -158,3 +158,48 @@ def test_grep_saying_no_match_with_an_error_is_unreadable_not_none(tmp_path: Pat
     lab.node = {"an-node01": Denied()}.__getitem__
     history = restarts_still_counted(lab, SERVICE, EXPIRE, now)
     assert history.unreadable == {"an-node01": "grep: /var/log/messages: Permission denied"}
+
+
+# ---------------------------------------------------------------- pacemaker's fail count
+
+
+def crm_status(count: int, last_failure: float | None, node: str = "pm-node1") -> SimpleNamespace:
+    from hacert.drivers.parsers.crm_mon import CrmFailCount
+
+    stamp = None if last_failure is None else datetime.fromtimestamp(last_failure, timezone.utc).strftime("%a %b %e %H:%M:%S %Y")
+    return SimpleNamespace(raw=SimpleNamespace(fail_counts=[
+        CrmFailCount(node=node, resource="web01", fail_count=count, migration_threshold=3, last_failure=stamp),
+        CrmFailCount(node="pm-node2", resource="web01", fail_count=5, migration_threshold=3, last_failure=stamp)]))
+
+
+def pcmk_lab(offsets: dict[str, float]) -> SimpleNamespace:
+    nodes = [SimpleNamespace(name=n, member_name=n) for n in ("pm-node1", "pm-node2", "pm-node3")]
+    inventory = SimpleNamespace(nodes=nodes, node=lambda name: next(n for n in nodes if n.name == name))
+    return SimpleNamespace(inventory=inventory, clocks=Clocks(offsets))
+
+
+def test_pacemaker_fail_count_on_the_host_counts_until_its_failure_timeout() -> None:
+    from hacert.observe.restarts import fail_count_still_counted
+
+    now = time.time()
+    lab = pcmk_lab({})
+    history = fail_count_still_counted(lab, crm_status(2, now - 100), "web01", "pm-node1", EXPIRE, now)
+    assert len(history.restarts) == 2 and history.counted_between(now, now + 30) == (2, 2)
+    # the other node's count is not the host's; an expired count is no longer counted
+    assert fail_count_still_counted(lab, crm_status(0, now - 100), "web01", "pm-node1", EXPIRE, now).restarts == []
+    assert fail_count_still_counted(lab, crm_status(2, now - 700), "web01", "pm-node1", EXPIRE, now).restarts == []
+    unknown = fail_count_still_counted(lab, crm_status(1, None), "web01", "pm-node1", EXPIRE, now)
+    assert unknown.restarts == [] and "without its last failure" in unknown.unreadable["pm-node1"]
+
+
+def test_pacemaker_last_failure_is_widened_by_the_spread_of_the_node_clocks() -> None:
+    """crm_mon does not say whose local time `last-failure` is: with clocks 40 s apart, a failure
+    stamped 590 s ago on the host's clock may or may not still count in the next 30 s."""
+    from hacert.observe.restarts import fail_count_still_counted
+
+    now = time.time()
+    lab = pcmk_lab({"pm-node1": 0.0, "pm-node2": 40.0})
+    history = fail_count_still_counted(lab, crm_status(1, now - 590), "web01", "pm-node1", EXPIRE, now)
+    assert len(history.restarts) == 1
+    assert history.restarts[0].latest - history.restarts[0].earliest >= 80
+    assert history.counted_between(now, now + 30) == (0, 1)
