@@ -11,7 +11,7 @@ node's private /run, its logs in the node's /var/log/libvirt. It listens on TCP 
 none) only on the node's netlab address, for `virsh migrate --live NAME
 qemu+tcp://PEER/system`. The guests' "shared storage" is one folder of the lab
 (`<workdir>/<lab>/guests`: kernel, initramfs, one domain XML per VM) mounted at
-`SHARED` in every node. Guests run under TCG (domain type qemu) with a virtio NIC on
+`SHARED` in every node. Guests run under TCG (domain type qemu) with an e1000 NIC on
 the node's bridge of the VM network.
 """
 
@@ -28,6 +28,9 @@ from hacert.model.inventory import Service, Vm
 
 from .config import NetlabError, Plan
 from .guest import GuestImage, ensure_guest_image
+
+GUEST_NIC = "e1000"
+"""The guests' NIC model (its driver is the one module netlab/guest.py puts in the initramfs)."""
 
 SHARED = "/var/lib/libvirt/netlab"  # the lab's guest folder, the same path in every node
 HYPERVISOR = "qemu:///system"
@@ -87,7 +90,7 @@ def domain_file(vm: str) -> str:
 
 
 def domain_xml(plan: Plan, vm: Vm) -> str:
-    """Direct kernel boot from the shared folder, no disk, a virtio NIC on the VM bridge, serial
+    """Direct kernel boot from the shared folder, no disk, an emulated e1000 NIC on the VM bridge, serial
     console to a file in the running node's /var/log/libvirt/qemu."""
     domain = ET.Element("domain", type="qemu")
     ET.SubElement(domain, "name").text = vm.name
@@ -111,7 +114,7 @@ def domain_xml(plan: Plan, vm: Vm) -> str:
     nic = ET.SubElement(devices, "interface", type="bridge")
     ET.SubElement(nic, "source", bridge=vm_bridge(plan, vm.home))
     ET.SubElement(nic, "mac", address=guest_mac(vm.name))
-    ET.SubElement(nic, "model", type="virtio")
+    ET.SubElement(nic, "model", type=GUEST_NIC)
     ET.SubElement(nic, "rom", enabled="no")  # no iPXE: direct kernel boot
     serial = ET.SubElement(devices, "serial", type="file")
     ET.SubElement(serial, "source", path=f"/var/log/libvirt/qemu/{vm.name}.console", append="on")

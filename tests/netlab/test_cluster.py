@@ -188,7 +188,25 @@ def run_suites(netlab_lab: Lab, tmp_path: Path, *args: str, timeout: float = 900
                     + ("" if r["verdict"] == "passed" else f"\n    {r.get('diagnosis') or r.get('message') or ''}")
                     for r in rows), file=sys.stderr)
     assert netlab_lab.running is not None and netlab_lab.running.alive(), "the suite's run stopped the lab it only attached to"
+    if done.returncode != 0:
+        print(cluster_actions(netlab_lab), file=sys.stderr)
     return done.returncode, rows, done.stdout[-4000:]
+
+
+CLUSTER_ACTION = re.compile(r"pacemaker-(?:schedulerd|controld|fenced)\[\d+\]:.*(?:Actions: |Result of |[Ff]ailed|error|Timed out)")
+
+
+def cluster_actions(netlab_lab: Lab, last: int = 60) -> str:
+    """What pacemaker decided and what its operations returned, the last lines of each node's syslog:
+    a failed run of the real cluster says why (a live migration pacemaker replaced by stop and start,
+    an operation that failed or timed out) even when nobody kept the lab's folder."""
+    workdir = Path(netlab_lab.endpoints["netlab_events"]).parent
+    out = []
+    for log in sorted(workdir.glob("nodes/*/var-log/messages")):
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if CLUSTER_ACTION.search(ln)]
+        out.append(f"--- {log.parent.parent.name}: pacemaker's decisions and results (last {last}) ---")
+        out += lines[-last:]
+    return "\n".join(out)
 
 
 def numbers(row: dict[str, Any]) -> dict[str, float]:

@@ -178,10 +178,9 @@ def test_guest_image_is_debian_kernel_with_our_initramfs(guest_image: Any) -> No
     initrd = guest_image.initrd.stat().st_size
     report("initrd.img bytes (gzip)", initrd)
     assert initrd < 4_000_000, "the initramfs holds busybox and a few modules only"
+    # the emulated e1000's driver, with whatever modules.dep says it needs first, and nothing else
     loaded = guest_image.versions["modules"].split()
-    assert loaded.index("virtio.ko") < loaded.index("virtio_pci.ko")
-    assert loaded.index("net_failover.ko") < loaded.index("virtio_net.ko")
-    assert loaded.index("virtio_ring.ko") < loaded.index("virtio_net.ko")
+    assert loaded[-1] == "e1000.ko" and len(loaded) <= 3, loaded
 
 
 def test_a_package_apt_cannot_deliver_is_named(tmp_path: Path) -> None:
