@@ -209,9 +209,9 @@ class Record:
     def attach_timeline(self, events: Iterable[Any] = (), gaps: Iterable[Any] = (),
                         states: Mapping[str, Sequence[tuple[float, Any]]] | None = None, *,
                         name: str = "timeline", title: str | None = None, t0: float | None = None) -> Future[bytes]:
-        """Draw events (vertical lines), ping gaps (shaded) and state changes (step lines) as a PNG, off the
+        """Draw events (vertical lines), ping gaps (shaded) and state changes (step lines) as an SVG, off the
         case's timeline: drawn by one background thread while the case goes on (its audit, the restore),
-        attached to the case before its result is written (`attach_pending`). Returns the PNG to come."""
+        attached to the case before its result is written (`attach_pending`). Returns the SVG to come."""
         events, gaps = list(events), list(gaps)
         states = {key: list(values) for key, values in states.items()} if states else None
         title = title or self._case.title
@@ -262,7 +262,7 @@ DRAW_TIMEOUT = 120.0
 
 
 def drawer() -> ThreadPoolExecutor:
-    """The one thread that draws the run's pictures (matplotlib's pyplot is used by it alone)."""
+    """The one thread that draws the run's pictures."""
     with _DRAWER_LOCK:
         if not _DRAWER:
             _DRAWER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="hacert-draw"))

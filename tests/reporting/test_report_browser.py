@@ -70,7 +70,7 @@ def test_report_in_chromium_shows_suites_steps_parameters_and_attachments(two_ru
     assert "hang an-node01 with echo c > /proc/sysrq-trigger" in case and "wait for an-node02 to fence it" in case  # steps
     assert "time to fence (s) 12.346" in case and "method 'ipmi'" in case  # parameters
     assert "epic example-lab / example-cluster" in case and "feature Testing fencing" in case
-    assert "timeline image/png" in case and "syslog, all nodes by time text/plain" in case  # attachments
+    assert "timeline image/svg+xml" in case and "syslog, all nodes by time text/plain" in case  # attachments
 
     # the categories the report put each case in (one more page load costs seconds: read the widget)
     data = single_file_data(example_lab.report / "index.html", "widgets/categories.json")

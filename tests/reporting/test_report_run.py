@@ -81,8 +81,9 @@ def test_labels_and_side_files(ran) -> None:
     assert hang["name"] == "Hang an-node01 — an-node02 fences it by IPMI"
     assert [s["name"] for s in hang["steps"]][:2] == ["hang an-node01 with echo c > /proc/sysrq-trigger", "wait for an-node02 to fence it"]
     assert {"syslog, all nodes by time", "bmc session", "timeline"} <= {a["name"] for a in hang["attachments"]}
-    png = next(a for a in hang["attachments"] if a["name"] == "timeline")
-    assert (example_lab.results / png["source"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    picture = next(a for a in hang["attachments"] if a["name"] == "timeline")
+    assert picture["type"] == "image/svg+xml" and picture["source"].endswith(".svg"), picture
+    assert (example_lab.results / picture["source"]).read_bytes().startswith(b"<svg ")
     syslog = next(a for a in hang["attachments"] if a["name"].startswith("syslog"))
     lines = (example_lab.results / syslog["source"]).read_text().splitlines()
     assert [line[:15] for line in lines] == ["Dec 13 12:42:39", "Dec 13 12:42:40", "Dec 13 12:42:41"]

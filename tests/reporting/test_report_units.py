@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import json
 import re
 import shutil
@@ -110,22 +112,33 @@ def test_merge_syslog_orders_by_time_and_is_stable() -> None:
     assert merge_syslog({}) == ""
 
 
-def test_timeline_is_a_png_drawn_from_events_gaps_and_states() -> None:
+def test_timeline_is_an_svg_drawn_from_events_gaps_and_states() -> None:
     seen: list[str] = []
 
     def label(text: str) -> str:
         seen.append(text)
-        return text
+        return text.replace("secret", "****")
 
-    png = draw_timeline(
-        [{"t": 100.0, "kind": "fence_done", "node": "an-node01"}, (96.0, "sysrq c")],
+    svg = draw_timeline(
+        [{"t": 100.0, "kind": "fence_done", "node": "an-node01"}, (96.0, "sysrq c & <secret>")],
         [{"start": 96.1, "end": 110.0}],
         {"an-node01 power": [(96.0, "on"), (100.0, "off"), (101.0, "on")], "bond0 active": [(96.0, "eth0")]},
         title="Hang an-node01", t0=96.0, label=label,
     )
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-    assert {"fence_done an-node01", "sysrq c", "Hang an-node01", "an-node01 power", "bond0 active", "off", "eth0"} <= set(seen)
-    assert draw_timeline()[:4] == b"\x89PNG"
+    assert {"fence_done an-node01", "Hang an-node01", "an-node01 power", "bond0 active", "off", "eth0"} <= set(seen)
+    root = ET.fromstring(svg)  # well-formed, the label's & and < escaped
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "sysrq c & <****>" in texts and "fence_done an-node01" in texts and "ping lost" in texts
+    assert "seconds since the fault" in texts and {"0", "4", "10"} <= set(texts)  # the axis, from t0, every 2 s
+    lines = [e for e in root.iter("{http://www.w3.org/2000/svg}line") if e.get("stroke") != "#333"]
+    assert sorted(float(e.get("x1")) for e in lines) == sorted({float(e.get("x1")) for e in lines}) and len(lines) == 2
+    fence, sysrq = sorted(lines, key=lambda e: -float(e.get("x1")))
+    assert float(fence.get("x1")) > float(sysrq.get("x1"))  # the fence (+4 s) right of the hang (0 s)
+    power = next(e for e in root.iter("{http://www.w3.org/2000/svg}path"))
+    assert power.get("d").count("V") == 2, power.get("d")  # on -> off -> on: two steps
+    shaded = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.get("fill-opacity") == "0.25"]
+    assert shaded and float(shaded[0].get("width")) > 0
+    assert ET.fromstring(draw_timeline()).tag == "{http://www.w3.org/2000/svg}svg"
 
 
 LAB_MESSAGE = verdict_tag("lab error") + " DeviceUnreachable: pdu2 (10.20.2.2:161): outlet status: no answer in 2 s"
