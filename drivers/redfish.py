@@ -58,8 +58,10 @@ RESET_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 
-READ_RETRY_WAIT = 0.5
+READ_RETRY_WAIT = 1.0
 """Seconds before a read whose connection was dropped at once is asked again."""
+READ_ATTEMPTS = 3
+"""Reads of the BMC's log, at most: CI saw two drops 0.5 s apart right after a fence, the BMC fine."""
 
 class RedfishBmc:
     """One Redfish BMC at https://host:port.
@@ -154,8 +156,8 @@ class RedfishBmc:
                                            f"{entry.get('Message', '')}"))
             return [line for _, line in sorted(lines, key=lambda pair: pair[0])]
 
-        # a read: a connection the BMC (or a relay in front of it) dropped at once is asked again, once
-        for attempt in Retrying(stop=stop_after_attempt(2), wait=wait_fixed(READ_RETRY_WAIT),
+        # a read: a connection the BMC (or a relay in front of it) dropped at once is asked again
+        for attempt in Retrying(stop=stop_after_attempt(READ_ATTEMPTS), wait=wait_fixed(READ_RETRY_WAIT),
                                 retry=retry_if_exception_type(DeviceUnreachable), reraise=True):
             with attempt:
                 return self._call("read log service", read)
