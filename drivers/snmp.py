@@ -81,6 +81,8 @@ class SnmpClient:
         self._rw = community_rw if community_rw is not None else community_ro
         self._loop = asyncio.new_event_loop()
         self._engine: SnmpEngine | None = None
+        self._resolved: UdpTransportTarget | None = None
+        self._communities: dict[bool, CommunityData] = {}
         self._lock = threading.Lock()
 
     @property
@@ -201,14 +203,23 @@ class SnmpClient:
         return [(b[0], b[1]) for b in binds]
 
     async def _target(self) -> tuple[SnmpEngine, UdpTransportTarget]:
+        # One engine, one resolved target and one community object per client, kept with the engine:
+        # pysnmp configures its engine once per (community, target) pair it is shown, and a target made
+        # afresh per request also resolved the address in a worker thread each time (the largest CPU
+        # cost of an SNMP read).
         if self._engine is None:
             self._engine = SnmpEngine()
-        target = await UdpTransportTarget.create((self.host, self.port), timeout=self.timeout, retries=self.retries)
-        return self._engine, target
+            self._resolved = None
+            self._communities = {}
+        if self._resolved is None:
+            self._resolved = await UdpTransportTarget.create((self.host, self.port), timeout=self.timeout, retries=self.retries)
+        return self._engine, self._resolved
 
     def _auth(self, write: bool) -> CommunityData:
-        community = reveal(self._rw if write else self._ro) or ""
-        return CommunityData(community, mpModel=0 if self.version == "1" else 1)
+        if write not in self._communities:
+            community = reveal(self._rw if write else self._ro) or ""
+            self._communities[write] = CommunityData(community, mpModel=0 if self.version == "1" else 1)
+        return self._communities[write]
 
     async def _get(self, names: list[Oid]) -> Any:
         engine, target = await self._target()

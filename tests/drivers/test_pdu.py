@@ -190,3 +190,30 @@ def test_dead_pdu_raises_device_unreachable_within_timeout() -> None:
     pdu.close()
     print(f"\ndead PDU: {type(caught.value).__name__} after {elapsed:.2f} s (timeout 0.5 s x 2 tries, bound {bound:.1f} s): {caught.value}")
     assert 0.9 <= elapsed <= bound + 1.0  # + scheduling slack on a loaded machine
+
+
+def test_a_client_resolves_its_agent_once_and_keeps_its_community(rpdu_agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads and writes after the first reuse the resolved target and community objects (pysnmp then
+    configures its engine once): a target made afresh per request resolved the address in a worker
+    thread every time, the largest CPU cost of an SNMP read. The answers do not change."""
+    from hacert.drivers import snmp
+
+    _, port, _ = rpdu_agent
+    made: list[tuple[str, int]] = []
+    real_create = snmp.UdpTransportTarget.create
+
+    async def counting_create(address, *args, **kwargs):  # type: ignore[no-untyped-def]
+        made.append(address)
+        return await real_create(address, *args, **kwargs)
+
+    monkeypatch.setattr(snmp.UdpTransportTarget, "create", counting_create)
+    with ApcPdu("pdu-x", "127.0.0.1", port, "public", "private", **PATIENT) as pdu:
+        states = [pdu.outlet_status(n) for n in range(1, 5)]
+        pdu.outlet_off(2)
+        assert pdu.outlet_status(2) == "off"
+        pdu.outlet_on(2)
+        assert pdu.outlet_status(2) == "on"
+        read, written = pdu.snmp._auth(False), pdu.snmp._auth(True)
+        assert read is pdu.snmp._auth(False) and written is not read
+    assert states == ["on"] * 4
+    assert made == [("127.0.0.1", port)], made
