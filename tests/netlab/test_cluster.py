@@ -341,7 +341,10 @@ def test_a_guest_without_its_failure_threshold_fails_the_destroy_case(netlab_lab
         assert code == 1, out
         assert [r["verdict"] for r in rows] == ["failed"], rows
         diagnosis = rows[0]["diagnosis"]
-        assert f"{vm} restarted on an-node01 a third time instead of relocating" in diagnosis, diagnosis
+        # a failure an earlier test left inside failure-timeout still counts: the threshold is reached one destroy sooner
+        said = re.search(rf"{vm} restarted on an-node01 a (second|third) time instead of relocating \(max_restarts 2, "
+                         r"window \d+ s(, (\d) from before this case still counted)?\)", diagnosis)
+        assert said and {"second": 1, "third": 0}[said[1]] == int(said[3] or 0), diagnosis
     finally:
         # its failures go first: with the threshold back and 3 failures counted, pacemaker would
         # move it off its home, and stickiness would keep it there

@@ -36,18 +36,15 @@ RUNS: dict[str, tuple[str, list[dict[str, str]], dict[str, Any], str | None]] = 
                         "test_live_migration and guest2-to-et-virt07"),
     "short_window": ("anvil-sim.yaml", [], {"restart_expire_time": 0.5}, "test_vm_destroy_relocates and vm0001-dev"),
     "carried_restart": ("anvil-sim.yaml", [], {}, "test_vm_destroy_relocates and vm0001-dev"),
-    "carried_failure": ("pacemaker3-sim.yaml", [], {}, "test_vm_destroy_relocates and web01"),
 }
 
 
 ADVERSITIES: dict[str, list[dict[str, Any]]] = {
     "three-node": [{"name": "syslog_garbage"}],
     "carried_restart": [{"name": "restarted_before_case", "target": "vm0001-dev"}],
-    "carried_failure": [{"name": "restarted_before_case", "target": "web01"}],
 }
 """Runs on labs that hide less: the three-node run's syslogs get lines no parser knows (every case still
-passes); in carried_restart (rgmanager) and carried_failure (pacemaker) the cluster restarted a VM once before
-the case, a restart it still counts."""
+passes); in carried_restart the cluster restarted a VM once before the case, a restart rgmanager still counts."""
 
 
 @pytest.fixture(scope="session")
