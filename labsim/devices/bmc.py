@@ -15,6 +15,7 @@ sending to its first socket over IPv6.
 from __future__ import annotations
 
 import threading
+import traceback
 
 import pyghmi.ipmi.bmc as bmc
 import pyghmi.ipmi.private.serversession as serversession
@@ -28,6 +29,12 @@ _STATUS_NO_CIPHER_MATCH = 0x11
 
 class _SimServerSession(serversession.ServerSession):
     """A client session of a simulated BMC: silent while the BMC is dark."""
+
+    k1 = None
+    """The integrity key, known once RAKP 3 is taken. pyghmi's server sets it only then, and its packet
+    handler reads it for every authenticated packet: one that arrives before the handshake ends (a
+    client's retransmission after it gave up on a login, say) raised AttributeError and killed the
+    thread that serves every BMC of the lab. pyghmi drops such a packet when the key is None."""
 
     def create_open_session_response(self, request):  # type: ignore[no-untyped-def]
         data = bytearray(request)
@@ -160,8 +167,18 @@ class BmcServers:
         self._thread.start()
 
     def _serve(self) -> None:
+        # one thread serves every BMC of the lab: a packet that trips pyghmi must cost that packet, not
+        # leave every BMC dark for the rest of the run (it goes to the lab's log, once per kind)
+        reported: set[str] = set()
         while not self._stop.is_set():
-            ipmisession.Session.wait_for_rsp(timeout=1.0)
+            try:
+                ipmisession.Session.wait_for_rsp(timeout=1.0)
+            except Exception as exc:  # noqa: BLE001
+                kind = f"{type(exc).__name__}: {exc}"
+                if kind not in reported:
+                    reported.add(kind)
+                    traceback.print_exc()
+                    print(f"labsim: a BMC packet was dropped ({kind}); the BMCs go on answering", flush=True)
 
     def stop(self) -> None:
         # pyghmi's loop cannot be woken and its I/O thread selects on the sockets:
