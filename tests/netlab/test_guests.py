@@ -255,7 +255,8 @@ def test_live_migration_a_to_b_through_libvirt_while_pinged(lab: GuestLab) -> No
     assert lab.listed(B).get(vm.name) == "running" and vm.name not in lab.listed(A)
     wait_until("the source qemu gone", lambda: not any(Path(f"/proc/{p}").exists() for p in source_pids), 10)
     assert lab.qemu_pids(B, vm.name)
-    assert downtime is not None and downtime < 1000
+    # a live move, not a stop and a boot (tens of seconds): libvirt's downtime within the lab's allowed gap
+    assert downtime is not None and downtime <= lab.inv.expectations.migration_max_gap * 1000
     assert lost <= lab.inv.expectations.migration_max_lost_pings
     assert gap <= lab.inv.expectations.migration_max_gap
 
