@@ -43,6 +43,21 @@ def test_audit_passes_on_a_healthy_lab_and_lists_every_problem_otherwise() -> No
         assert symptom in text
 
 
+def test_the_survey_reads_a_nodes_bonds_in_one_command_and_names_a_file_it_cannot_read() -> None:
+    healthy = lab()
+    Guard(healthy).audit()
+    bond_reads = [(node, cmd) for node, cmd in healthy.state.commands if "/proc/net/bonding/" in cmd]
+    assert sorted(node for node, _ in bond_reads) == sorted(n.name for n in INV.nodes if n.bonds), bond_reads
+    gone = INV.node(N2).bonds[1]
+    broken = lab(missing_files={(N2, gone.status_file)}, on_backup={(N2, INV.node(N2).bonds[0].name)})
+    with pytest.raises(LabNotReady) as caught:
+        Guard(broken).audit()
+    text = str(caught.value)
+    assert f"{N2} {gone.status_file} cannot be read" in text and "No such file" in text
+    assert f"{N2} {INV.node(N2).bonds[0].name} runs on {INV.node(N2).bonds[0].backup.nic}" in text  # the others still judged
+    assert not any(gone.status_file in line for line in text.splitlines() if N1 in line)
+
+
 def test_audit_reports_bad_news_in_syslog_since_the_last_case() -> None:
     fake = lab()
     guard = Guard(fake)

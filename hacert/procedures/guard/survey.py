@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -184,13 +185,34 @@ class Survey(Commands):
     def _check_bonds(self, reachable: list[str]) -> list[Finding]:
         from hacert.drivers.parsers.bonding import parse_bonding
         from hacert.drivers.parsers._common import ParseError
+        from hacert.observe.bonds import split_bond_files
+
+        def texts_of(node: Any) -> list[str | Exception]:
+            """Each bond's status file: one `cat` of them all when every file answers with a bonding
+            status, else file by file (so the finding names the file that failed, and why)."""
+            shell = self.lab.node(node.name)
+            try:
+                texts = split_bond_files(shell.run("cat " + " ".join(shlex.quote(b.status_file) for b in node.bonds),
+                                                   check=False).stdout)
+            except HacertError:
+                texts = []
+            if len(texts) == len(node.bonds):
+                return list(texts)
+            out: list[str | Exception] = []
+            for bond in node.bonds:
+                try:
+                    out.append(shell.read_file(bond.status_file))
+                except HacertError as exc:
+                    out.append(exc)
+            return out
 
         def bonds_of(node: Any) -> list[Finding]:
             out = []
-            shell = self.lab.node(node.name)
-            for bond in node.bonds:
+            for bond, text in zip(node.bonds, texts_of(node)):
                 try:
-                    status = parse_bonding(shell.read_file(bond.status_file))
+                    if isinstance(text, Exception):
+                        raise text
+                    status = parse_bonding(text)
                 except (HacertError, ParseError) as exc:
                     out.append(Finding("device", f"{node.name}/{bond.name}", f"{node.name} {bond.status_file} cannot be read ({exc})"))
                     continue
