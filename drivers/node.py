@@ -498,17 +498,21 @@ class NodeShell:
         return SyslogMark(target, self._line_count(target))
 
     def syslog_since(self, mark: SyslogMark) -> list[str]:
-        """Syslog lines written after `mark` (all lines when the file was rotated since)."""
+        """Syslog lines written after `mark` (all lines when the file was rotated since): the count and
+        the lines after the mark in one command, the whole file in a second only after a rotation."""
         path = _quote(mark.path)
-        if self._line_count(mark.path) < mark.lines:
-            text = self.run(f"cat {path}", idempotent=True).stdout
-        else:
-            text = self.run(f"tail -n +{mark.lines + 1} {path}", idempotent=True).stdout
-        return [line for line in text.splitlines() if line]
+        text = self.run(f"wc -l {path}; tail -n +{mark.lines + 1} {path}", idempotent=True).stdout
+        counted, _, after = text.partition("\n")
+        if self._count_of(mark.path, counted) < mark.lines:
+            after = self.run(f"cat {path}", idempotent=True).stdout
+        return [line for line in after.splitlines() if line]
 
     def _line_count(self, path: str) -> int:
         # `wc -l FILE` prints "N FILE" (no redirection: simple node shells lack it).
-        text = self.run(f"wc -l {_quote(path)}", idempotent=True).stdout.strip()
+        return self._count_of(path, self.run(f"wc -l {_quote(path)}", idempotent=True).stdout)
+
+    def _count_of(self, path: str, wc_line: str) -> int:
+        text = wc_line.strip()
         try:
             return int(text.split()[0])
         except (ValueError, IndexError):

@@ -83,6 +83,7 @@ class SnmpClient:
         self._engine: SnmpEngine | None = None
         self._resolved: UdpTransportTarget | None = None
         self._communities: dict[bool, CommunityData] = {}
+        self._binds: dict[Oid, ObjectType] = {}
         self._lock = threading.Lock()
 
     @property
@@ -221,14 +222,21 @@ class SnmpClient:
             self._communities[write] = CommunityData(community, mpModel=0 if self.version == "1" else 1)
         return self._communities[write]
 
+    def _bind(self, name: Oid) -> ObjectType:
+        # pysnmp resolves every request's names through its MIB view (the largest CPU cost of a GET after
+        # the target's); a resolved ObjectType is marked clean and is not resolved again, so keep it per OID
+        bind = self._binds.get(name)
+        if bind is None:
+            bind = self._binds[name] = ObjectType(ObjectIdentity(name))
+        return bind
+
     async def _get(self, names: list[Oid]) -> Any:
         engine, target = await self._target()
-        binds = [ObjectType(ObjectIdentity(n)) for n in names]
-        return await get_cmd(engine, self._auth(False), target, ContextData(), *binds, lookupMib=False)
+        return await get_cmd(engine, self._auth(False), target, ContextData(), *(self._bind(n) for n in names), lookupMib=False)
 
     async def _next(self, name: Oid) -> Any:
         engine, target = await self._target()
-        return await next_cmd(engine, self._auth(False), target, ContextData(), ObjectType(ObjectIdentity(name)), lookupMib=False)
+        return await next_cmd(engine, self._auth(False), target, ContextData(), self._bind(name), lookupMib=False)
 
     async def _set(self, name: Oid, value: int | str) -> Any:
         engine, target = await self._target()

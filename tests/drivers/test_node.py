@@ -63,7 +63,12 @@ def test_read_file_and_syslog_since_mark(node: NodeShell, tmp_path: Path) -> Non
     assert mark.lines == 2
     assert node.syslog_since(mark) == []
     node.run("echo 'Jan  1 00:00:03 node-a fenced[1]: fencing node node-b' >> messages")
+    asked: list[str] = []
+    real_run = node.run
+    node.run = lambda cmd, *a, **k: asked.append(cmd) or real_run(cmd, *a, **k)  # type: ignore[method-assign]
     assert node.syslog_since(mark) == ["Jan  1 00:00:03 node-a fenced[1]: fencing node node-b"]
+    assert len(asked) == 1, asked  # the count and the new lines in one command (the guard reads syslogs every case)
+    del node.run
     # After a rotation (the file is shorter than the mark), everything counts as new.
     node.run("echo 'Jan  1 00:00:09 node-a rotated: fresh' > messages")
     assert node.syslog_since(mark) == ["Jan  1 00:00:09 node-a rotated: fresh"]

@@ -217,3 +217,29 @@ def test_a_client_resolves_its_agent_once_and_keeps_its_community(rpdu_agent, mo
         assert read is pdu.snmp._auth(False) and written is not read
     assert states == ["on"] * 4
     assert made == [("127.0.0.1", port)], made
+
+
+def test_a_client_resolves_each_name_through_the_mib_view_once(rpdu_agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pysnmp resolves a request's names through its MIB view; a client keeps each resolved name, so
+    reading an outlet again resolves nothing (and still reads the outlet's state as it is now)."""
+    from pysnmp.smi.rfc1902 import ObjectIdentity
+
+    _, port, _ = rpdu_agent
+    resolved: list[object] = []
+    real = ObjectIdentity.resolve_with_mib
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        resolved.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ObjectIdentity, "resolve_with_mib", counting)
+    with ApcPdu("pdu-x", "127.0.0.1", port, "public", "private", **PATIENT) as pdu:
+        assert pdu.outlet_status(3) == "on"
+        first = len(resolved)
+        pdu.outlet_off(3)
+        resolved.clear()
+        assert [pdu.outlet_status(3) for _ in range(5)] == ["off"] * 5
+        again = list(resolved)
+        pdu.outlet_on(3)
+        assert pdu.outlet_status(3) == "on"
+    assert first >= 1 and again == [], f"{len(again)} names resolved again on repeated reads"
