@@ -49,6 +49,9 @@ ROUNDS = 5
 EXTRA_ROUNDS = 10
 """More round trips tried, at most, when none of the first was tight enough (a loaded machine)."""
 
+KEPT_MAX_AGE = 10.0
+"""Seconds an after-the-case measurement may stand for the next case's before-the-fault one (`NodeClocks.kept`)."""
+
 DEFAULT_DRIFT_MAX = 0.1
 """Seconds a node's offset may move between two measurements around a case, beyond their
 uncertainty (the inventory's `expectations.clock_drift_max`)."""
@@ -239,6 +242,7 @@ class NodeClocks:
     session_start: Measurement | None = None
     latest: dict[str, ClockReading] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _kept: tuple[float, Measurement] | None = field(default=None, repr=False)
 
     @classmethod
     def of_lab(cls, lab: Any) -> "NodeClocks":
@@ -271,6 +275,26 @@ class NodeClocks:
                 self.session_start = Measurement("session start", dict(readings), measurement.seconds)
             self.latest.update(readings)
         return measurement
+
+    def keep(self, after: Measurement) -> None:
+        """Keep the reading taken after a case whose clocks held steady: the next case on this lab
+        begins from it (`kept`) instead of reading every clock again a moment later. Its own reading
+        after it still bounds the drift across both the gap and the case."""
+        with self._lock:
+            self._kept = (self.clock(), after)
+
+    def kept(self, phase: str, max_age: float = KEPT_MAX_AGE) -> Measurement | None:
+        """The kept reading, once, relabelled for `phase`, when it is at most `max_age` s old and
+        covers every node; else None (then measure)."""
+        with self._lock:
+            found, self._kept = self._kept, None
+        if found is None:
+            return None
+        at, after = found
+        age = self.clock() - at
+        if age > max_age or set(after.readings) != set(self.nodes):
+            return None
+        return Measurement(f"{phase} (read after the previous case, {age:.1f} s earlier)", dict(after.readings), 0.0)
 
     def reading(self, node: str) -> ClockReading:
         """The node's latest reading; measured now when it has none yet."""

@@ -152,6 +152,27 @@ def test_measurements_are_kept_for_the_report_and_the_summary() -> None:
     assert table["a"]["first"] == pytest.approx(5.0, abs=0.002) and table["a"]["drift_max"] < 0.001
 
 
+def test_a_steady_reading_after_a_case_stands_for_the_next_case_once_and_only_while_fresh() -> None:
+    controller = FakeController()
+    shells = {"a": FakeClockShell(controller, 5.0, [0.002]), "b": FakeClockShell(controller, -5.0, [0.002])}
+    clocks = NodeClocks(shells.__getitem__, ["a", "b"], clock=controller)
+    assert clocks.kept("before the fault") is None  # nothing kept yet: the fixture measures
+    after = clocks.measure("after the case")
+    asked = sum(len(s.commands) for s in shells.values())
+    clocks.keep(after)
+    controller.now += 0.4
+    before = clocks.kept("before the fault")
+    assert before is not None and before.readings == after.readings
+    assert before.phase == "before the fault (read after the previous case, 0.4 s earlier)"
+    assert sum(len(s.commands) for s in shells.values()) == asked  # no clock read again
+    assert clocks.kept("before the fault") is None  # used once
+    clocks.keep(after)
+    controller.now += 10.5
+    assert clocks.kept("before the fault") is None  # too old: the next case reads the clocks itself
+    clocks.keep(clocks.measure("on first use", ["a"]))
+    assert clocks.kept("before the fault") is None  # not every node
+
+
 def test_a_node_without_a_reading_is_measured_on_first_use() -> None:
     controller = FakeController()
     shell = FakeClockShell(controller, 2.5, [0.002])
