@@ -2,40 +2,30 @@
 
 from __future__ import annotations
 
-import shlex
 import time
 from typing import Any, Sequence
 
 from hacert.drivers.errors import HacertError
+from hacert.drivers.node import SyslogMark
 from hacert.observe.coverage import Unseen
 from hacert.observe.lines import SkippedLines, count_unreadable_syslog
 
 
 class SyslogWindow:
-    """Where each node's syslog ended at the start of a case, and what came after.
-
-    Counts lines with `wc -l FILE` and reads with `tail -n +N FILE` (no shell redirection,
-    which not every node shell offers).
-    """
+    """Where each node's syslog ended at the start of a case, and what came after (the node
+    shells' `syslog_mark` / `syslog_since`: a rotated file is read whole)."""
 
     def __init__(self, lab: Any, nodes: Sequence[str] | None = None, path: str = "/var/log/messages") -> None:
         self.lab = lab
         self.path = path
-        self.marks: dict[str, int] = {}
+        self.marks: dict[str, SyslogMark] = {}
         self.errors: dict[str, HacertError] = {}
         """The nodes whose window could not be read the last time `lines()` asked, and why."""
         for node in nodes or [n.name for n in lab.inventory.nodes]:
-            count = self._count(node)
-            if count is not None:
-                self.marks[node] = count
-
-    def _count(self, node: str) -> int | None:
-        try:
-            result = self.lab.node(node).run(f"wc -l {shlex.quote(self.path)}", check=False, timeout=15)
-        except HacertError:
-            return None
-        words = result.stdout.split()
-        return int(words[0]) if result.exit_code == 0 and words and words[0].isdigit() else None
+            try:
+                self.marks[node] = self.lab.node(node).syslog_mark(self.path)
+            except HacertError:
+                continue  # no mark, no window: `lines()` leaves the node out
 
     def skipped(self, windows: dict[str, list[str]]) -> SkippedLines:
         """The lines of `windows` (as `lines()` gave them) that are not syslog: skipped and counted."""
@@ -49,14 +39,11 @@ class SyslogWindow:
     def lines(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for node, mark in self.marks.items():
-            now = self._count(node)
-            start = 1 if now is not None and now < mark else mark + 1  # rotated: read it all
             try:
-                text = self.lab.node(node).run(f"tail -n +{start} {shlex.quote(self.path)}", timeout=30).stdout
+                out[node] = self.lab.node(node).syslog_since(mark)
             except HacertError as exc:
                 self.errors[node] = exc
                 out[node] = [f"(syslog of {node} unreadable: {exc})"]
                 continue
             self.errors.pop(node, None)
-            out[node] = [line for line in text.splitlines() if line]
         return out

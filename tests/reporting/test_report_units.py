@@ -84,6 +84,18 @@ def test_scrub_tree_rewrites_only_files_holding_a_secret(tmp_path: Path) -> None
     assert json.loads((tmp_path / "a-result.json").read_text())["message"] == f"login as root/{secrets.MASK} failed"
 
 
+def test_scrub_tree_since_reads_only_the_files_written_since(tmp_path: Path) -> None:
+    import os
+
+    old, new = tmp_path / "old-result.json", tmp_path / "new-result.json"
+    old.write_text("an earlier run's file: scrub-me-2")  # as if its own run had left it so
+    new.write_text("this run's file: scrub-me-2")
+    os.utime(old, (1_000_000_000, 1_000_000_000))
+    assert secrets.scrub_tree(tmp_path, ["scrub-me-2"], since=1_000_000_100) == [new]
+    assert "scrub-me-2" in old.read_text() and "scrub-me-2" not in new.read_text()
+    assert secrets.scrub_tree(tmp_path, ["scrub-me-2"]) == [old]  # without `since`: every file
+
+
 def test_merge_syslog_orders_by_time_and_is_stable() -> None:
     merged = merge_syslog({
         "an-node02": [

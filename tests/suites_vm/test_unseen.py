@@ -20,6 +20,7 @@ from hacert.drivers.errors import Inconclusive
 from hacert.observe.cluster_view import watch_cluster
 from hacert.observe.domains import DomainPoller
 from hacert.observe.ping import Ping, PingLog
+from hacert.drivers.node import SyslogMark
 from hacert.observe.syslog_window import SyslogWindow
 
 from tests.suites_vm.test_vm_helpers import LINES
@@ -158,18 +159,18 @@ def test_a_state_measured_after_the_deadline_is_not_met_though_its_look_began_in
 def test_a_syslog_window_counts_its_garbage_and_names_what_it_could_not_read() -> None:
     texts = {"an-node01": "\n".join(["Dec  6 23:39:50 an-node01 kernel: hello", *GARBAGE]) + "\n"}
 
-    def run(node: str) -> Any:
-        def do(cmd: str, check: bool = True, timeout: float | None = None) -> Any:
-            if node == "an-node02":
-                raise DeviceUnreachable(node, "127.0.0.1:2202", cmd, "connection reset by peer")
-            if cmd.startswith("wc -l"):
-                return SimpleNamespace(stdout="0 /var/log/messages\n", exit_code=0)
-            return SimpleNamespace(stdout=texts[node], exit_code=0)
-        return SimpleNamespace(run=do)
+    def shell(node: str) -> Any:
+        def mark(path: str) -> SyslogMark:
+            return SyslogMark(path, 0)
 
-    lab = SimpleNamespace(inventory=SimpleNamespace(nodes=[]), node=run)
-    window = SyslogWindow(lab, nodes=["an-node01", "an-node02"])
-    window.marks["an-node02"] = 0  # it answered when the case began, not any more
+        def since(mark: SyslogMark) -> list[str]:
+            if node == "an-node02":
+                raise DeviceUnreachable(node, "127.0.0.1:2202", "read syslog", "connection reset by peer")
+            return [line for line in texts[node].splitlines() if line]
+        return SimpleNamespace(syslog_mark=mark, syslog_since=since)
+
+    lab = SimpleNamespace(inventory=SimpleNamespace(nodes=[]), node=shell)
+    window = SyslogWindow(lab, nodes=["an-node01", "an-node02"])  # an-node02 answered when the case began, not any more
     lines = window.lines()
     assert window.skipped(lines).count == 4
     (unseen,) = window.unseen(["an-node01", "an-node02"], "{node} logged the fence", time.time())
