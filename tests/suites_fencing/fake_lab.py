@@ -91,7 +91,7 @@ class FakeShell:
         self._check("read syslog")
         return self.state.syslog[self.name][mark.lines:]
 
-    def run(self, cmd: str, timeout: float | None = None, check: bool = True) -> Any:
+    def run(self, cmd: str, timeout: float | None = None, check: bool = True, **marks: Any) -> Any:
         self._check(f"run {cmd!r}")
         self.state.commands.append((self.name, cmd))
         words = shlex.split(cmd)

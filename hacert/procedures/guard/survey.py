@@ -193,7 +193,7 @@ class Survey(Commands):
             shell = self.lab.node(node.name)
             try:
                 texts = split_bond_files(shell.run("cat " + " ".join(shlex.quote(b.status_file) for b in node.bonds),
-                                                   check=False).stdout)
+                                                   check=False, idempotent=True).stdout)
             except HacertError:
                 texts = []
             if len(texts) == len(node.bonds):
