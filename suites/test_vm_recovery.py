@@ -66,7 +66,7 @@ def not_ready(why: str) -> LabNotReady:
 @plan_steps(
     "audit the lab healthy; ping {vm}'s address from a node not hosting it (ping -D -O); read the "
     "restarts of {vm} the cluster still counts from before the case (rgmanager's 'Recovering failed service' "
-    "lines of the last restart_expire_time): they count toward the threshold",
+    "lines of the last restart_expire_time; pacemaker's fail count): they count toward the threshold",
     "on {vm}'s host, destroy it (the inventory's destroy_command, default 'virsh destroy'); "
     "the cluster restarts it on the same host; measure its downtime from the ping",
     "once it answers again, destroy it again: same host again (max_restarts {expect.max_restarts} times)",
