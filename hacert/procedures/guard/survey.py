@@ -187,7 +187,7 @@ class Survey(Commands):
         from hacert.drivers.parsers._common import ParseError
         from hacert.observe.bonds import split_bond_files
 
-        def texts_of(node: Any) -> list[str | Exception]:
+        def texts_of(node: Any) -> list[str | HacertError]:
             """Each bond's status file: one `cat` of them all when every file answers with a bonding
             status, else file by file (so the finding names the file that failed, and why)."""
             shell = self.lab.node(node.name)
@@ -198,7 +198,7 @@ class Survey(Commands):
                 texts = []
             if len(texts) == len(node.bonds):
                 return list(texts)
-            out: list[str | Exception] = []
+            out: list[str | HacertError] = []
             for bond in node.bonds:
                 try:
                     out.append(shell.read_file(bond.status_file))
@@ -210,7 +210,7 @@ class Survey(Commands):
             out = []
             for bond, text in zip(node.bonds, texts_of(node)):
                 try:
-                    if isinstance(text, Exception):
+                    if isinstance(text, HacertError):
                         raise text
                     status = parse_bonding(text)
                 except (HacertError, ParseError) as exc:
