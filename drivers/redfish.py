@@ -204,12 +204,15 @@ class RedfishBmc:
     def _call(self, what: str, action: Callable[[Any], T]) -> T:
         """Run `action(root)` on a fresh, logged-in connection, bounded by `timeout`."""
         box: dict[str, Any] = {}
+        abandoned = threading.Event()
 
         def worker() -> None:
             root = None
             try:
                 root = self._connect()
                 box["logged_in"] = True
+                if abandoned.is_set():  # the caller gave up (a BMC that came back late): nothing is sent after it
+                    return
                 box["value"] = action(root)
             except BaseException as exc:  # carried to the caller's thread
                 box["error"] = exc
@@ -224,6 +227,7 @@ class RedfishBmc:
             thread.join(self.timeout)
         elapsed = time.monotonic() - started
         if thread.is_alive():
+            abandoned.set()
             raise DeviceUnreachable(self.name, self.address, what, f"no answer within {self.timeout:.1f} s")
         if "error" in box:
             error = box["error"]
