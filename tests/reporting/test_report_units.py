@@ -96,6 +96,28 @@ def test_scrub_tree_since_reads_only_the_files_written_since(tmp_path: Path) -> 
     assert secrets.scrub_tree(tmp_path, ["scrub-me-2"]) == [old]  # without `since`: every file
 
 
+def test_a_run_scrubs_what_was_written_since_the_last_completed_scrub(tmp_path: Path) -> None:
+    """A run killed before its end left its files unscrubbed: the next run's end scrubs them; files a
+    completed scrub already saw are not read again."""
+    import os
+
+    from hacert.fixtures import report
+
+    secrets.register_secret("mend-secret-9")
+    try:
+        killed = tmp_path / "killed-result.json"
+        killed.write_text("left by a killed run: mend-secret-9")
+        report._scrub_since_last_scrub(tmp_path)  # no completed scrub yet: every file
+        assert "mend-secret-9" not in killed.read_text() and (tmp_path / report.SCRUBBED_MARK).exists()
+        older = tmp_path / "older-result.json"
+        older.write_text("mend-secret-9")
+        os.utime(older, (1_000_000_000, 1_000_000_000))
+        report._scrub_since_last_scrub(tmp_path)
+        assert "mend-secret-9" in older.read_text()  # older than the last scrub: not read again
+    finally:
+        secrets.clear_secrets()
+
+
 def test_merge_syslog_orders_by_time_and_is_stable() -> None:
     merged = merge_syslog({
         "an-node02": [
