@@ -22,11 +22,16 @@ import paramiko
 import tenacity
 from fabric import Connection
 
+from .kept_shell import COMMAND as KEPT_COMMAND
+from .kept_shell import KeptShell, KeptShellLost, KeptShellOverran, KeptShellSilent
 from .errors import AuthenticationRefused, CommandFailed, DeviceUnreachable, HacertError, LabError, TransportDropped
 from .redact import reveal
 from .transport import GAVE_UP, JOURNAL, NOT_TAKEN, RERAN, TOOK_EFFECT, TransportEvent, TransportJournal
 
 SYSLOG = "/var/log/messages"
+KEPT_IDLE_MAX = 3
+"""Kept shells (see kept_shell) a node's connection holds open between commands; more run at once when
+threads need them, and close after."""
 RETRY_PROBE_S = 2.0
 """Before a command is run again after its connection died: how long the node has to show an SSH banner."""
 
@@ -173,6 +178,7 @@ class NodeShell:
         command_timeout: float = 60.0,
         syslog_path: str = SYSLOG,
         journal: TransportJournal | None = None,
+        keep_shells: bool = True,
     ) -> None:
         self.name = name
         self.host = host
@@ -186,6 +192,8 @@ class NodeShell:
         self._conn: Connection | None = None
         self._lock = threading.Lock()
         self.journal = JOURNAL if journal is None else journal
+        self.keep_shells = keep_shells
+        self._kept: list[tuple[paramiko.Transport, KeptShell]] = []
 
     @property
     def address(self) -> str:
@@ -291,6 +299,7 @@ class NodeShell:
     def _drop(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None
+            self._kept = []  # they close with the connection
         if conn is not None:
             conn.close()
 
@@ -372,6 +381,70 @@ class NodeShell:
 
     def _run_once(self, cmd: str, timeout: float | None, check: bool) -> CommandResult:
         limit = self.command_timeout if timeout is None else timeout
+        if self.keep_shells and KeptShell.carries(cmd):
+            result = self._run_kept(cmd, limit)
+        else:
+            result = self._run_exec(cmd, limit)
+        if check and result.exit_code != 0:
+            raise CommandFailed(self.name, self.address, f"run {cmd!r}", result.exit_code, result.stdout, result.stderr)
+        return result
+
+    def _run_kept(self, cmd: str, limit: float) -> CommandResult:
+        started = time.monotonic()
+        transport, shell = self._take_kept(cmd, limit)
+        what = f"run {cmd!r}"
+        reply_limit = min(limit, self.connect_timeout)
+        try:
+            reply = shell.run(cmd, limit, reply_limit)
+        except KeptShellSilent:
+            shell.close()
+            self._drop()
+            raise DeviceUnreachable(self.name, self.address, what, f"the shell did not take the command within {reply_limit:.1f} s (hung node?)") from None
+        except KeptShellOverran as exc:
+            shell.close()
+            raise CommandFailed(self.name, self.address, what, None, exc.stdout.decode(errors="replace"),
+                                exc.stderr.decode(errors="replace"), detail=f"no exit within {limit:.1f} s") from None
+        except KeptShellLost as exc:
+            shell.close()
+            if not transport.is_active():
+                self._drop()
+            raise TransportDropped(self.name, self.address, what, str(exc)) from exc
+        self._give_back(transport, shell)
+        return CommandResult(reply.stdout.decode(errors="replace"), reply.stderr.decode(errors="replace"),
+                             reply.exit_code, time.monotonic() - started)
+
+    def _take_kept(self, cmd: str, limit: float) -> tuple[paramiko.Transport, KeptShell]:
+        """An idle kept shell of the current connection, or a new one."""
+        transport = self._transport()
+        with self._lock:
+            while self._kept:
+                owner, shell = self._kept.pop()
+                if owner is transport and shell.open:
+                    return owner, shell
+                shell.close()
+        what = f"run {cmd!r}"
+        channel = self._open_channel(what)
+        reply_limit = min(limit, self.connect_timeout)
+        try:
+            if not self._request(what, reply_limit, lambda: channel.exec_command(KEPT_COMMAND)):
+                raise DeviceUnreachable(self.name, self.address, what, f"no reply to the exec request within {reply_limit:.1f} s (hung node?)")
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            _close_quietly(channel)
+            self._drop()
+            raise _fault(exc)(self.name, self.address, what, _describe(exc, reply_limit)) from exc
+        owner = channel.get_transport()
+        assert owner is not None
+        return owner, KeptShell(channel)
+
+    def _give_back(self, transport: paramiko.Transport, shell: KeptShell) -> None:
+        with self._lock:
+            current = self._conn.client.get_transport() if self._conn is not None else None
+            if transport is current and shell.open and len(self._kept) < KEPT_IDLE_MAX:
+                self._kept.append((transport, shell))
+                return
+        shell.close()
+
+    def _run_exec(self, cmd: str, limit: float) -> CommandResult:
         started = time.monotonic()
         channel = self._open_channel(f"run {cmd!r}")
         out: list[bytes] = []
@@ -414,10 +487,7 @@ class NodeShell:
             raise _fault(exc)(self.name, self.address, f"run {cmd!r}", _describe(exc, limit)) from exc
         finally:
             _close_quietly(channel)
-        result = CommandResult(_text(out), _text(err), code, time.monotonic() - started)
-        if check and code != 0:
-            raise CommandFailed(self.name, self.address, f"run {cmd!r}", code, result.stdout, result.stderr)
-        return result
+        return CommandResult(_text(out), _text(err), code, time.monotonic() - started)
 
     def fire_and_forget(self, cmd: str, grace: float = 0.5) -> int | None:
         """Start `cmd` and return within about `grace` s whatever it does.

@@ -20,6 +20,8 @@ from typing import Any
 
 import paramiko
 
+from hacert.drivers.kept_shell import COMMAND as KEPT_COMMAND
+from hacert.drivers.kept_shell import unframe
 from hacert.labsim.world import World
 
 # Paramiko sends the reply to an exec request only after check_channel_exec_request
@@ -45,11 +47,12 @@ logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 class ChannelIO:
     """ShellIO over one paramiko channel; silent while the node is not up."""
 
-    def __init__(self, world: World, node: str, channel: paramiko.Channel):
+    def __init__(self, world: World, node: str, channel: paramiko.Channel, read_stdin: bool = True):
         self.world, self.node, self.channel = world, node, channel
         self._interrupted = threading.Event()
         self._closed = threading.Event()
-        threading.Thread(target=self._read_stdin, name=f"labsim-stdin-{node}", daemon=True).start()
+        if read_stdin:  # a command shell's session reads its own stdin (see SshServers.run_session)
+            threading.Thread(target=self._read_stdin, name=f"labsim-stdin-{node}", daemon=True).start()
 
     def _read_stdin(self) -> None:
         # Ctrl-C typed into a pty session stops a stream; channel close is seen in closed().
@@ -139,7 +142,8 @@ class _Server(paramiko.ServerInterface):
             return False
         channel._labsim_replied = threading.Event()  # type: ignore[attr-defined]
         line = command.decode(errors="replace")
-        threading.Thread(target=self.lab.run_command, args=(self.node, channel, line),
+        serve = self.lab.run_session if line.strip() == KEPT_COMMAND else self.lab.run_command
+        threading.Thread(target=serve, args=(self.node, channel, line),
                          name=f"labsim-exec-{self.node}", daemon=True).start()
         return True
 
@@ -258,11 +262,10 @@ class SshServers:
         if replied is not None:
             replied.wait(5.0)
         shell_io = ChannelIO(self.world, node, channel)
-        try:
-            status = self.world.execute(node, line, shell_io)
-        except Exception as exc:  # a broken command must not kill the server
-            shell_io.write_err(f"labsim: internal error in {line!r}: {exc!r}\n")
-            status = 1
+        status = self._execute(node, line, shell_io)
+        self._exit(node, channel, status)
+
+    def _exit(self, node: str, channel: paramiko.Channel, status: int) -> None:
         if self.world.node_state(node) != "up":
             return  # hung: silence; off: the transport is already gone
         try:
@@ -271,6 +274,57 @@ class SshServers:
             channel.close()
         except (OSError, EOFError, paramiko.SSHException):
             pass
+
+    def run_session(self, node: str, channel: paramiko.Channel, line: str) -> None:
+        """A shell reading command lines from the channel, one after another, as `bash -s` does.
+
+        The harness's kept shells (hacert.drivers.kept_shell) send each command framed as
+        `echo A; (CMD) </dev/null; echo "B $?"; echo B >&2`; labsim runs that frame's parts as
+        a POSIX shell would. Any other line runs as it is.
+        """
+        replied = getattr(channel, "_labsim_replied", None)
+        if replied is not None:
+            replied.wait(5.0)
+        shell_io = ChannelIO(self.world, node, channel, read_stdin=False)
+        pending = b""
+        status = 0
+        while self.world.node_state(node) in ("up", "hung"):
+            try:
+                data = channel.recv(65536)
+            except (OSError, EOFError, paramiko.SSHException):
+                return
+            if not data:
+                break
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                status = self._session_line(node, raw.decode(errors="replace"), shell_io, status)
+        self._exit(node, channel, status)
+
+    def _session_line(self, node: str, line: str, shell_io: ChannelIO, status: int) -> int:
+        pause = threading.Event()
+        while self.world.node_state(node) == "hung" and not shell_io.closed():
+            pause.wait(0.2)  # a hung kernel runs nothing it is sent
+        if self.world.node_state(node) != "up":
+            return status
+        framed = unframe(line)
+        if framed is None:
+            return self._execute(node, line, shell_io) if line.strip() else status
+        ack, command, end = framed
+        shell_io.write(ack + "\n")
+        status = self._execute(node, command, shell_io)
+        shell_io.write(f"{end} {status}\n")
+        shell_io.write_err(end + "\n")
+        return status
+
+    def _execute(self, node: str, line: str, shell_io: ChannelIO) -> int:
+        try:
+            return self.world.execute(node, line, shell_io)
+        except Exception as exc:  # a broken command must not kill the server
+            shell_io.write_err(f"labsim: internal error in {line!r}: {exc!r}\n")
+            return 1
+
+
 
 
 def load_private_key(text: str) -> paramiko.PKey:

@@ -2,8 +2,10 @@
 
 Commands run under /bin/sh in a scratch directory, except anything naming
 sysrq: that "crashes" the node instead — the exec request is never even
-acknowledged and the server stops serving (new connections are accepted and
-then left silent), like a crashed kernel. Nothing ever touches the real /proc/sysrq-trigger.
+acknowledged (or, typed into a shell reading stdin, never reaches it) and the
+server stops serving (new connections are accepted and then left silent), like
+a crashed kernel. FREEZE does the same to its own channel only. Lines typed into
+a kept shell (hacert.drivers.kept_shell) are read the same way, command by command. Nothing ever touches the real /proc/sysrq-trigger.
 Ctrl-C (0x03) on a channel's stdin sends SIGINT to the command.
 """
 
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import paramiko
 
+from hacert.drivers.kept_shell import COMMAND as KEPT_COMMAND
+from hacert.drivers.kept_shell import unframe
 from hacert.suite_runs import default_sigint
 
 USER, PASSWORD = "tester", "test-password"
@@ -48,7 +52,9 @@ class _Server(paramiko.ServerInterface):
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
         text = command.decode()
-        self.owner.commands.append(text)
+        self.owner.execs.append(text)
+        if text != KEPT_COMMAND:  # the kept shell's commands are recorded as they are typed into it
+            self.owner.commands.append(text)
         if text == FREEZE:
             self.owner.wait_closed()  # the node hangs mid-conversation
             return False
@@ -67,6 +73,9 @@ class FakeSshd:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.commands: list[str] = []
+        """Every command the node was asked to run: exec'd, or typed into a kept shell."""
+        self.execs: list[str] = []
+        """The exec requests (a kept shell's is one)."""
         self.crashed = threading.Event()
         self.host_key = paramiko.RSAKey.generate(2048)
         self.listener = socket.socket()
@@ -105,26 +114,32 @@ class FakeSshd:
             cwd=self.workdir,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            stdin=subprocess.PIPE if command is None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # as sshd does: the channel is the command's stdin
             start_new_session=True,
             preexec_fn=default_sigint,
         )
         self._procs.append(proc)
 
         def interrupts() -> None:
+            pending = b""  # stdin up to its last newline: a kept shell's command lines are read whole
             while proc.poll() is None:
                 try:
-                    data = channel.recv(16) if channel.recv_ready() else b""
+                    data = channel.recv(4096) if channel.recv_ready() else b""
                 except OSError:
                     return
                 if b"\x03" in data:
                     os.killpg(proc.pid, signal.SIGINT)
-                elif data and proc.stdin is not None:
-                    try:
-                        proc.stdin.write(data)
-                        proc.stdin.flush()
-                    except OSError:
+                    data = b""
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    if not self._typed(channel, line.decode(errors="replace")):
                         return
+                    if proc.stdin is not None:
+                        try:
+                            proc.stdin.write(line + b"\n")
+                            proc.stdin.flush()
+                        except OSError:
+                            return
                 if channel.closed:
                     os.killpg(proc.pid, signal.SIGKILL)
                     return
@@ -161,6 +176,26 @@ class FakeSshd:
             if self._stop.wait(0.02):
                 break
         channel.close()
+
+    def _typed(self, channel: paramiko.Channel, line: str) -> bool:
+        """A line typed into a running command's stdin; False: it never reaches the shell. A kept shell's
+        framed command (hacert.drivers.kept_shell) is recorded in `commands` like an exec'd one, and one
+        that hangs or crashes the node does so here."""
+        framed = unframe(line)
+        if framed is None:
+            return True
+        command = framed[1]
+        self.commands.append(command)
+        if command == FREEZE:
+            return False  # this channel's shell never answers again
+        if "sysrq" in command:
+            self.crash()
+            return False
+        return self.typed(channel, command)
+
+    def typed(self, channel: paramiko.Channel, command: str) -> bool:
+        """For servers that act on a kept shell's command (tests/drivers/test_transport_retry.py); False swallows it."""
+        return True
 
     def wait_closed(self) -> None:
         self._stop.wait()

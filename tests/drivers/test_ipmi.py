@@ -109,9 +109,10 @@ def test_a_login_abandoned_at_its_deadline_does_not_silence_the_bmc_for_good(pyg
     try:
         with pytest.raises(DeviceUnreachable):
             bmc.power_status()  # waits on the abandoned login: the deadline holds
-        started = time.monotonic()
-        assert bmc.power_status() == "off"  # the next action logs in afresh
-        assert time.monotonic() - started < timeout
+        # The next action logs in afresh. Its own deadline is roomier: a fresh RMCP+ login took more than
+        # 1 s on a loaded CI machine once; behind the abandoned login it would wait past any deadline.
+        bmc.timeout = 10.0
+        assert bmc.power_status() == "off"
     finally:
         ipmi_session.Session.initting_sessions.pop(key, None)
 

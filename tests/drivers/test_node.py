@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import paramiko
 import pytest
 
-from hacert.drivers.errors import AuthenticationRefused, CommandFailed, DeviceUnreachable
-from hacert.drivers.node import NodeShell
+from hacert.drivers.errors import AuthenticationRefused, CommandFailed, DeviceUnreachable, TransportDropped
+from hacert.drivers.kept_shell import COMMAND as KEPT_COMMAND
+from hacert.drivers.node import KEPT_IDLE_MAX, NodeShell
 
 from tests.drivers.sshd import FREEZE, PASSWORD, USER, FakeSshd, SilentServer
 
@@ -47,7 +49,7 @@ def test_run_returns_output_and_exit_code_on_one_reused_connection(node: NodeShe
     assert caught.value.exit_code == 4 and "oops" in str(caught.value)
 
 
-def test_command_timeout_is_enforced(node: NodeShell) -> None:
+def test_command_timeout_is_enforced(node: NodeShell, sshd: FakeSshd) -> None:
     started = time.monotonic()
     with pytest.raises(CommandFailed) as caught:
         node.run("sleep 30", timeout=0.5)
@@ -55,6 +57,7 @@ def test_command_timeout_is_enforced(node: NodeShell) -> None:
     assert caught.value.exit_code is None
     assert 0.5 <= elapsed < 1.5
     assert node.run("echo still usable").stdout == "still usable\n"
+    assert sshd.execs.count(KEPT_COMMAND) == 2  # the overrun shell was closed, not reused mid-command
 
 
 def test_read_file_and_syslog_since_mark(node: NodeShell, tmp_path: Path) -> None:
@@ -110,7 +113,9 @@ def test_fire_and_forget_on_a_command_that_never_returns(node: NodeShell, sshd: 
     assert time.monotonic() - started < node.connect_timeout + 1
 
 
-def test_node_hanging_mid_conversation_raises_within_connect_timeout(node: NodeShell) -> None:
+@pytest.mark.parametrize("kept", [True, False], ids=["kept-shell", "exec-channel"])
+def test_node_hanging_mid_conversation_raises_within_connect_timeout(node: NodeShell, kept: bool) -> None:
+    node.keep_shells = kept
     node.run("true")  # connected
     started = time.monotonic()
     with pytest.raises(DeviceUnreachable) as caught:
@@ -166,3 +171,68 @@ def test_a_connection_reset_while_closing_the_channel_leaves_the_result(node: No
 
     monkeypatch.setattr(paramiko.Channel, "close", reset)
     assert node.run("echo done").stdout == "done\n"
+
+
+def test_commands_share_one_kept_shell_and_each_stands_alone(node: NodeShell, sshd: FakeSshd, tmp_path: Path) -> None:
+    for i in range(5):
+        assert node.run(f"echo {i}").stdout == f"{i}\n"
+    assert node.run("cd /; exit 3", check=False).exit_code == 3
+    assert node.run("pwd").stdout == f"{tmp_path}\n"  # the `cd` and the `exit` stayed in their subshell
+    assert node.run("cat", timeout=3).stdout == ""  # a command reading stdin does not eat the next command
+    assert node.run("printf abc").stdout == "abc"  # output without a last newline
+    forged = "hacert00000000s9b 0"
+    assert node.run(f"echo '{forged}'; echo after").stdout == f"{forged}\nafter\n"
+    noisy = node.run('i=0; while [ $i -lt 3000 ]; do echo "e$i" >&2; i=$((i+1)); done; echo done')
+    assert noisy.stdout == "done\n" and noisy.stderr.splitlines() == [f"e{i}" for i in range(3000)]
+    assert sshd.execs == [KEPT_COMMAND]  # eleven commands, one channel
+
+
+def test_a_command_the_kept_shell_cannot_carry_runs_on_its_own_channel(node: NodeShell, sshd: FakeSshd) -> None:
+    assert node.run("echo kept").stdout == "kept\n"
+    assert node.run("echo a # a comment").stdout == "a\n"
+    assert node.run("echo one\necho two").stdout == "one\ntwo\n"
+    unbalanced = node.run("echo 'open", check=False)
+    assert unbalanced.exit_code != 0 and unbalanced.stderr  # the shell's own complaint, on its own channel
+    assert sshd.execs == [KEPT_COMMAND, "echo a # a comment", "echo one\necho two", "echo 'open"]
+    assert node.run("echo still kept").stdout == "still kept\n"
+    assert sshd.execs.count(KEPT_COMMAND) == 1
+
+
+def test_a_kept_shell_that_dies_under_a_command_is_a_dropped_transport(node: NodeShell, sshd: FakeSshd) -> None:
+    assert node.run("echo up").stdout == "up\n"
+    with pytest.raises(TransportDropped):
+        node.run("kill -9 $$")  # the shell itself, not the command's subshell
+    assert node.run("echo back").stdout == "back\n"  # on a new kept shell of the same connection
+    assert sshd.execs.count(KEPT_COMMAND) == 2
+
+
+def test_commands_from_several_threads_each_get_their_own_answer(node: NodeShell, sshd: FakeSshd) -> None:
+    wrong: list[str] = []
+
+    def worker(n: int) -> None:
+        for i in range(15):
+            got = node.run(f"echo {n}-{i}; echo {n}-{i}-err >&2")
+            if (got.stdout, got.stderr) != (f"{n}-{i}\n", f"{n}-{i}-err\n"):
+                wrong.append(f"{n}-{i}: {got!r}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(KEPT_IDLE_MAX)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not wrong
+    # a shell is opened only when every other is busy, and each goes back to the pool: one per thread at most
+    assert 1 <= sshd.execs.count(KEPT_COMMAND) <= KEPT_IDLE_MAX and set(sshd.execs) == {KEPT_COMMAND}
+
+
+def test_a_kept_shell_s_greeting_is_no_command_s_output(node: NodeShell, sshd: FakeSshd, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A login shell that prints on starting (a motd in a profile) must not leak into the first command's answer."""
+    chatty = tmp_path / "chatty-shell"
+    chatty.write_text('#!/bin/sh\necho "Welcome to node-a"\necho "last login: never" >&2\nexec /bin/sh "$@"\n')
+    chatty.chmod(0o755)
+    monkeypatch.setenv("SHELL", str(chatty))  # the login shell the kept shell starts (sshd sets it from passwd)
+    first = node.run("echo first; echo first-err >&2")
+    assert (first.stdout, first.stderr) == ("first\n", "first-err\n")
+    assert node.run("echo second").stdout == "second\n"
+    assert sshd.execs == [KEPT_COMMAND]

@@ -51,6 +51,22 @@ class CuttingSshd(FakeSshd):
             self.crash()
         channel.get_transport().close()
 
+    def typed(self, channel: paramiko.Channel, command: str) -> bool:
+        """The same cuts for a command typed into a kept shell (False: the shell never gets it)."""
+        if command in self.cut_before:
+            self.cut_before.discard(command)
+            self._cut(channel)
+            return False
+        if command in self.cut_after:
+            self.cut_after.discard(command)
+            import subprocess
+            subprocess.run(["/bin/sh", "-c", command], cwd=self.workdir, check=False)
+            self._cut(channel)
+            return False
+        if command in self.cut_during:
+            threading.Timer(self.cut_during.pop(command), self._cut, args=(channel,)).start()
+        return True
+
     def execute(self, channel: paramiko.Channel, command: str | None) -> None:
         if command in self.cut_before:
             self.cut_before.discard(command)
@@ -80,10 +96,11 @@ def journal() -> TransportJournal:
     return TransportJournal()
 
 
-@pytest.fixture
-def node(sshd: CuttingSshd, journal: TransportJournal):
+@pytest.fixture(params=[True, False], ids=["kept-shell", "exec-channel"])
+def node(sshd: CuttingSshd, journal: TransportJournal, request: pytest.FixtureRequest):
+    """Each test runs both ways a command reaches the node: typed into a kept shell, or on its own channel."""
     shell = NodeShell("node-a", "127.0.0.1", sshd.port, USER, password=PASSWORD, connect_timeout=2,
-                      command_timeout=10, journal=journal)
+                      command_timeout=10, journal=journal, keep_shells=request.param)
     yield shell
     shell.close()
 

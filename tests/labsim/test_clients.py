@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from hacert.drivers.kept_shell import COMMAND as KEPT_COMMAND
+from hacert.drivers.kept_shell import frame
 from tests.labsim.conftest import IF_ADMIN, IF_OPER, RPDU_STATUS, Lab, need
 
 NODE = "an-node01"
@@ -138,3 +140,17 @@ def test_openssh_with_a_password_and_exit_codes(lab: Lab, tmp_path: Path) -> Non
                              stdin=subprocess.DEVNULL)
     assert missing.returncode == 127 and "bash: nosuchtool: command not found" in missing.stderr
     assert time.monotonic() - started < 10
+
+
+def test_a_kept_shell_reads_framed_commands_from_openssh_as_a_real_shell_does(lab: Lab) -> None:
+    """The harness's kept shells (hacert.drivers.kept_shell) type framed command lines into one SSH channel:
+    labsim must answer them byte for byte as the machine's own shell answers the same lines."""
+    key = lab.ep["nodes"][NODE]["ssh"]["key_file"]
+    cmd = _ssh_base(lab)
+    cmd[1:1] = ["-i", key, "-o", "IdentitiesOnly=yes", "-o", "PasswordAuthentication=no"]
+    typed = (frame("echo hello", "a1", "b1") + frame("false", "a2", "b2") + "echo plain\n"
+             + frame("echo out; cat /no/such/file", "a3", "b3") + frame("echo -n tail", "a4", "b4"))
+    remote = subprocess.run(cmd + [KEPT_COMMAND], input=typed, capture_output=True, text=True, timeout=30)
+    local = subprocess.run(["/bin/sh", "-s"], input=typed, capture_output=True, text=True, timeout=30)
+    assert local.stdout == "a1\nhello\nb1 0\na2\nb2 1\nplain\na3\nout\nb3 1\na4\ntailb4 0\n", local.stdout
+    assert (remote.returncode, remote.stdout, remote.stderr) == (local.returncode, local.stdout, local.stderr)
