@@ -104,9 +104,7 @@ class _Server(paramiko.ServerInterface):
         """False when the node is not up. While it is hung this blocks the connection's
         thread, so the session goes silent like a crashed kernel's (keepalives included)."""
         pause = threading.Event()
-        faults = self.lab.world.device_faults
-        while ((self.lab.world.node_state(self.node) == "hung" or faults.active("ssh_hang_after_accept", self.node))
-               and self.transport.is_active()):
+        while self.lab.stalled(self.node) and self.transport.is_active():
             pause.wait(0.2)
         return self.lab.world.node_state(self.node) == "up" and self.transport.is_active()
 
@@ -275,6 +273,10 @@ class SshServers:
         except (OSError, EOFError, paramiko.SSHException):
             pass
 
+    def stalled(self, node: str) -> bool:
+        """The node is hung, or its sshd answers nothing (the ssh_hang_after_accept fault)."""
+        return self.world.node_state(node) == "hung" or self.world.device_faults.active("ssh_hang_after_accept", node)
+
     def run_session(self, node: str, channel: paramiko.Channel, line: str) -> None:
         """A shell reading command lines from the channel, one after another, as `bash -s` does.
 
@@ -303,8 +305,8 @@ class SshServers:
 
     def _session_line(self, node: str, line: str, shell_io: ChannelIO, status: int) -> int:
         pause = threading.Event()
-        while self.world.node_state(node) == "hung" and not shell_io.closed():
-            pause.wait(0.2)  # a hung kernel runs nothing it is sent
+        while self.stalled(node) and not shell_io.closed():
+            pause.wait(0.2)  # a hung kernel (or sshd) runs nothing it is sent
         if self.world.node_state(node) != "up":
             return status
         framed = unframe(line)
