@@ -96,6 +96,35 @@ class ChannelIO:
         return not self.closed()
 
 
+class SessionIO(ChannelIO):
+    """A kept shell's ChannelIO: what a command prints is sent when it ends (or before it sleeps), as
+    sshd sends what it found in the shell's pipe in one packet: a quick command's acknowledgement,
+    output and end travel together."""
+
+    def __init__(self, world: World, node: str, channel: paramiko.Channel):
+        super().__init__(world, node, channel, read_stdin=False)  # the session reads its own stdin
+        self._out: list[str] = []
+        self._err: list[str] = []
+
+    def write(self, text: str) -> None:
+        self._out.append(text)
+
+    def write_err(self, text: str) -> None:
+        self._err.append(text)
+
+    def flush(self) -> None:
+        out, err = "".join(self._out), "".join(self._err)
+        self._out, self._err = [], []
+        if out:
+            super().write(out)
+        if err:
+            super().write_err(err)
+
+    def wait(self, seconds: float) -> bool:
+        self.flush()
+        return super().wait(seconds)
+
+
 class _Server(paramiko.ServerInterface):
     def __init__(self, lab: "SshServers", node: str, transport: paramiko.Transport):
         self.lab, self.node, self.transport = lab, node, transport
@@ -287,7 +316,7 @@ class SshServers:
         replied = getattr(channel, "_labsim_replied", None)
         if replied is not None:
             replied.wait(5.0)
-        shell_io = ChannelIO(self.world, node, channel, read_stdin=False)
+        shell_io = SessionIO(self.world, node, channel)
         pending = b""
         status = 0
         while self.world.node_state(node) in ("up", "hung"):
@@ -303,7 +332,13 @@ class SshServers:
                 status = self._session_line(node, raw.decode(errors="replace"), shell_io, status)
         self._exit(node, channel, status)
 
-    def _session_line(self, node: str, line: str, shell_io: ChannelIO, status: int) -> int:
+    def _session_line(self, node: str, line: str, shell_io: SessionIO, status: int) -> int:
+        try:
+            return self._session_command(node, line, shell_io, status)
+        finally:
+            shell_io.flush()
+
+    def _session_command(self, node: str, line: str, shell_io: SessionIO, status: int) -> int:
         pause = threading.Event()
         while self.stalled(node) and not shell_io.closed():
             pause.wait(0.2)  # a hung kernel (or sshd) runs nothing it is sent
