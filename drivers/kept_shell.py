@@ -2,9 +2,10 @@
 
 A command on its own exec channel costs about nine SSH packets (open, exec request, its reply,
 output, exit status, EOF, close both ways), each handled in Python by paramiko; on a kept shell it
-is one packet out and three back (acknowledgement, output, the end on stderr): about half the
-CPU (1.0-1.2 ms → 0.46 ms per command against labsim). The harness polls bond files, cluster
-status and clocks many times a second, so this is most of its SSH cost.
+is one packet out and, for a quick command, one per stream back (sshd sends what it finds in the
+shell's pipes together): a third of the CPU (0.95-1.24 ms → 0.34-0.39 ms per command against
+labsim). The harness polls bond files, cluster status and clocks many times a second, so this was
+most of its SSH cost.
 
 Each command is written as one line:
 

@@ -43,6 +43,36 @@ def test_audit_passes_on_a_healthy_lab_and_lists_every_problem_otherwise() -> No
         assert symptom in text
 
 
+def test_the_audit_waits_for_a_service_the_cluster_is_still_starting_and_no_longer() -> None:
+    """A run that begins while the cluster restarts a VM (labsim's restarted_before_case: CI once found
+    vm0001-dev "starting" at the first case) waits for it, up to the inventory's vm_restart_timeout,
+    and says so in the case's facts; one that never settles is a lab not ready, named."""
+    settling = lab(states={"vm0001-dev": "starting"})
+    reads = {"n": 0}
+    status = settling.cluster.status
+
+    def status_then_started(via: str | None = None):  # the cluster finishes the start after three looks
+        reads["n"] += 1
+        if reads["n"] == 3:
+            settling.state.states.pop("vm0001-dev")
+        return status(via)
+
+    settling.cluster.status = status_then_started  # type: ignore[method-assign]
+    guard = Guard(settling)
+    facts: dict[str, object] = {}
+    guard.record = type("Record", (), {"fact": lambda self, key, value: facts.__setitem__(key, value)})()
+    guard.audit()
+    assert reads["n"] >= 3
+    assert "vm0001-dev is starting" in str(facts["before the case"]), facts
+
+    quick = INV.model_copy(update={"expectations": INV.expectations.model_copy(update={"vm_restart_timeout": 1.0})})
+    stuck = FakeState.healthy(quick)
+    stuck.states["vm0001-dev"] = "starting"
+    with pytest.raises(LabNotReady) as caught:
+        Guard(FakeLab(stuck)).audit()
+    assert "vm0001-dev is starting" in str(caught.value)
+
+
 def test_the_survey_reads_a_nodes_bonds_in_one_command_and_names_a_file_it_cannot_read() -> None:
     healthy = lab()
     Guard(healthy).audit()

@@ -8,7 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from hacert.drivers.errors import ClusterFailure, HacertError
+from hacert.drivers.cluster.base import MIGRATING, RECOVERING, STARTING, STOPPING
+from hacert.drivers.errors import ClusterFailure, HacertError, WaitTimeout
+from hacert.observe.cluster_state import expected_homes, find_service
+from hacert.observe.waiting import wait_for
 from hacert.procedures.aftermath import ClusterRecord, Expected, cluster_record, unexpected
 from hacert.procedures.guard.state import GuardParts, Finding
 from hacert.procedures.guard.state import CLUSTER_KINDS, LabLeftBroken, LabNotReady
@@ -49,6 +52,10 @@ class Aftermath:
 
 
 
+SETTLING_STATES = frozenset({STARTING, STOPPING, RECOVERING, MIGRATING})
+"""Service states the cluster leaves by itself: the audit before a case waits for them to end."""
+
+
 class Audit(GuardParts):
     """The audit before the fault and the post-case audit."""
 
@@ -59,6 +66,9 @@ class Audit(GuardParts):
         if self.state.broken is not None:
             raise LabNotReady([Finding("restore", self.inv.lab, f"an earlier restore failed: {self.state.broken.findings[0].what}")])
         findings, status = self.survey()
+        if findings and self.settling(status):
+            self._await_settled()
+            findings, status = self.survey()
         if syslog:
             findings += self._syslog_news()
         if findings:
@@ -66,6 +76,36 @@ class Audit(GuardParts):
         self.case_baseline = status  # the cluster's record (pacemaker's failures) just before the fault
         return status
 
+
+    def settling(self, status: Any) -> list[str]:
+        """The services the cluster is still starting, stopping, recovering or migrating ("vm0001-dev is starting")."""
+        if status is None:
+            return []
+        moving = []
+        for name in expected_homes(self.inv):
+            svc = find_service(status, name)
+            if svc is not None and svc.state in SETTLING_STATES:
+                moving.append(f"{name} is {svc.state}")
+        return moving
+
+    def _await_settled(self) -> None:
+        """A lab found mid-transition (a VM the cluster is restarting as the run begins) is given the
+        time the cluster has to restart a VM, then judged as it stands."""
+        nodes = [n.name for n in self.inv.nodes]
+
+        def moving() -> list[str]:
+            return self.settling(self._status(nodes))  # type: ignore[attr-defined]  # Survey's, in the Guard
+
+        started, seen = time.monotonic(), self.settling(self.state.last_status)
+        try:
+            wait_for("the cluster to finish what it is doing before the case (" + "; ".join(seen) + ")",
+                     moving, lambda still: not still, timeout=self.inv.expectations.vm_restart_timeout,
+                     interval=0.5, retry_errors=(HacertError,))
+        except (WaitTimeout, HacertError):
+            pass  # the survey that follows names what is still wrong
+        if self.record is not None:
+            self.record.fact("before the case", f"waited {time.monotonic() - started:.1f} s for the cluster to settle "
+                                                f"({'; '.join(seen)})")
 
     # ------------------------------------------------------------ after the case
 
