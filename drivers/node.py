@@ -22,9 +22,9 @@ import paramiko
 import tenacity
 from fabric import Connection
 
+from .errors import AuthenticationRefused, CommandFailed, DeviceUnreachable, HacertError, LabError, TransportDropped
 from .kept_shell import COMMAND as KEPT_COMMAND
 from .kept_shell import KeptShell, KeptShellLost, KeptShellOverran, KeptShellSilent
-from .errors import AuthenticationRefused, CommandFailed, DeviceUnreachable, HacertError, LabError, TransportDropped
 from .redact import reveal
 from .transport import GAVE_UP, JOURNAL, NOT_TAKEN, RERAN, TOOK_EFFECT, TransportEvent, TransportJournal
 
@@ -409,6 +409,9 @@ class NodeShell:
             if not transport.is_active():
                 self._drop()
             raise TransportDropped(self.name, self.address, what, str(exc)) from exc
+        except BaseException:  # Ctrl-C mid-command: that shell's answer is still coming, so it is never reused
+            shell.close()
+            raise
         self._give_back(transport, shell)
         return CommandResult(reply.stdout.decode(errors="replace"), reply.stderr.decode(errors="replace"),
                              reply.exit_code, time.monotonic() - started)

@@ -236,3 +236,26 @@ def test_a_kept_shell_s_greeting_is_no_command_s_output(node: NodeShell, sshd: F
     assert (first.stdout, first.stderr) == ("first\n", "first-err\n")
     assert node.run("echo second").stdout == "second\n"
     assert sshd.execs == [KEPT_COMMAND]
+
+
+def test_a_kept_shell_interrupted_mid_command_is_never_reused(node: NodeShell, sshd: FakeSshd,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while a command's answer is still coming: that shell would hand its late answer to the
+    next command, so it is closed and the next command gets a new one."""
+    from hacert.drivers.kept_shell import KeptShell
+
+    assert node.run("echo before").stdout == "before\n"
+    real_reply = KeptShell._reply
+    cut: list[KeptShell] = []
+
+    def interrupted(self: KeptShell, *args: object) -> object:
+        monkeypatch.setattr(KeptShell, "_reply", real_reply)
+        cut.append(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(KeptShell, "_reply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        node.run("sleep 0.3; echo late")
+    assert cut and cut[0].channel.closed, "the interrupted shell is closed, not left open beside the pool"
+    assert node.run("echo after").stdout == "after\n"
+    assert sshd.execs.count(KEPT_COMMAND) == 2
