@@ -12,6 +12,14 @@ while a fence of another node was waiting on its BMC.
 
 The replacements never change a socket's mode: the drain asks for a
 non-blocking receive per call (MSG_DONTWAIT), the send is a plain sendto.
+
+A second race, in a failed login: `Session._mark_broken` (run by whichever
+thread handles the BMC's refusal) marks the session broken and only then
+stores why. The thread waiting in the login sees `broken` in between and
+reads the reason before it exists: `AttributeError: ... 'errormsg'` instead
+of pyghmi's "Incorrect password provided". A wrong password then read as a
+harness bug (CI, on a loaded machine, twice in a row). The replacement stores
+the reason first.
 """
 
 from __future__ import annotations
@@ -40,8 +48,19 @@ def _send(sock: Any, packet: bytes, sockaddr: Any) -> None:
         pass  # UDP: lost like any datagram; the IPMI peer retransmits
 
 
+def _reason_before_broken(original: Any) -> Any:
+    def mark_broken(self: Any, error: Any = None) -> None:
+        self.errormsg = error
+        original(self, error)
+
+    mark_broken.__wrapped__ = original  # type: ignore[attr-defined]
+    return mark_broken
+
+
 PYGHMI_RECVFROM = _session._io_recvfrom
 """pyghmi's own drain step, kept for the test that shows the race."""
 
 _session._io_recvfrom = _recv_without_waiting
 _session._io_sendto = _send
+if not hasattr(_session.Session._mark_broken, "__wrapped__"):
+    _session.Session._mark_broken = _reason_before_broken(_session.Session._mark_broken)

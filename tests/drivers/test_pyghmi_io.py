@@ -68,3 +68,44 @@ def test_a_send_leaves_the_sockets_mode_as_it_was(loopback_pair: Any) -> None:
     ipmi_session._io_sendto(peer, b"answer", drained.getsockname())
     assert peer.getblocking() is False
     assert drained.recvfrom(100)[0] == b"answer"
+
+
+_UNSET = object()
+
+
+class RefusedLogin(ipmi_session.Session):
+    """A pyghmi session as it stands when the BMC refuses its login, built without the
+    network; it notes what a thread waiting in the login would read for the reason at
+    the moment the session turns broken."""
+
+    reason_seen_when_broken: list[Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "RefusedLogin":
+        return object.__new__(cls)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.reason_seen_when_broken = []
+        self.bmc, self.userid, self.password, self.port, self.kgo = "127.0.0.1", b"admin", b"wrong", 623, None
+        self.lastpayload = self.onlogpayload = self._customkeepalives = None
+        self.logged = 0
+        self.logging = True
+        self.cleaningup = self.nowait = False
+        self.logonwaiters = []
+        self.socket = sock
+        self.socketpool = {sock: 2}
+        self.allsockaddrs = []
+        self.broken = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "broken" and value:
+            self.reason_seen_when_broken.append(self.__dict__.get("errormsg", _UNSET))
+        object.__setattr__(self, name, value)
+
+
+def test_a_refused_login_has_its_reason_before_it_reads_as_broken(loopback_pair: Any) -> None:
+    """pyghmi marked a refused session broken before storing why: a login waiting on it read
+    `errormsg` too early (AttributeError in CI, for a wrong password)."""
+    session = RefusedLogin(loopback_pair[1])
+    session._mark_broken("Incorrect password provided")
+    assert session.reason_seen_when_broken == ["Incorrect password provided"]
+    assert session.broken and session.errormsg == "Incorrect password provided"
