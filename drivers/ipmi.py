@@ -186,6 +186,8 @@ class IpmiBmc:
     def _login_retrying(self) -> Any:
         # pyghmi can trip over its own session cache right after a failed login
         # (AttributeError on a half-built session); a second, clean attempt works.
+        # The one such race CI has shown (a refusal's reason read before it was
+        # stored) is closed in pyghmi_io; this stays for any other.
         try:
             return self._login()
         except AttributeError:
