@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hacert.model.inventory import Inventory, InventoryError, load_inventory
+from hacert.labsim.owner import watch_owner
 
 HOST = "127.0.0.1"
 SSH_USER = "root"
@@ -176,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="do not print the endpoint table")
     parser.add_argument("--no-cluster", action="store_true",
                         help="devices only: no cluster behaviour (membership, fencing, services, VMs)")
+    parser.add_argument("--owner", type=int, metavar="PID",
+                        help="stop when process PID ends (the run that started the lab, should it die unable to stop it)")
     args = parser.parse_args(argv)
     try:
         inventory = load_inventory(args.inventory)
@@ -194,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.owner is not None:
+        def owner_gone() -> None:
+            print(f"labsim: the process that started it (pid {args.owner}) ended without stopping it; stopping",
+                  flush=True)
+            stop.set()
+
+        watch_owner(args.owner, owner_gone)
     lab = Lab(inventory, workdir, base, cluster=not args.no_cluster)
     lab.start()
     endpoints = lab.endpoints()

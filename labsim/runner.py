@@ -193,10 +193,13 @@ def probe(endpoints: dict[str, Any], timeout: float = 0.5) -> list[str]:
 
 
 def start_lab(inventory_path: str | os.PathLike[str], workdir: str | os.PathLike[str],
-              base_port: int | str | None = None, timeout: float = 20.0, cluster: bool = True) -> RunningLab:
+              base_port: int | str | None = None, timeout: float = 20.0, cluster: bool = True,
+              outlive_caller: bool = False) -> RunningLab:
     """Start `python -m hacert.labsim INVENTORY` and return once every endpoint answers.
 
     `cluster=False` serves the devices only (no membership, fencing, services).
+    The lab stops itself if this process ends without stopping it (labsim/owner.py),
+    unless `outlive_caller`.
     A lab whose inventory powers devices off at start would not answer; the
     simulated labs start with everything powered, as the certification expects.
     """
@@ -211,6 +214,8 @@ def start_lab(inventory_path: str | os.PathLike[str], workdir: str | os.PathLike
         cmd += ["--base-port", str(base_port)]
     if not cluster:
         cmd.append("--no-cluster")
+    if not outlive_caller:
+        cmd += ["--owner", str(os.getpid())]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "check", "_serve"])
     parser.add_argument("inventory", nargs="?")
     parser.add_argument("--workdir", default=None, help="default: the inventory's netlab.workdir (/tmp/netlab)")
+    parser.add_argument("--owner", type=int, default=None, help=argparse.SUPPRESS)  # _serve: tear down when PID ends
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             from .supervisor import serve
 
             plan = Plan.of(inv, Path(args.workdir) if args.workdir else None)
-            return serve(inv, plan.workdir.parent)
+            return serve(inv, plan.workdir.parent, owner=args.owner)
         if args.command == "down":
             from .runner import down
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
         down(inv, args.workdir)
         started = time.monotonic()
-        running = start_netlab(inv, args.workdir, reuse=False)
+        running = start_netlab(inv, args.workdir, reuse=False, outlive_caller=True)
         ep = running.endpoints
         print(f"netlab up: {inv.lab}: cluster quorate, every node online, in {time.monotonic() - started:.1f} s; "
               f"memory {ep['memory_mb']} MB (PSS); supervisor pid {running.pid}; log {running.log_path}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import hacert.drivers.pyghmi_io  # noqa: F401  (installs the race-free socket I/O)
 from hacert.labsim.devices.contracts import DeviceHost, NoFaults, PowerListener

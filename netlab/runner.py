@@ -90,9 +90,11 @@ def attach(plan: Plan) -> RunningNetlab | None:
 
 
 def start_netlab(inventory: str | os.PathLike[str] | Inventory, workdir: str | os.PathLike[str] | None = None,
-                 timeout: float | None = None, reuse: bool = True) -> RunningNetlab:
+                 timeout: float | None = None, reuse: bool = True, outlive_caller: bool = False) -> RunningNetlab:
     """Build the lab in a detached supervisor and wait until it is ready. With `reuse`, a lab
-    of this inventory already up (`python -m hacert.netlab up`) is attached to instead (and left up)."""
+    of this inventory already up (`python -m hacert.netlab up`) is attached to instead (and left up).
+    The supervisor tears the lab down if this process ends without stopping it (labsim/owner.py),
+    unless `outlive_caller` (`netlab up`)."""
     plan = _plan(inventory, workdir)
     ns.require()
     source = plan.inventory.source
@@ -109,6 +111,8 @@ def start_netlab(inventory: str | os.PathLike[str] | Inventory, workdir: str | o
     endpoints = plan.workdir / "endpoints.json"
     endpoints.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "hacert.netlab", "_serve", str(source), "--workdir", str(plan.workdir.parent)]
+    if not outlive_caller:
+        argv += ["--owner", str(os.getpid())]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=REPO, env=env,

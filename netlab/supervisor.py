@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from hacert.labsim.owner import watch_owner
 from hacert.model.inventory import Inventory
 
 from .config import NetlabError, Plan
@@ -481,7 +482,8 @@ class Netlab:
         return ns.sweep(self.plan.prefix)
 
 
-def serve(inventory: Inventory, workdir: Path) -> int:
+def serve(inventory: Inventory, workdir: Path, owner: int | None = None) -> int:
+    """Build the lab, serve it until SIGTERM/SIGINT (or until process `owner` ends), tear it down."""
     lab = Netlab(inventory, workdir)
     lab.plan.workdir.mkdir(parents=True, exist_ok=True)
     lab.plan.workdir.chmod(0o700)  # secrets and the nodes' sysrq FIFOs live here
@@ -493,6 +495,12 @@ def serve(inventory: Inventory, workdir: Path) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
+    if owner is not None:
+        def owner_gone() -> None:
+            log(f"the process that started this lab (pid {owner}) ended without stopping it; tearing it down")
+            done.set()
+
+        watch_owner(owner, owner_gone)
     code = 0
     try:
         lab.build()

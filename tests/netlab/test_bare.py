@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,6 +23,7 @@ from hacert.netlab import ns
 
 from tests.netlab.conftest import bmc_power, everyone_in, host_mount_lines, lab_pdu, leftovers, node_bmc, node_shell, wait_until
 
+REPO = Path(__file__).resolve().parents[2]
 PREFIX = "hb-"
 NODES = ("node-a", "node-b")
 
@@ -370,3 +372,37 @@ def test_down_after_sigkill_leaves_nothing(inventory_path: Path, bare_lab: Any) 
     assert not left and not leftovers(PREFIX, pids + [running.pid])
     with pytest.raises(NetlabError):
         Plan.of(load_inventory(inventory_path).model_copy(update={"netlab": {"prefix": "BAD"}}))
+
+
+STARTER = """
+import sys, time
+from hacert.netlab import start_netlab
+running = start_netlab(sys.argv[1], reuse=False)
+print(running.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_lab_whose_starter_was_killed_tears_itself_down(inventory_path: Path, bare_lab: Any) -> None:
+    """The run that started the lab is SIGKILLed (no teardown can run): the supervisor sees
+    its owner end and takes the whole lab down, as `down` would."""
+    bare_lab.stop()
+    assert not leftovers(PREFIX)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    starter = subprocess.Popen([sys.executable, "-c", STARTER, str(inventory_path)], stdout=subprocess.PIPE,
+                               env=env, cwd=REPO)
+    try:
+        line = starter.stdout.readline()  # type: ignore[union-attr]
+        assert line.strip(), "the starter printed nothing: netlab did not start"
+        supervisor = int(line)
+        pids = everyone_in(PREFIX)
+        assert len(pids) >= 4, f"expected node processes in the netns, found {pids}"
+    finally:
+        starter.kill()
+        starter.wait()
+    try:
+        wait_until("the lab torn down after its starter died", lambda: not leftovers(PREFIX, pids + [supervisor]), 90)
+    finally:
+        down(inventory_path)  # whatever this test finds, the next one starts clean
+    log = (Plan.of(load_inventory(inventory_path)).workdir / "netlab.log").read_text()
+    assert f"(pid {starter.pid}) ended without stopping it" in log
