@@ -7,7 +7,8 @@ the same subject, the effect being the first match after the cause:
 
 | wait             | cause                                   | effect                                    |
 |------------------|-----------------------------------------|-------------------------------------------|
-| updelay          | carrier {node, nic, up: true}           | bond_active {node, slave: nic}            |
+| updelay          | carrier {node, nic, up: true}           | bond_active {node, slave: nic} or         |
+|                  |                                         | bond_slave {node, nic, up: true}          |
 | failover         | carrier {node, nic, up: false}          | bond_active {node, previous: nic}         |
 | boot             | node_state {node, state: booting}       | node_state {node, state: up}              |
 | cluster start    | node_state {node, state: up}            | member_joined {node}                      |
@@ -124,7 +125,8 @@ def lab_waits(events: list[Event], inventory: Any = None) -> list[Wait]:
                    and c["t"] < x["t"] < e["t"] for x in ev)
 
     waits += _pairs(ev, "updelay", lambda c: c["kind"] == "carrier" and c.get("up") is True,
-                    lambda c, e: e["kind"] == "bond_active" and _node(e) == _node(c) and e.get("slave") == c["nic"]
+                    lambda c, e: _node(e) == _node(c) and ((e["kind"] == "bond_active" and e.get("slave") == c["nic"])
+                                                           or (e["kind"] == "bond_slave" and e.get("nic") == c["nic"] and e.get("up") is True))
                     and not carrier_changed_between(c, e), horizon=h["updelay"])
     waits += _pairs(ev, "failover", lambda c: c["kind"] == "carrier" and c.get("up") is False,
                     lambda c, e: e["kind"] == "bond_active" and _node(e) == _node(c) and e.get("previous") == c["nic"],

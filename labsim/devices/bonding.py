@@ -151,6 +151,7 @@ class BondModel:
         if ignore_updelay or now - slave.since >= self.updelay_ms / 1000.0 - 1e-6:
             slave.link, slave.since = "up", now
             self._log(f"{self.name}: link status definitely up for interface {slave.nic}, 1000 Mbps full duplex.")
+            self.world.emit("bond_slave", node=self.node, bond=self.name, nic=slave.nic, up=True)
         else:
             self._poll_at(slave.since + self.updelay_ms / 1000.0)
 
@@ -158,6 +159,7 @@ class BondModel:
         slave.link, slave.since = "down", time.monotonic()
         slave.failures += 1
         self._log(f"bonding: {self.name}: link status definitely down for interface {slave.nic}, disabling it")
+        self.world.emit("bond_slave", node=self.node, bond=self.name, nic=slave.nic, up=False)
 
     def _reselect(self, quiet: bool) -> None:
         up = [s.nic for s in self.slave_state.values() if s.link == "up"]

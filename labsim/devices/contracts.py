@@ -114,7 +114,8 @@ class BondHost(Protocol):
     def kernel_log(self, node: str, message: str) -> None: ...
 
     def emit(self, kind: str, **fields: Any) -> Any:
-        """Only "bond_active" {node, bond, slave, previous} is emitted: a new active slave (None: none)."""
+        """Emitted: "bond_active" {node, bond, slave, previous}, a new active slave (None: none), and
+        "bond_slave" {node, bond, nic, up}, a slave's MII status definitely up (after its updelay) or down."""
         ...
 
 

@@ -95,6 +95,17 @@ def test_losing_the_backup_during_updelay_brings_the_primary_back_at_once(lab: L
     assert status.slave("eth3").mii_status == "down"
     assert (status.slave("eth0").link_failure_count, status.slave("eth3").link_failure_count) == (1, 1)
 
+    # the backup returns under an active primary: no new active slave, but its MII status
+    # goes up after the updelay, and the event log says when (the benchmarks count that wait)
+    lab.set_port("sw2", "1", up=True)
+    wait_until("eth3 up again", lambda: parse_bonding(node.bond("bond0")).slave("eth3").up, UPDELAY + 2 * MIIMON + SLACK)
+    assert node.active("bond0") == "eth0"
+    carrier = [e["t"] for e in lab.events("carrier") if e["nic"] == "eth3" and e["up"]][-1]
+    slave = [e for e in lab.events("bond_slave") if e["node"] == NODE and e["nic"] == "eth3"]
+    assert [e["up"] for e in slave] == [False, True], "eth3 definitely down once, then up once"
+    assert UPDELAY <= slave[-1]["t"] - carrier <= UPDELAY + 2 * MIIMON + 0.05
+    assert not [e for e in lab.events("bond_active") if e["bond"] == "bond0" and e["t"] > carrier]
+
 
 def test_node_side_ip_link_down_fails_over(lab: Lab) -> None:
     node = lab.node(NODE)

@@ -38,6 +38,30 @@ def test_a_bond_returning_late_is_the_harness_not_the_lab() -> None:
     assert sorted((w.label, round(w.seconds, 3)) for w in waits) == [("failover", 0.1), ("updelay", 2.0)]
 
 
+def test_a_backup_back_under_an_active_primary_sits_out_its_updelay_in_the_lab() -> None:
+    """The bond stays on its primary, so no new active slave marks the end of the backup's updelay:
+    its MII status going up does. Restoring the lab (both slaves up) waits for it; that is the lab."""
+    events = [
+        ev(100.0, "carrier", node="an-node01", nic="eth3", up=False),
+        ev(100.1, "bond_slave", node="an-node01", bond="bond0", nic="eth3", up=False),
+        ev(101.0, "carrier", node="an-node01", nic="eth3", up=True),
+        ev(103.0, "bond_slave", node="an-node01", bond="bond0", nic="eth3", up=True),
+        # a backup that flaps during its updelay: only the last carrier-up counts, to the slave's up
+        ev(110.0, "carrier", node="an-node01", nic="eth3", up=False),
+        ev(110.1, "bond_slave", node="an-node01", bond="bond0", nic="eth3", up=False),
+        ev(111.0, "carrier", node="an-node01", nic="eth3", up=True),
+        ev(111.5, "carrier", node="an-node01", nic="eth3", up=False),
+        ev(112.0, "carrier", node="an-node01", nic="eth3", up=True),
+        ev(114.0, "bond_slave", node="an-node01", bond="bond0", nic="eth3", up=True),
+        # another node's slave going up ends no wait of this one
+        ev(120.0, "carrier", node="an-node01", nic="eth0", up=True),
+        ev(120.5, "bond_slave", node="an-node02", bond="bond0", nic="eth0", up=True),
+    ]
+    waits = imposed.lab_waits(events, INV)
+    assert sorted((w.label, w.start, round(w.seconds, 3)) for w in waits if w.label == "updelay") == [
+        ("updelay", 101.0, 2.0), ("updelay", 112.0, 2.0)]
+
+
 def test_fence_chain_and_demanded_sleeps() -> None:
     events = [
         ev(10.0, "node_state", node="an-node01", state="hung"),
