@@ -195,12 +195,13 @@ class RedfishBmcModel:
                     world.reboot_os(node) if graceful else world.chassis_control(node, "reset")
         except RuntimeError as exc:  # the BMC lost its power meanwhile
             return 503, str(exc)
-        self._record(reset_type, user)
+        self._record(reset_type, user, was="On" if on else "Off")
         self.emit("redfish_reset", node=node, reset_type=reset_type, user=user)
         return 204, ""
 
-    def _record(self, reset_type: str, user: str) -> None:
-        state = self.power_state()  # the World's lock before ours, never inside it (the cluster holds the World's)
+    def _record(self, reset_type: str, user: str, was: str) -> None:
+        # The state before the action: after it, a power model that acts asynchronously (netlab's) may
+        # not have moved yet, and "now On" after a ForceOff would be false evidence in a case's report.
         with self.lock:
             n = len(self.log) + 1
             stamp = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
@@ -208,7 +209,7 @@ class RedfishBmcModel:
                 "@odata.type": "#LogEntry.v1_9_0.LogEntry", "@odata.id": f"{self.system}/LogServices/SEL/Entries/{n}",
                 "Id": str(n), "Name": f"Log Entry {n}", "EntryType": "SEL", "Severity": "OK", "Created": stamp,
                 "MessageId": "Base.1.8.Success",
-                "Message": f"ComputerSystem.Reset {reset_type} requested by {user}; the system is now {state}",
+                "Message": f"ComputerSystem.Reset {reset_type} requested by {user} (the system was {was})",
                 "SensorType": "System Event", "EntryCode": "Assert"})
 
 

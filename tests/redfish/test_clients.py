@@ -60,7 +60,9 @@ def test_fence_redfish_status_off_on_reboot(rlab: RedfishLab) -> None:
     assert status_code == 200
     messages = [entry["Message"] for entry in json.loads(body)["Members"]]
     assert len(messages) == 4 and all(f"requested by {rlab.bmc['user']}" in m for m in messages), messages
-    assert "ForceOff" in messages[0] and "now Off" in messages[0]
+    assert [m.split(" requested by ")[0] for m in messages] == ["ComputerSystem.Reset " + r for r in resets]
+    # what the system was when each was asked: the state the request found, not one it has yet to reach
+    assert [m.rsplit("(the system was ", 1)[1] for m in messages] == ["On)", "Off)", "On)", "Off)"], messages
 
 
 def test_fence_redfish_finds_the_system_itself_and_takes_an_explicit_systems_uri(rlab: RedfishLab) -> None:
