@@ -263,6 +263,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("OData-Version", "4.0")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            # Said, not only done: a client pools a connection whose answer does not announce the close, and
+            # reuses it if the FIN is still on its way (behind netlab's relay it was, now and then).
+            self.send_header("Connection", "close")
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
