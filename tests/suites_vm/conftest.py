@@ -36,7 +36,11 @@ RUNS: dict[str, tuple[str, list[dict[str, str]], dict[str, Any], str | None]] = 
                         "test_live_migration and guest2-to-et-virt07"),
     "short_window": ("anvil-sim.yaml", [], {"restart_expire_time": 0.5}, "test_vm_destroy_relocates and vm0001-dev"),
     "carried_restart": ("anvil-sim.yaml", [], {}, "test_vm_destroy_relocates and vm0001-dev"),
+    "slow_bmc_login": ("anvil-sim.yaml", [], {}, "test_node_withdraw_rejoin"),
 }
+
+PLUGINS: dict[str, list[str]] = {"slow_bmc_login": ["tests.suites_vm.slow_bmc_login"]}
+"""Harness-side adversities, loaded into a run's pytest (-p)."""
 
 
 ADVERSITIES: dict[str, list[dict[str, Any]]] = {
@@ -62,7 +66,9 @@ def vm_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Suit
                                             adversities=a) if a else None)
         else:
             inventory = ROOT / "inventories" / source
-        runs[name] = SuiteRun(name, folder, suite_command(SUITES, inventory, folder, select=select), RUN_TIMEOUT)
+        extra = [arg for plugin in PLUGINS.get(name, []) for arg in ("-p", plugin)]
+        runs[name] = SuiteRun(name, folder, suite_command(SUITES, inventory, folder, select=select, extra=extra),
+                              RUN_TIMEOUT)
     try:
         run_pooled(list(runs.values()), PARALLEL)
         yield runs

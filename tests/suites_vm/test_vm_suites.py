@@ -153,6 +153,24 @@ def test_crash_downtimes_match_the_lab(vm_runs: dict[str, SuiteRun], run_name: s
             assert abs(measured - truth[0]) <= SECONDS, f"{case}: {vm} measured {measured} s, lab {truth[0]:.3f} s"
 
 
+def test_rejoin_is_timed_from_the_bmc_acting_not_from_a_slow_login(vm_runs: dict[str, SuiteRun]) -> None:
+    """Every IPMI login of this run takes 0.8 s more (tests/suites_vm/slow_bmc_login.py). The reboot was
+    timed from the middle of the BMC call, which then lies 0.4 s before the BMC acts (the benchmark's
+    P2 saw 0.32 s on one loaded run); it must be within P2's 0.25 s of the lab's own record."""
+    run, inv = vm_runs["slow_bmc_login"], _inventory("anvil-sim.yaml")
+    events = run.events()
+    for node in inv.nodes:
+        case = f"test_node_withdraw_rejoin[{node.name}]"
+        row, (start, stop) = run.cases()[case], run.window(case)
+        assert row["verdict"] == "passed", row
+        mine = [e for e in events if start <= e["t"] <= stop]
+        left = next(e["t"] for e in mine if e["kind"] == "node_state" and e["node"] == node.name and e["state"] != "up")
+        joined = next(e["t"] for e in mine if e["kind"] == "member_joined" and e["t"] > left
+                      and inv.node_by_member(e["node"]).name == node.name)
+        measured = _number(row, "reboot to rejoin")
+        assert abs(measured - (joined - left)) <= 0.25, f"{case}: measured {measured} s, the lab {joined - left:.3f} s"
+
+
 @pytest.mark.parametrize("run_name, inventory", HEALTHY)
 def test_every_vm_ends_home(vm_runs: dict[str, SuiteRun], run_name: str, inventory: str) -> None:
     run, inv = vm_runs[run_name], _inventory(inventory)
